@@ -1,0 +1,50 @@
+#pragma once
+// Regression data: a training design X (n x d) with targets y (n), and an optional test part
+// (m x d, m). Read from and written to HDF5 in the layout of the seed question
+// (kernels/train_kernel, vectors/train_vector, kernels/test_kernel, vectors/test_vector).
+//
+// HDF5 stores matrices row-major: dataset shape (n, d) is n samples of d features. Either
+// float32 or float64 is accepted on input and converted to kappa::real; output is float64.
+
+#include <string>
+
+#include "kappa/types.hpp"
+
+namespace kappa {
+
+struct Dataset {
+  Mat X_train;
+  Vec y_train;
+  Mat X_test;  // empty (0 x 0) when the data has no test part
+  Vec y_test;
+  std::string source;  // file name or synthetic specification, for messages and results
+
+  bool has_test() const { return X_test.n_rows > 0; }
+  Index num_samples() const { return X_train.n_rows; }
+  Index num_features() const { return X_train.n_cols; }
+};
+
+// Where the four arrays live inside an HDF5 file. The test paths may be absent from the file.
+struct DatasetPaths {
+  std::string X_train = "kernels/train_kernel";
+  std::string y_train = "vectors/train_vector";
+  std::string X_test = "kernels/test_kernel";
+  std::string y_test = "vectors/test_vector";
+};
+
+// Throws DataError naming the data source and the reason when: a part is empty, X and y
+// disagree in length, the test part has another number of features than the training part,
+// or any value is NaN or infinite.
+void validate(const Dataset& data);
+
+// Reads and validates a dataset. The test part is read when both of its datasets exist, and is
+// an error when only one does. Throws DataError (one line naming file and dataset) for a
+// missing or unreadable file, a missing dataset, a dataset of the wrong rank, a non-floating
+// type, or invalid contents. A vector may be stored as shape (n) or (n, 1).
+Dataset read_hdf5(const std::string& file, const DatasetPaths& paths = {});
+
+// Writes a dataset (test part only when present) as float64, creating intermediate groups.
+// The file is written to "<file>.tmp" and renamed, so a failure never leaves a partial file.
+void write_hdf5(const Dataset& data, const std::string& file, const DatasetPaths& paths = {});
+
+}  // namespace kappa

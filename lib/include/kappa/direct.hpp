@@ -1,0 +1,52 @@
+#pragma once
+// Direct (non-iterative) least-squares solutions: the reference w* every iterative run is
+// compared with. Always computed in double precision.
+//
+//   svd       minimum-norm solution through the thin SVD, singular values below
+//             rcond * sigma_max treated as zero (the rule of LAPACK's gelsd; rcond defaults to
+//             eps * max(n, d), NumPy's lstsq default). Works for any shape and rank; reports
+//             the numerical rank. On full-rank data with cond(A) < 1 / (eps max(n, d)) it is the
+//             solution scikit-learn's LinearRegression computes.
+//   (cholesky squares the condition number: it refuses when A^T A is not numerically positive
+//   definite, and past cond(A) ~ 1e8 it may still succeed with a large error that its residual
+//   shows.)
+//   qr        Householder QR of A (Golub & Van Loan, Alg. 5.3.2): R w = Q^T b. Needs n >= d and
+//             full column rank; refuses a numerically rank-deficient R.
+//   cholesky  Cholesky of the normal equations A^T A w = A^T b.
+
+#include <string>
+
+#include "kappa/problem.hpp"
+
+namespace kappa {
+
+enum class DirectMethod { svd, qr, cholesky };
+
+std::string to_string(DirectMethod method);
+DirectMethod parse_direct_method(const std::string& name);  // InputError when unknown
+
+struct DirectSolution {
+  Vec w;
+  DirectMethod method = DirectMethod::svd;
+  Index rank = 0;                   // numerical rank (svd), else the number of columns
+  real residual_norm = 0;           // |A w - b|
+  real normal_residual_norm = 0;    // |A^T (A w - b)|: zero at the exact least-squares solution
+  Vec singular_values;              // svd only, descending
+  long irls_iterations = 0;         // reference_solution for l1/huber only
+  double seconds = 0;
+};
+
+// Least squares min |A w - b|. Throws NumericalError naming the method and the reason when the
+// method cannot deliver (rank deficient for qr, not positive definite for cholesky).
+DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod method, real rcond = -1);
+
+// The exact minimizer of the LinearModelProblem built from (X, y, spec):
+//   l2 (with ridge): least squares of the stacked system [A; sqrt(n ridge / 2) I_f] w = [y; 0],
+//   which has the same minimizer as f and keeps the method's numerical properties;
+//   l1, huber: iteratively reweighted least squares (Holland & Welsch 1977) on that system,
+//   each step solved with `method`, until the relative change of w is below 1e-13 (at most 500
+//   steps; l1 uses weights 1/max(|r|, 1e-10 * max|r|) ).
+DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& spec,
+                                  DirectMethod method = DirectMethod::svd);
+
+}  // namespace kappa

@@ -1,0 +1,80 @@
+#pragma once
+// One problem with everything that is built once and reused by many optimizer runs: the data,
+// the loss, the preconditioner fitted on it, and the direct reference solution w*.
+//
+// Every run starts from w = 0 (in the original coordinates) and is reported in the original
+// coordinates: relative weight error |w - w*| / |w*|, train loss and its gap to f(w*), test
+// MAE and RMSE.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kappa/data.hpp"
+#include "kappa/direct.hpp"
+#include "kappa/monitor.hpp"
+#include "kappa/optimizer.hpp"
+#include "kappa/preconditioner.hpp"
+
+namespace kappa {
+
+struct ExperimentSetup {
+  LossSpec loss;
+  std::string preconditioner = "none";
+  DirectMethod reference_method = DirectMethod::svd;
+};
+
+// Quality of a weight vector on the original problem.
+struct Evaluation {
+  real train_loss = 0;
+  real loss_gap = 0;               // train_loss - f(w*)
+  real relative_weight_error = 0;  // |w - w*| / |w*| (absolute |w| when w* = 0)
+  real weight_norm = 0;
+  real test_mae = arma::datum::nan;  // NaN when the data has no test part
+  real test_rmse = arma::datum::nan;
+};
+
+struct RunResult {
+  std::string optimizer;
+  Status status = Status::failed;
+  std::string message;
+  long iterations = 0;
+  double data_passes = 0;  // gradient evaluations in full-data equivalents
+  double seconds = 0;
+  real grad_norm = 0;      // of the objective the optimizer saw (solver coordinates)
+  Vec w;                   // original coordinates
+  Evaluation evaluation;
+  std::vector<TracePoint> trace;
+};
+
+class Experiment {
+ public:
+  // Validates the data, builds the problem, fits the preconditioner and computes w*.
+  Experiment(Dataset data, const ExperimentSetup& setup);
+
+  const Dataset& data() const { return data_; }
+  const ExperimentSetup& setup() const { return setup_; }
+  const LinearModelProblem& problem() const { return problem_; }  // original coordinates
+  const Problem& solver_problem() const { return *solver_problem_; }  // what optimizers see
+  const Preconditioner& preconditioner() const { return *preconditioner_; }
+  const DirectSolution& reference() const { return reference_; }
+  const Evaluation& reference_evaluation() const { return reference_evaluation_; }
+
+  Evaluation evaluate(const Vec& w) const;
+
+  // Runs one optimizer from w = 0. Never throws for a failing optimizer: exceptions and
+  // non-finite results become a failed or diverged RunResult with the reason.
+  RunResult run(const std::string& name, const Optimizer& optimizer, const StopControls& controls) const;
+
+ private:
+  Dataset data_;
+  ExperimentSetup setup_;
+  LinearModelProblem problem_;
+  Mat test_design_;
+  std::unique_ptr<Preconditioner> preconditioner_;
+  std::unique_ptr<Problem> solver_problem_;
+  DirectSolution reference_;
+  Evaluation reference_evaluation_;
+};
+
+}  // namespace kappa

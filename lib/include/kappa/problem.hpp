@@ -1,0 +1,124 @@
+#pragma once
+// Problems: a smooth (or subdifferentiable) objective f(w) over R^dim that optimizers minimize.
+//
+// Conventions for linear models (LinearModelProblem):
+//   design A = X, or [X 1] with an intercept (the intercept is the LAST weight);
+//   residual r_i = a_i^T w - y_i;
+//   f(w) = (1/n) sum_i rho(r_i) + (ridge/2) |w_f|^2,
+//   where w_f are the feature weights (the intercept is never penalized) and
+//     l2:    rho(r) = r^2                                   (PyTorch MSELoss, reduction='mean')
+//     l1:    rho(r) = |r|                                   (PyTorch L1Loss; subgradient sign(0) = 0)
+//     huber: rho(r) = r^2/2 if |r| <= delta, else delta (|r| - delta/2)   (PyTorch HuberLoss)
+//   so the L2 gradient is (2/n) A^T r + ridge w_f and its Hessian (2/n) A^T A + ridge I_f.
+// A minibatch loss uses the same formula with the mean over the batch rows (the ridge term is
+// added once per batch), so a batch gradient is an unbiased estimate of the full gradient and
+// a step size means the same thing at every batch size.
+
+#include <memory>
+#include <string>
+
+#include "kappa/types.hpp"
+
+namespace kappa {
+
+enum class LossKind { l2, l1, huber };
+
+std::string to_string(LossKind loss);
+LossKind parse_loss(const std::string& name);  // "l2" | "l1" | "huber"; InputError otherwise
+
+struct LossSpec {
+  LossKind kind = LossKind::l2;
+  real huber_delta = 1.0;
+  real ridge = 0.0;
+  bool intercept = false;
+};
+
+// Builds the design matrix A of the conventions above.
+Mat design_matrix(const Mat& X, bool intercept);
+
+// The interface every optimizer sees. Public evaluation functions are non-virtual so that the
+// base class counts the work done (rows of data touched), whatever the concrete problem.
+class Problem {
+ public:
+  virtual ~Problem() = default;
+
+  virtual Index dim() const = 0;
+  virtual Index num_samples() const = 0;
+
+  real loss(const Vec& w) const;
+  // Loss and gradient over all samples, computed together (one call, shared residuals).
+  real loss_grad(const Vec& w, Vec& gradient) const;
+  // Loss and gradient over the given rows (mean over them, see the conventions above).
+  real batch_loss_grad(const Vec& w, const IndexVec& rows, Vec& gradient) const;
+
+  // Hessian-vector product where the loss is twice differentiable (l2, huber).
+  virtual bool has_hessian() const = 0;
+  void hess_vec(const Vec& w, const Vec& v, Vec& out) const;
+
+  // True when f is quadratic (l2 loss): Hessian constant, gradient affine.
+  virtual bool is_quadratic() const = 0;
+
+  // Product with a constant matrix M such that the Hessian satisfies H(w) <= M everywhere
+  // (for l2, the Hessian itself). Absent for l1, which is not smooth.
+  virtual bool has_curvature_bound() const = 0;
+  virtual void curvature_bound_vec(const Vec& v, Vec& out) const = 0;
+
+  // Smoothness constant L = lambda_max(M), by the Lanczos method (relative accuracy ~1e-10).
+  // Throws NumericalError when the problem has no curvature bound.
+  real smoothness() const;
+
+  // Full passes over the data so far (rows touched / n): the work measure reported as
+  // "evaluations" and, for minibatch methods, the epoch count.
+  double data_passes() const { return static_cast<double>(rows_touched_) / static_cast<double>(num_samples()); }
+  void reset_counters() const { rows_touched_ = 0; }
+
+ protected:
+  virtual real compute_loss(const Vec& w) const = 0;
+  virtual real compute_loss_grad(const Vec& w, Vec& gradient) const = 0;
+  virtual real compute_batch_loss_grad(const Vec& w, const IndexVec& rows, Vec& gradient) const = 0;
+  virtual void compute_hess_vec(const Vec& w, const Vec& v, Vec& out) const = 0;
+  void count_rows(Index rows) const { rows_touched_ += rows; }
+
+ private:
+  mutable unsigned long long rows_touched_ = 0;
+};
+
+// Linear model y ~ A w with one of the losses above. Holds its own copy of the design matrix.
+class LinearModelProblem final : public Problem {
+ public:
+  // `X` is the feature matrix (n x d) WITHOUT the intercept column; the problem appends it when
+  // spec.intercept is set. Throws InputError for an empty X, mismatched y, ridge < 0, or
+  // huber_delta <= 0.
+  LinearModelProblem(const Mat& X, const Vec& y, const LossSpec& spec);
+
+  Index dim() const override { return design_.n_cols; }
+  Index num_samples() const override { return design_.n_rows; }
+  bool has_hessian() const override { return spec_.kind != LossKind::l1; }
+  bool is_quadratic() const override { return spec_.kind == LossKind::l2; }
+  bool has_curvature_bound() const override { return spec_.kind != LossKind::l1; }
+  void curvature_bound_vec(const Vec& v, Vec& out) const override;
+
+  const Mat& design() const { return design_; }
+  const Vec& targets() const { return targets_; }
+  const LossSpec& spec() const { return spec_; }
+
+ protected:
+  real compute_loss(const Vec& w) const override;
+  real compute_loss_grad(const Vec& w, Vec& gradient) const override;
+  real compute_batch_loss_grad(const Vec& w, const IndexVec& rows, Vec& gradient) const override;
+  void compute_hess_vec(const Vec& w, const Vec& v, Vec& out) const override;
+
+ private:
+  // Mean of rho over the residuals, and d(mean rho)/dr_i into `weights` (may alias residuals).
+  real mean_loss(const Vec& residuals) const;
+  void loss_derivative(const Vec& residuals, Vec& derivative) const;
+  real ridge_term(const Vec& w) const;
+  void add_ridge_gradient(const Vec& w, Vec& gradient) const;
+
+  Mat design_;
+  Vec targets_;
+  LossSpec spec_;
+  Index num_features_;  // penalized weights: all but the intercept
+};
+
+}  // namespace kappa

@@ -1,0 +1,126 @@
+#include "kappa/monitor.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "kappa/error.hpp"
+
+namespace kappa {
+namespace {
+
+// Guards the relative tests against a zero initial gradient or loss.
+constexpr real tiny = std::numeric_limits<real>::min();
+
+}  // namespace
+
+std::string to_string(Status status) {
+  switch (status) {
+    case Status::converged_gradient: return "converged-gradient";
+    case Status::converged_loss: return "converged-loss";
+    case Status::max_iterations: return "max-iterations";
+    case Status::time_limit: return "time-limit";
+    case Status::diverged: return "diverged";
+    case Status::failed: return "failed";
+  }
+  return "?";
+}
+
+void StopControls::validate() const {
+  auto refuse = [](const std::string& name, const std::string& value, const std::string& expected) {
+    throw InputError("stopping control '" + name + "' = " + value + ": expected " + expected);
+  };
+  if (max_iterations < 1) refuse("max_iterations", std::to_string(max_iterations), "an integer >= 1");
+  if (!(grad_tol >= 0)) refuse("grad_tol", std::to_string(grad_tol), "a number >= 0");
+  if (!(loss_tol >= 0)) refuse("loss_tol", std::to_string(loss_tol), "a number >= 0");
+  if (!(time_limit >= 0)) refuse("time_limit", std::to_string(time_limit), "seconds >= 0 (0 = none)");
+  if (!(divergence_factor > 1)) refuse("divergence_factor", std::to_string(divergence_factor), "a number > 1");
+  if (trace_points_per_decade < 1) refuse("trace_points_per_decade", std::to_string(trace_points_per_decade), "an integer >= 1");
+}
+
+Monitor::Monitor(const StopControls& controls, std::function<real(const Vec&)> relative_error,
+                 std::function<double()> data_passes)
+    : controls_(controls),
+      relative_error_(std::move(relative_error)),
+      data_passes_(std::move(data_passes)),
+      start_(std::chrono::steady_clock::now()) {
+  controls_.validate();
+}
+
+double Monitor::seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Monitor::stop(Status status, std::string message) {
+  if (stopped_) return;  // the first reason stands
+  stopped_ = true;
+  status_ = status;
+  message_ = std::move(message);
+}
+
+void Monitor::record(const TracePoint& point, const Vec& w) {
+  if (!trace_.empty() && trace_.back().iteration == point.iteration) trace_.pop_back();
+  TracePoint recorded = point;
+  if (relative_error_) recorded.relative_weight_error = relative_error_(w);
+  trace_.push_back(recorded);
+  // Next trace iteration: geometric spacing, 10^(1/points_per_decade), at least one step on.
+  const double factor = std::pow(10.0, 1.0 / controls_.trace_points_per_decade);
+  next_trace_iteration_ = std::max(point.iteration + 1, static_cast<long>(std::ceil(point.iteration * factor)));
+}
+
+bool Monitor::check_rules(const TracePoint& point) {
+  if (!std::isfinite(point.loss) || !std::isfinite(point.grad_norm)) {
+    stop(Status::diverged, "loss or gradient is not finite at iteration " + std::to_string(point.iteration));
+  } else if (point.loss > controls_.divergence_factor * std::max<real>(std::fabs(first_.loss), tiny)) {
+    stop(Status::diverged, "loss grew by more than a factor " + std::to_string(controls_.divergence_factor) +
+                               " over its initial value at iteration " + std::to_string(point.iteration));
+  } else if (controls_.grad_tol > 0 && point.grad_norm <= controls_.grad_tol * std::max(first_.grad_norm, tiny)) {
+    stop(Status::converged_gradient, "");
+  } else if (controls_.loss_tol > 0 && point.iteration > 0 &&
+             std::fabs(last_.loss - point.loss) <= controls_.loss_tol * std::max<real>(std::fabs(point.loss), tiny)) {
+    stop(Status::converged_loss, "");
+  } else if (point.iteration >= controls_.max_iterations) {
+    stop(Status::max_iterations, "");
+  } else if (controls_.time_limit > 0 && point.seconds >= controls_.time_limit) {
+    stop(Status::time_limit, "");
+  }
+  return stopped_;
+}
+
+bool Monitor::report(long iteration, real loss, real grad_norm, const Vec& w) {
+  if (stopped_) return true;
+  TracePoint point;
+  point.iteration = iteration;
+  point.seconds = seconds();
+  point.data_passes = data_passes_ ? data_passes_() : 0.0;
+  point.loss = loss;
+  point.grad_norm = grad_norm;
+  if (!started_) {
+    started_ = true;
+    first_ = point;
+  }
+  const bool stop_now = check_rules(point);
+  last_ = point;
+  if (stop_now || iteration == 0 || iteration >= next_trace_iteration_) record(point, w);
+  return stop_now;
+}
+
+void Monitor::fail(const std::string& message) { stop(Status::failed, message); }
+
+void Monitor::finish(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message) {
+  if (stopped_) return;
+  if (!report(iteration, loss, grad_norm, w)) {
+    stop(Status::failed, message);
+    record(last_, w);
+  }
+}
+
+void Monitor::close(const Vec& w) {
+  if (!started_) {
+    stop(Status::failed, "the optimizer reported no iteration");
+    return;
+  }
+  stop(Status::failed, "the optimizer returned before any stopping rule was met");
+  if (trace_.empty() || trace_.back().iteration != last_.iteration) record(last_, w);
+}
+
+}  // namespace kappa

@@ -1,0 +1,20 @@
+#include "kappa/optimizer.hpp"
+
+#include "kappa/error.hpp"
+
+namespace kappa {
+
+ParamSpec step_size_param(const std::string& default_value) {
+  ParamSpec spec = real_param("lr", default_value, "step size (learning rate); auto = 1/L, L from power iteration", 0.0, true);
+  spec.allows_auto = true;
+  return spec;
+}
+
+real resolve_step_size(const Params& params, const Problem& problem, const std::string& name) {
+  if (!params.is_auto(name)) return params.get_real(name);
+  const real smoothness = problem.smoothness();
+  if (!(smoothness > 0)) throw NumericalError(name + "=auto: the smoothness constant is zero; give an explicit step size");
+  return 1.0 / smoothness;
+}
+
+}  // namespace kappa

@@ -1,0 +1,146 @@
+#include "kappa/plugin_registry.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+#include <boost/filesystem.hpp>
+
+#include "kappa/error.hpp"
+#include "kappa/plugin.hpp"
+
+namespace kappa {
+namespace fs = boost::filesystem;
+
+struct PluginRegistry::Library {
+  boost::dll::shared_library handle;
+};
+
+namespace {
+
+constexpr const char* abi_symbol = "kappa_plugin_abi_version";
+constexpr const char* register_symbol = "kappa_plugin_register";
+
+bool is_plugin_file(const fs::path& path) {
+  const std::string name = path.filename().string();
+  return name.rfind("libkappa_plugin_", 0) == 0 && path.extension() == ".so";
+}
+
+// Collects what a plugin's registration function adds.
+class CollectingRegistrar final : public PluginRegistrar {
+ public:
+  void add(OptimizerInfo info) override { added.push_back(std::move(info)); }
+  std::vector<OptimizerInfo> added;
+};
+
+}  // namespace
+
+PluginRegistry::PluginRegistry() = default;
+PluginRegistry::~PluginRegistry() = default;
+
+std::vector<std::string> PluginRegistry::search_path(const std::vector<std::string>& extra_dirs) {
+  std::vector<std::string> dirs = extra_dirs;
+  if (const char* env = std::getenv("KAPPA_PLUGIN_PATH")) {
+    std::string path = env;
+    std::string::size_type begin = 0;
+    while (begin <= path.size()) {
+      const auto colon = path.find(':', begin);
+      const std::string dir = path.substr(begin, colon == std::string::npos ? std::string::npos : colon - begin);
+      if (!dir.empty()) dirs.push_back(dir);
+      if (colon == std::string::npos) break;
+      begin = colon + 1;
+    }
+  }
+  dirs.push_back(KAPPA_BUILD_PLUGIN_DIR);
+  // Installed layout, relative to the executable (relocatable) and at the configured prefix.
+  boost::system::error_code error;
+  const fs::path program = boost::dll::program_location(error);
+  if (!error) dirs.push_back((program.parent_path().parent_path() / "lib" / "kappa" / "plugins").string());
+  dirs.push_back(KAPPA_INSTALL_PLUGIN_DIR);
+  return dirs;
+}
+
+void PluginRegistry::load_file(const std::string& file) {
+  auto fail = [&file](const std::string& reason) { return PluginError("plugin '" + file + "': " + reason); };
+  if (!fs::exists(file)) throw fail("file does not exist");
+  auto library = std::make_shared<Library>();
+  try {
+    library->handle.load(fs::path(file), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& error) {
+    throw fail(std::string("not a loadable shared library (") + error.what() + ")");
+  }
+  if (!library->handle.has(abi_symbol)) throw fail(std::string("missing symbol '") + abi_symbol + "' (not a kappa plugin?)");
+  const int abi = library->handle.get<int()>(abi_symbol)();
+  if (abi != KAPPA_PLUGIN_ABI_VERSION)
+    throw fail("ABI version " + std::to_string(abi) + ", this kappa needs " + std::to_string(KAPPA_PLUGIN_ABI_VERSION) +
+               " (rebuild the plugin against this kappa)");
+  if (!library->handle.has(register_symbol)) throw fail(std::string("missing symbol '") + register_symbol + "'");
+  CollectingRegistrar registrar;
+  try {
+    library->handle.get<void(PluginRegistrar&)>(register_symbol)(registrar);
+  } catch (const std::exception& error) {
+    throw fail(std::string("registration threw: ") + error.what());
+  }
+  if (registrar.added.empty()) throw fail("registers no optimizer");
+  for (const OptimizerInfo& info : registrar.added) {
+    if (info.name.empty() || !info.create) throw fail("registers an optimizer without a name or factory");
+    // Defaults must themselves be valid, so that a plugin error shows up at load time.
+    try {
+      Params::validate(info.params, {}, "optimizer '" + info.name + "'");
+    } catch (const Error& error) {
+      throw fail(std::string("invalid default: ") + error.what());
+    }
+  }
+  libraries_.push_back(library);
+  for (OptimizerInfo& info : registrar.added) {
+    const bool shadowed = std::any_of(optimizers_.begin(), optimizers_.end(),
+                                      [&](const LoadedOptimizer& loaded) { return loaded.info.name == info.name; });
+    if (shadowed) continue;  // an earlier directory on the path wins
+    optimizers_.push_back({std::move(info), file});
+    optimizer_library_.push_back(library);
+  }
+}
+
+void PluginRegistry::load_directories(const std::vector<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    boost::system::error_code error;
+    if (!fs::is_directory(dir, error)) continue;
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir, error))
+      if (is_plugin_file(entry.path())) files.push_back(entry.path());
+    std::sort(files.begin(), files.end());  // deterministic order
+    for (const fs::path& file : files) {
+      try {
+        load_file(file.string());
+      } catch (const PluginError& refused) {
+        load_errors_.push_back(refused.what());
+      }
+    }
+  }
+}
+
+const LoadedOptimizer& PluginRegistry::find(const std::string& name) const {
+  for (const LoadedOptimizer& loaded : optimizers_)
+    if (loaded.info.name == name) return loaded;
+  std::string known;
+  for (const LoadedOptimizer& loaded : optimizers_) known += (known.empty() ? "" : ", ") + loaded.info.name;
+  throw InputError("unknown optimizer '" + name + "' (loaded: " + (known.empty() ? "none; check --plugin-dir" : known) + ")");
+}
+
+std::shared_ptr<const Optimizer> PluginRegistry::create(const std::string& name, const RawParams& params) const {
+  const LoadedOptimizer& loaded = find(name);
+  const auto index = static_cast<std::size_t>(&loaded - optimizers_.data());
+  const Params validated = Params::validate(loaded.info.params, params, "optimizer '" + name + "'");
+  std::unique_ptr<Optimizer> created = loaded.info.create(validated);
+  if (!created) throw PluginError("plugin '" + loaded.library + "': factory of '" + name + "' returned nothing");
+  // The optimizer's code lives in the plugin: keep the library loaded while the object lives.
+  struct Holder {
+    std::shared_ptr<Library> library;
+    std::unique_ptr<Optimizer> optimizer;
+  };
+  auto holder = std::make_shared<Holder>(Holder{optimizer_library_[index], std::move(created)});
+  return std::shared_ptr<const Optimizer>(holder, holder->optimizer.get());
+}
+
+}  // namespace kappa
