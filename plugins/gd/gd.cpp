@@ -1,0 +1,34 @@
+// Full-batch gradient descent with a fixed step: w_{k+1} = w_k - lr grad f(w_k).
+// On an L-smooth, mu-strongly convex f, lr = 1/L contracts the error by (1 - mu/L) per step
+// (Nesterov 2004, Thm. 2.1.15); lr >= 2/L diverges on a quadratic.
+#include <kappa/plugin.hpp>
+
+namespace {
+
+using namespace kappa;
+
+class GradientDescent final : public Optimizer {
+ public:
+  explicit GradientDescent(const Params& params) : params_(params) {}
+
+  void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
+    const real lr = resolve_step_size(params_, problem);
+    Vec gradient;
+    real loss = problem.loss_grad(w, gradient);
+    for (long iteration = 0; !monitor.report(iteration, loss, arma::norm(gradient), w); ++iteration) {
+      w -= lr * gradient;
+      loss = problem.loss_grad(w, gradient);
+    }
+  }
+
+ private:
+  Params params_;
+};
+
+}  // namespace
+
+KAPPA_PLUGIN(registrar) {
+  registrar.add({"gd", "full-batch gradient descent with a fixed step size",
+                 {step_size_param("auto")},
+                 [](const Params& params) { return std::make_unique<GradientDescent>(params); }});
+}

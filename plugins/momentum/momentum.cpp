@@ -1,0 +1,39 @@
+// Heavy-ball momentum (Polyak 1964) in the form of PyTorch's SGD(momentum=beta):
+//   v_{k+1} = beta v_k + grad f(w_k),   w_{k+1} = w_k - lr v_{k+1}.
+// On a quadratic it converges for 0 <= beta < 1 and 0 < lr < 2 (1 + beta) / L; the optimal
+// lr = 4 / (sqrt(L) + sqrt(mu))^2, beta = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2 gives the
+// rate (sqrt(kappa) - 1) / (sqrt(kappa) + 1).
+#include <kappa/plugin.hpp>
+
+namespace {
+
+using namespace kappa;
+
+class HeavyBall final : public Optimizer {
+ public:
+  explicit HeavyBall(const Params& params) : params_(params) {}
+
+  void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
+    const real lr = resolve_step_size(params_, problem);
+    const real beta = params_.get_real("momentum");
+    Vec gradient;
+    Vec velocity(w.n_elem, arma::fill::zeros);
+    real loss = problem.loss_grad(w, gradient);
+    for (long iteration = 0; !monitor.report(iteration, loss, arma::norm(gradient), w); ++iteration) {
+      velocity = beta * velocity + gradient;
+      w -= lr * velocity;
+      loss = problem.loss_grad(w, gradient);
+    }
+  }
+
+ private:
+  Params params_;
+};
+
+}  // namespace
+
+KAPPA_PLUGIN(registrar) {
+  registrar.add({"momentum", "heavy-ball momentum, PyTorch SGD(momentum) form (Polyak 1964)",
+                 {step_size_param("auto"), real_param("momentum", "0.9", "momentum coefficient beta", 0.0, false, 0.999999)},
+                 [](const Params& params) { return std::make_unique<HeavyBall>(params); }});
+}
