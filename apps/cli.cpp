@@ -1,0 +1,87 @@
+#include "cli.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+namespace kappa::cli {
+
+void add_data_options(po::options_description& options, DataOptions& data) {
+  options.add_options()
+    ("data", po::value(&data.file)->value_name("FILE"), "HDF5 data file (seed layout by default)")
+    ("synthetic", po::value(&data.synthetic)->value_name("SPEC"),
+     "synthetic data instead of a file, e.g. 'seedlike' or "
+     "'kind=spectrum,n=200,d=50,cond=1e6,profile=geometric,noise=0.01,n_test=100,seed=1'")
+    ("x-train", po::value(&data.paths.X_train)->default_value(data.paths.X_train)->value_name("PATH"), "dataset of the training design")
+    ("y-train", po::value(&data.paths.y_train)->default_value(data.paths.y_train)->value_name("PATH"), "dataset of the training targets")
+    ("x-test", po::value(&data.paths.X_test)->default_value(data.paths.X_test)->value_name("PATH"), "dataset of the test design (optional in the file)")
+    ("y-test", po::value(&data.paths.y_test)->default_value(data.paths.y_test)->value_name("PATH"), "dataset of the test targets (optional in the file)");
+}
+
+Dataset load_data(const DataOptions& data) {
+  if (data.file.empty() == data.synthetic.empty())
+    throw UsageError("give exactly one of --data FILE or --synthetic SPEC (e.g. --synthetic seedlike)");
+  return data.file.empty() ? generate_from_spec(data.synthetic) : read_hdf5(data.file, data.paths);
+}
+
+void add_plugin_options(po::options_description& options, PluginOptions& plugins) {
+  options.add_options()
+    ("plugin-dir", po::value(&plugins.dirs)->composing()->value_name("DIR"),
+     "directory with optimizer plugins, searched before KAPPA_PLUGIN_PATH and the built-in directory (repeatable)");
+}
+
+void load_plugins(const PluginOptions& plugins, PluginRegistry& registry, bool warn_refused) {
+  registry.load_directories(PluginRegistry::search_path(plugins.dirs));
+  if (warn_refused)
+    for (const std::string& refused : registry.load_errors()) std::cerr << "kappa: warning: " << refused << '\n';
+}
+
+bool parse_command_line(int argc, char** argv, const std::string& usage, const po::options_description& options,
+                        const po::positional_options_description* positional) {
+  po::options_description all = options;
+  all.add_options()("help,h", "show this help");
+  po::variables_map values;
+  try {
+    po::command_line_parser parser(argc, argv);
+    parser.options(all);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), values);
+    if (values.count("help")) {
+      std::cout << usage << "\n\n" << all << '\n';
+      return false;
+    }
+    po::notify(values);
+  } catch (const po::error& error) {
+    throw UsageError(std::string(error.what()) + " (see --help)");
+  }
+  return true;
+}
+
+void require_writable(const std::string& file) {
+  const auto slash = file.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : file.substr(0, slash));
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw InputError("output file '" + file + "': cannot be created (directory '" + dir + "' does not exist or is not writable)");
+}
+
+void write_file_atomically(const std::string& file, const std::string& content) {
+  const std::string temporary = file + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw InputError("output file '" + file + "': cannot be created (does its directory exist and is it writable?)");
+    out << content;
+    out.flush();
+    if (!out) {
+      std::remove(temporary.c_str());
+      throw InputError("output file '" + file + "': write failed (disk full?)");
+    }
+  }
+  if (std::rename(temporary.c_str(), file.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    throw InputError("output file '" + file + "': cannot be renamed into place");
+  }
+}
+
+}  // namespace kappa::cli

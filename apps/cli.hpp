@@ -1,0 +1,55 @@
+#pragma once
+// Pieces shared by the kappa commands: option groups, building the data and the plugin
+// registry from them, and the error type for usage mistakes.
+
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include <kappa/data.hpp>
+#include <kappa/synthetic.hpp>
+#include <kappa/error.hpp>
+#include <kappa/plugin_registry.hpp>
+
+namespace kappa::cli {
+
+namespace po = boost::program_options;
+
+// A command's usage was wrong (exit status 2 rather than 1).
+class UsageError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
+struct DataOptions {
+  std::string file;
+  std::string synthetic;
+  DatasetPaths paths;
+};
+void add_data_options(po::options_description& options, DataOptions& data);
+Dataset load_data(const DataOptions& data);  // file or synthetic spec, exactly one
+
+struct PluginOptions {
+  std::vector<std::string> dirs;
+};
+void add_plugin_options(po::options_description& options, PluginOptions& plugins);
+// Loads the plugin path; refused files are reported on stderr as one-line warnings.
+void load_plugins(const PluginOptions& plugins, PluginRegistry& registry, bool warn_refused = true);
+
+// Parses argv for one command; prints help and returns false for --help.
+bool parse_command_line(int argc, char** argv, const std::string& usage, const po::options_description& options,
+                        const po::positional_options_description* positional = nullptr);
+
+// Checks before any work is done that `file` can be created (its directory exists and is
+// writable), so that a long run does not end in an unwritable output.
+void require_writable(const std::string& file);
+
+// Writes `content` to `file` through a temporary file and a rename: never a partial file.
+void write_file_atomically(const std::string& file, const std::string& content);
+
+int run_solve(int argc, char** argv);
+int run_generate(int argc, char** argv);
+int run_plugins(int argc, char** argv);
+
+}  // namespace kappa::cli
