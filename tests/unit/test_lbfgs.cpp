@@ -1,0 +1,459 @@
+#define BOOST_TEST_MODULE lbfgs
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kappa/error.hpp"
+#include "kappa/line_search.hpp"
+#include "kappa/monitor.hpp"
+#include "kappa/plugin_registry.hpp"
+#include "kappa/problem.hpp"
+
+using kappa::Index;
+using kappa::LinearModelProblem;
+using kappa::LineSearchResult;
+using kappa::LossKind;
+using kappa::LossSpec;
+using kappa::Mat;
+using kappa::real;
+using kappa::Vec;
+
+namespace {
+
+constexpr real eps = std::numeric_limits<real>::epsilon();
+
+Vec random_vec(std::mt19937_64& rng, Index size) {
+  std::normal_distribution<real> normal;
+  Vec v(size);
+  for (real& x : v) x = normal(rng);
+  return v;
+}
+
+// n x d Gaussian features with columns scaled from 1 down to 1/sqrt(condition), so that the
+// Hessian of the l2 loss has a condition number of roughly `condition`.
+LinearModelProblem random_problem(std::mt19937_64& rng, Index n, Index d, const LossSpec& spec, real condition) {
+  std::normal_distribution<real> normal;
+  Mat X(n, d);
+  for (real& x : X) x = normal(rng);
+  const Vec scales = arma::logspace<Vec>(0, -0.5 * std::log10(condition), d);
+  X.each_row() %= scales.t();
+  return LinearModelProblem(X, random_vec(rng, n), spec);
+}
+
+LossSpec l2() { return LossSpec{}; }
+LossSpec huber() {
+  LossSpec spec;
+  spec.kind = LossKind::huber;
+  spec.huber_delta = 0.5;
+  spec.ridge = 1e-3;
+  spec.intercept = true;
+  return spec;
+}
+
+// A random descent direction: a Gaussian vector, its sign flipped to make g.d < 0.
+Vec random_descent(std::mt19937_64& rng, const Vec& gradient) {
+  Vec d = random_vec(rng, gradient.n_elem);
+  return arma::dot(gradient, d) < 0 ? d : Vec(-d);
+}
+
+// Recomputes f and grad f at the returned point independently of the line search and checks
+// the strong Wolfe conditions. The slack covers only rounding (the search compared the same
+// floating-point quantities).
+void check_strong_wolfe(const kappa::Problem& problem, const Vec& w, const Vec& d, const LineSearchResult& r,
+                        real c1, real c2) {
+  BOOST_REQUIRE_MESSAGE(r.success, "line search failed: " << r.message);
+  BOOST_TEST(r.message.empty());
+  BOOST_TEST(r.step > 0);
+  Vec g0;
+  const real f0 = problem.loss_grad(w, g0);
+  const real slope0 = arma::dot(g0, d);
+  const Vec point = w + r.step * d;
+  BOOST_TEST(arma::approx_equal(r.w, point, "absdiff", 0.0));
+  Vec g;
+  const real f = problem.loss_grad(point, g);
+  BOOST_TEST(f == r.loss);
+  BOOST_TEST(arma::approx_equal(r.gradient, g, "absdiff", 0.0));
+  BOOST_TEST(f <= f0 + c1 * r.step * slope0 + 4 * eps * std::fabs(f0));
+  BOOST_TEST(std::fabs(arma::dot(g, d)) <= c2 * std::fabs(slope0) * (1 + 1e-12));
+}
+
+// Checks the Armijo condition, and that the accepted step is the first acceptable one of the
+// sequence t0, t0/2, ...: the step twice as long (tried before) violates it.
+void check_backtracking(const kappa::Problem& problem, const Vec& w, const Vec& d, real t0, const LineSearchResult& r,
+                        real c1) {
+  BOOST_REQUIRE_MESSAGE(r.success, "line search failed: " << r.message);
+  Vec g0;
+  const real f0 = problem.loss_grad(w, g0);
+  const real slope0 = arma::dot(g0, d);
+  const real halvings = std::log2(t0 / r.step);
+  BOOST_TEST(halvings == std::round(halvings));
+  BOOST_TEST(r.evaluations == static_cast<int>(std::round(halvings)) + 1);
+  Vec g;
+  const real f = problem.loss_grad(w + r.step * d, g);
+  BOOST_TEST(f == r.loss);
+  BOOST_TEST(f <= f0 + c1 * r.step * slope0 + 4 * eps * std::fabs(f0));
+  if (r.step < t0) {
+    const real longer = problem.loss_grad(w + 2 * r.step * d, g);
+    BOOST_TEST(!(longer <= f0 + c1 * 2 * r.step * slope0));
+  }
+}
+
+// A problem given by a function computing f and grad f, for shapes a linear model cannot take.
+class FunctionProblem final : public kappa::Problem {
+ public:
+  using Function = std::function<real(const Vec&, Vec&)>;
+  FunctionProblem(Index dim, Function function) : dim_(dim), function_(std::move(function)) {}
+
+  Index dim() const override { return dim_; }
+  Index num_samples() const override { return 1; }
+  bool has_hessian() const override { return false; }
+  bool is_quadratic() const override { return false; }
+  bool has_curvature_bound() const override { return false; }
+  void curvature_bound_vec(const Vec&, Vec&) const override { throw kappa::NumericalError("no curvature bound"); }
+
+ protected:
+  real compute_loss(const Vec& w) const override {
+    Vec unused;
+    return function_(w, unused);
+  }
+  real compute_loss_grad(const Vec& w, Vec& gradient) const override { return function_(w, gradient); }
+  real compute_batch_loss_grad(const Vec& w, const kappa::IndexVec&, Vec& gradient) const override {
+    return function_(w, gradient);
+  }
+  void compute_hess_vec(const Vec&, const Vec&, Vec&) const override { throw kappa::NumericalError("no Hessian"); }
+
+ private:
+  Index dim_;
+  Function function_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(strong_wolfe)
+
+// Both strong Wolfe conditions hold at every accepted step: quadratic (l2) problems of
+// increasing condition number and a non-quadratic one (huber with intercept and ridge), along
+// steepest descent and random descent directions, from initial steps far too short to far too
+// long, for a loose and a tight curvature constant.
+BOOST_AUTO_TEST_CASE(accepted_steps_satisfy_both_conditions) {
+  std::mt19937_64 rng(20240611);
+  const std::vector<real> conditions = {1.0, 1e3, 1e6};
+  int searches = 0;
+  for (const LossSpec& spec : {l2(), huber()}) {
+    for (const real condition : conditions) {
+      const LinearModelProblem problem = random_problem(rng, 60, 8, spec, condition);
+      const Vec w = random_vec(rng, problem.dim());
+      Vec g;
+      const real f = problem.loss_grad(w, g);
+      for (const Vec& d : {Vec(-g), random_descent(rng, g), random_descent(rng, g)}) {
+        for (const real t0 : {1e-6, 1e-2, 1.0, 1e2, 1e6}) {
+          for (const real c2 : {0.9, 0.1}) {
+            BOOST_TEST_CONTEXT("loss " << kappa::to_string(spec.kind) << ", condition " << condition << ", t0 " << t0
+                                       << ", c2 " << c2) {
+              const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, d, t0, 1e-4, c2, 60);
+              check_strong_wolfe(problem, w, d, r, 1e-4, c2);
+              ++searches;
+            }
+          }
+        }
+      }
+    }
+  }
+  BOOST_TEST(searches == 2 * 3 * 3 * 5 * 2);
+}
+
+// On a quadratic, phi(t) = f(w + t d) has phi'(t) = phi'(0) (1 - t / t*) with
+// t* = -g.d / (d^T H d), so the strong curvature condition |phi'(t)| <= c2 |phi'(0)| reads
+// exactly |t - t*| <= c2 t*: ANY accepted step lies within relative distance c2 of the exact
+// line minimizer, whatever the initial step. With c2 = 0.01 that is 1%. Moreover the cubic
+// interpolant of a quadratic is the quadratic itself, so when a bracket or extrapolation
+// yields the cubic minimizer unclamped (t0 = 3 t* bracket [0, 3t*]; t0 = t*/10 extrapolates
+// to t*/2, then to t*), the step is t* up to rounding.
+BOOST_AUTO_TEST_CASE(quadratic_step_matches_exact_minimizer) {
+  std::mt19937_64 rng(7);
+  const real c2 = 0.01;
+  for (const real condition : {1.0, 1e4}) {
+    const LinearModelProblem problem = random_problem(rng, 80, 10, l2(), condition);
+    const Vec w = random_vec(rng, problem.dim());
+    Vec g;
+    const real f = problem.loss_grad(w, g);
+    for (const Vec& d : {Vec(-g), random_descent(rng, g)}) {
+      Vec Hd;
+      problem.hess_vec(w, d, Hd);
+      const real t_star = -arma::dot(g, d) / arma::dot(d, Hd);
+      for (const real ratio : {1e-4, 0.1, 0.5, 3.0, 100.0, 1e4}) {
+        BOOST_TEST_CONTEXT("condition " << condition << ", t0 = " << ratio << " t*") {
+          const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, d, ratio * t_star, 1e-4, c2);
+          check_strong_wolfe(problem, w, d, r, 1e-4, c2);
+          BOOST_TEST(std::fabs(r.step - t_star) <= c2 * t_star * (1 + 1e-9));
+          if (ratio == 0.1 || ratio == 3.0) BOOST_TEST(std::fabs(r.step - t_star) <= 1e-8 * t_star);
+        }
+      }
+    }
+  }
+}
+
+// The function evaluation count is the problem's own work counter (one pass per loss_grad).
+BOOST_AUTO_TEST_CASE(evaluations_match_the_problem_work_counter) {
+  std::mt19937_64 rng(11);
+  const LinearModelProblem problem = random_problem(rng, 40, 5, l2(), 100.0);
+  const Vec w = random_vec(rng, problem.dim());
+  Vec g;
+  const real f = problem.loss_grad(w, g);
+  problem.reset_counters();
+  const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, -g, 1e4);
+  BOOST_REQUIRE(r.success);
+  BOOST_TEST(r.evaluations > 1);
+  BOOST_TEST(problem.data_passes() == static_cast<double>(r.evaluations));
+}
+
+// A trial step where the loss overflows (here: f = inf outside |w_i| <= 10) is shrunk towards
+// the finite end of the bracket until a strong Wolfe step is found.
+BOOST_AUTO_TEST_CASE(non_finite_loss_shrinks_the_step) {
+  const FunctionProblem problem(3, [](const Vec& w, Vec& gradient) {
+    gradient = 2 * (w - 5.0);
+    if (arma::abs(w).max() > 10) return std::numeric_limits<real>::infinity();
+    return arma::dot(w - 5.0, w - 5.0);
+  });
+  const Vec w(3, arma::fill::zeros);
+  Vec g;
+  const real f = problem.loss_grad(w, g);
+  const Vec d = -g;  // 10 per coordinate: t* = 0.5, loss infinite beyond t = 1
+  const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, d, 1e6);
+  check_strong_wolfe(problem, w, d, r, 1e-4, 0.9);
+  BOOST_TEST(r.evaluations <= 12);
+}
+
+// phi(t) = |t - 1/3| with derivative -1 left of the kink and +1 from it on: no step satisfies
+// the curvature condition, the bracket closes in on the kink and the search gives up once it
+// is narrower than machine precision, returning the starting point.
+BOOST_AUTO_TEST_CASE(interval_too_small) {
+  const real kink = 1.0 / 3.0;
+  const FunctionProblem problem(1, [kink](const Vec& w, Vec& gradient) {
+    gradient = Vec{w(0) >= kink ? 1.0 : -1.0};
+    return std::fabs(w(0) - kink);
+  });
+  const Vec w{0.0};
+  Vec g;
+  const real f = problem.loss_grad(w, g);
+  const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, Vec{1.0}, 1.0, 1e-4, 0.9, 10000);
+  BOOST_TEST(!r.success);
+  BOOST_TEST(r.message == "line search: interval too small");
+  BOOST_TEST(r.evaluations < 10000);
+  BOOST_TEST(r.step == 0);
+  BOOST_TEST(r.loss == f);
+  BOOST_TEST(arma::approx_equal(r.w, w, "absdiff", 0.0));
+}
+
+BOOST_AUTO_TEST_CASE(max_evaluations) {
+  std::mt19937_64 rng(3);
+  const LinearModelProblem problem = random_problem(rng, 30, 4, l2(), 10.0);
+  const Vec w = random_vec(rng, problem.dim());
+  Vec g;
+  const real f = problem.loss_grad(w, g);
+  const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, -g, 1e12, 1e-4, 0.9, 2);
+  BOOST_TEST(!r.success);
+  BOOST_TEST(r.evaluations == 2);
+  BOOST_TEST(r.message.find("in 2 evaluations") != std::string::npos, r.message);
+  BOOST_TEST(r.loss == f);
+  BOOST_TEST(arma::approx_equal(r.w, w, "absdiff", 0.0));
+}
+
+BOOST_AUTO_TEST_CASE(bad_constants_are_refused) {
+  std::mt19937_64 rng(5);
+  const LinearModelProblem problem = random_problem(rng, 30, 4, l2(), 10.0);
+  const Vec w = random_vec(rng, problem.dim());
+  Vec g;
+  const real f = problem.loss_grad(w, g);
+  for (const auto& [c1, c2] : std::vector<std::pair<real, real>>{{0.5, 0.5}, {0.9, 0.1}, {1e-4, 1.0}, {0.0, 0.9}}) {
+    const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, -g, 1.0, c1, c2);
+    BOOST_TEST(!r.success);
+    BOOST_TEST(r.evaluations == 0);
+    BOOST_TEST(r.message.rfind("line search: ", 0) == 0, r.message);
+  }
+  for (const real t0 : {0.0, -1.0, std::numeric_limits<real>::infinity()}) {
+    BOOST_TEST(!kappa::strong_wolfe_line_search(problem, w, f, g, -g, t0).success);
+    BOOST_TEST(!kappa::backtracking_line_search(problem, w, f, g, -g, t0).success);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(backtracking)
+
+BOOST_AUTO_TEST_CASE(accepted_steps_satisfy_armijo) {
+  std::mt19937_64 rng(99);
+  int searches = 0;
+  for (const LossSpec& spec : {l2(), huber()}) {
+    for (const real condition : {1.0, 1e5}) {
+      const LinearModelProblem problem = random_problem(rng, 50, 6, spec, condition);
+      const Vec w = random_vec(rng, problem.dim());
+      Vec g;
+      const real f = problem.loss_grad(w, g);
+      for (const Vec& d : {Vec(-g), random_descent(rng, g)}) {
+        for (const real t0 : {1e-3, 1.0, 1e3}) {
+          for (const real c1 : {1e-4, 0.5}) {
+            BOOST_TEST_CONTEXT("loss " << kappa::to_string(spec.kind) << ", condition " << condition << ", t0 " << t0
+                                       << ", c1 " << c1) {
+              const LineSearchResult r = kappa::backtracking_line_search(problem, w, f, g, d, t0, c1, 60);
+              check_backtracking(problem, w, d, t0, r, c1);
+              ++searches;
+            }
+          }
+        }
+      }
+    }
+  }
+  BOOST_TEST(searches == 2 * 2 * 2 * 3 * 2);
+}
+
+BOOST_AUTO_TEST_CASE(gives_up_after_max_evaluations) {
+  std::mt19937_64 rng(4);
+  const LinearModelProblem problem = random_problem(rng, 30, 4, l2(), 10.0);
+  const Vec w = random_vec(rng, problem.dim());
+  Vec g;
+  const real f = problem.loss_grad(w, g);
+  const LineSearchResult r = kappa::backtracking_line_search(problem, w, f, g, -g, 1e12, 1e-4, 3);
+  BOOST_TEST(!r.success);
+  BOOST_TEST(r.evaluations == 3);
+  BOOST_TEST(r.message == "line search: no step satisfying sufficient decrease in 3 evaluations");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// An ascent direction, a zero direction and a NaN direction are refused before any evaluation,
+// with a message, by both searches; the result describes the starting point.
+BOOST_AUTO_TEST_CASE(non_descent_direction_is_refused) {
+  std::mt19937_64 rng(13);
+  const LinearModelProblem problem = random_problem(rng, 30, 4, huber(), 10.0);
+  const Vec w = random_vec(rng, problem.dim());
+  Vec g;
+  const real f = problem.loss_grad(w, g);
+  Vec nan_direction = -g;
+  nan_direction(0) = arma::datum::nan;
+  const std::vector<std::pair<Vec, std::string>> cases = {
+      {g, "not a descent direction"},
+      {Vec(g.n_elem, arma::fill::zeros), "not a descent direction"},
+      {nan_direction, "not finite"}};
+  for (const auto& [d, expected] : cases) {
+    for (const bool wolfe : {true, false}) {
+      problem.reset_counters();
+      const LineSearchResult r = wolfe ? kappa::strong_wolfe_line_search(problem, w, f, g, d, 1.0)
+                                       : kappa::backtracking_line_search(problem, w, f, g, d, 1.0);
+      BOOST_TEST(!r.success);
+      BOOST_TEST(r.message.find(expected) != std::string::npos, r.message);
+      BOOST_TEST(r.evaluations == 0);
+      BOOST_TEST(problem.data_passes() == 0.0);
+      BOOST_TEST(r.step == 0);
+      BOOST_TEST(r.loss == f);
+      BOOST_TEST(arma::approx_equal(r.w, w, "absdiff", 0.0));
+      BOOST_TEST(arma::approx_equal(r.gradient, g, "absdiff", 0.0));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- the plugin, through the registry
+
+namespace {
+
+struct PluginRun {
+  kappa::Status status;
+  std::string message;
+  long iterations;
+  real relative_error;  // |w - w*| / |w*| at the end, w* the least-squares solution
+};
+
+// Runs the lbfgs plugin from w = 0 on the l2 problem.
+PluginRun run_lbfgs(const kappa::RawParams& params, const LinearModelProblem& problem, long max_iterations,
+                    real grad_tol) {
+  kappa::PluginRegistry registry;
+  registry.load_file(std::string(KAPPA_TEST_PLUGIN_DIR) + "/libkappa_plugin_lbfgs.so");
+  const auto optimizer = registry.create("lbfgs", params);
+  const Vec reference = arma::solve(problem.design(), problem.targets());
+  kappa::StopControls controls;
+  controls.max_iterations = max_iterations;
+  controls.grad_tol = grad_tol;
+  kappa::Monitor monitor(
+      controls, [&](const Vec& w) { return arma::norm(w - reference) / arma::norm(reference); },
+      [&] { return problem.data_passes(); });
+  Vec w(problem.dim(), arma::fill::zeros);
+  optimizer->minimize(problem, w, monitor);
+  return {monitor.status(), monitor.message(), monitor.iterations(), arma::norm(w - reference) / arma::norm(reference)};
+}
+
+// Condition number of the l2 Hessian (2/n) A^T A.
+real hessian_condition(const LinearModelProblem& problem) {
+  const real c = arma::cond(problem.design());
+  return c * c;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(plugin)
+
+// From w = 0, g_0 = -H w*, so |g_0| >= lambda_min |w*| and |w - w*| <= |g| / lambda_min: a run
+// stopped at |g| <= tol |g_0| has a relative weight error of at most cond(H) tol.
+BOOST_AUTO_TEST_CASE(converges_on_an_ill_conditioned_least_squares_problem) {
+  std::mt19937_64 rng(2024);
+  const LinearModelProblem problem = random_problem(rng, 200, 20, l2(), 1e4);
+  const real tol = 1e-6;
+  for (const std::string line_search : {"strong_wolfe", "backtracking"}) {
+    BOOST_TEST_CONTEXT("line_search=" << line_search) {
+      const PluginRun run = run_lbfgs({{"line_search", line_search}}, problem, 5000, tol);
+      BOOST_TEST(kappa::to_string(run.status) == "converged-gradient", run.message);
+      BOOST_TEST(run.relative_error <= hessian_condition(problem) * tol);
+    }
+  }
+}
+
+// With no gradient tolerance the run goes on until the loss differences between trial points
+// sink into the rounding of the loss itself; the strong Wolfe search can then no longer certify
+// a decrease, and the plugin stops with the line search's reason instead of looping: a failed
+// run whose weights are nevertheless close to w*.
+BOOST_AUTO_TEST_CASE(stops_with_a_message_at_the_rounding_floor) {
+  std::mt19937_64 rng(2024);
+  const LinearModelProblem problem = random_problem(rng, 200, 20, l2(), 1e4);
+  const PluginRun run = run_lbfgs({}, problem, 100000, 0.0);
+  BOOST_TEST(kappa::to_string(run.status) == "failed");
+  BOOST_TEST(run.message.rfind("lbfgs: iteration ", 0) == 0, run.message);
+  BOOST_TEST(run.message.find(": line search: ") != std::string::npos, run.message);
+  BOOST_TEST(run.iterations < 100000);
+  BOOST_TEST(run.relative_error < 1e-4);
+}
+
+// PyTorch's default (no line search): the first step min(1, 1/|g|_1) lr along -g, then unit
+// quasi-Newton steps, which converge on a well-conditioned quadratic.
+BOOST_AUTO_TEST_CASE(fixed_step_on_a_well_conditioned_problem) {
+  std::mt19937_64 rng(2025);
+  const LinearModelProblem problem = random_problem(rng, 200, 10, l2(), 4.0);
+  const PluginRun run = run_lbfgs({{"line_search", "none"}, {"lr", "1"}, {"history", "5"}}, problem, 500, 1e-10);
+  BOOST_TEST(kappa::to_string(run.status) == "converged-gradient", run.message);
+  BOOST_TEST(run.relative_error <= hessian_condition(problem) * 1e-10);
+}
+
+BOOST_AUTO_TEST_CASE(c1_not_below_c2_fails_with_a_message) {
+  std::mt19937_64 rng(1);
+  const LinearModelProblem problem = random_problem(rng, 20, 3, l2(), 1.0);
+  const PluginRun run = run_lbfgs({{"c1", "0.5"}, {"c2", "0.4"}}, problem, 100, 1e-10);
+  BOOST_TEST(kappa::to_string(run.status) == "failed");
+  BOOST_TEST(run.message.find("c1 < c2") != std::string::npos, run.message);
+}
+
+BOOST_AUTO_TEST_CASE(schema_refuses_bad_values) {
+  kappa::PluginRegistry registry;
+  registry.load_file(std::string(KAPPA_TEST_PLUGIN_DIR) + "/libkappa_plugin_lbfgs.so");
+  BOOST_CHECK_THROW(registry.create("lbfgs", {{"history", "0"}}), kappa::InputError);
+  BOOST_CHECK_THROW(registry.create("lbfgs", {{"line_search", "exact"}}), kappa::InputError);
+  BOOST_CHECK_THROW(registry.create("lbfgs", {{"lr", "0"}}), kappa::InputError);
+  BOOST_CHECK_THROW(registry.create("lbfgs", {{"c2", "1.5"}}), kappa::InputError);
+  BOOST_CHECK_THROW(registry.create("lbfgs", {{"max_line_search_evaluations", "0"}}), kappa::InputError);
+  BOOST_CHECK_NO_THROW(registry.create("lbfgs", {}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,174 @@
+#define BOOST_TEST_MODULE monitor
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <limits>
+#include <thread>
+
+#include <kappa/error.hpp>
+#include <kappa/monitor.hpp>
+
+using namespace kappa;
+
+namespace {
+
+Monitor make_monitor(const StopControls& controls) { return Monitor(controls, {}, {}); }
+
+const Vec point(3, arma::fill::zeros);
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(gradient_tolerance_is_relative_to_the_initial_gradient) {
+  StopControls controls;
+  controls.grad_tol = 1e-3;
+  Monitor monitor = make_monitor(controls);
+  BOOST_TEST(!monitor.report(0, 1.0, 10.0, point));
+  BOOST_TEST(!monitor.report(1, 0.5, 0.0101, point));  // 1.01e-3 * |g0|: not yet
+  BOOST_TEST(monitor.report(2, 0.4, 0.0100, point));   // exactly 1e-3 * |g0|
+  BOOST_TEST(monitor.status() == Status::converged_gradient);
+  BOOST_TEST(monitor.iterations() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(loss_change_tolerance) {
+  StopControls controls;
+  controls.grad_tol = 0;
+  controls.loss_tol = 1e-6;
+  Monitor monitor = make_monitor(controls);
+  BOOST_TEST(!monitor.report(0, 1.0, 1.0, point));
+  BOOST_TEST(!monitor.report(1, 0.5, 1.0, point));
+  BOOST_TEST(monitor.report(2, 0.5 - 1e-7, 1.0, point));  // change 1e-7 <= 1e-6 * 0.5
+  BOOST_TEST(monitor.status() == Status::converged_loss);
+}
+
+BOOST_AUTO_TEST_CASE(max_iterations) {
+  StopControls controls;
+  controls.max_iterations = 5;
+  Monitor monitor = make_monitor(controls);
+  long iteration = 0;
+  while (!monitor.report(iteration, 1.0 / (iteration + 1), 1.0, point)) ++iteration;
+  BOOST_TEST(iteration == 5);
+  BOOST_TEST(monitor.status() == Status::max_iterations);
+}
+
+BOOST_AUTO_TEST_CASE(time_limit) {
+  StopControls controls;
+  controls.time_limit = 0.02;
+  controls.max_iterations = 1000000000;
+  Monitor monitor = make_monitor(controls);
+  long iteration = 0;
+  while (!monitor.report(iteration, 1.0, 1.0, point)) {
+    ++iteration;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  BOOST_TEST(monitor.status() == Status::time_limit);
+  BOOST_TEST(monitor.seconds() >= 0.02);
+}
+
+BOOST_AUTO_TEST_CASE(non_finite_loss_or_gradient_is_divergence) {
+  for (const real bad : {std::numeric_limits<real>::quiet_NaN(), std::numeric_limits<real>::infinity()}) {
+    Monitor loss_monitor = make_monitor(StopControls{});
+    BOOST_TEST(!loss_monitor.report(0, 1.0, 1.0, point));
+    BOOST_TEST(loss_monitor.report(1, bad, 1.0, point));
+    BOOST_TEST(loss_monitor.status() == Status::diverged);
+    Monitor gradient_monitor = make_monitor(StopControls{});
+    BOOST_TEST(gradient_monitor.report(0, 1.0, bad, point));
+    BOOST_TEST(gradient_monitor.status() == Status::diverged);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(exploding_loss_is_divergence) {
+  StopControls controls;
+  controls.divergence_factor = 1e10;
+  Monitor monitor = make_monitor(controls);
+  BOOST_TEST(!monitor.report(0, 2.0, 1.0, point));
+  BOOST_TEST(!monitor.report(1, 2e10, 1.0, point));  // exactly the factor: still allowed
+  BOOST_TEST(monitor.report(2, 2.1e10, 1.0, point));
+  BOOST_TEST(monitor.status() == Status::diverged);
+  BOOST_TEST(monitor.message().find("factor") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(first_reason_stands_and_fail_keeps_its_message) {
+  Monitor monitor = make_monitor(StopControls{});
+  monitor.report(0, 1.0, 1.0, point);
+  monitor.fail("line search failed");
+  monitor.fail("second reason");
+  BOOST_TEST(monitor.status() == Status::failed);
+  BOOST_TEST(monitor.message() == "line search failed");
+  BOOST_TEST(monitor.report(1, 0.5, 0.5, point));  // already stopped
+}
+
+BOOST_AUTO_TEST_CASE(close_marks_a_run_that_returned_without_a_rule) {
+  Monitor silent = make_monitor(StopControls{});
+  silent.close(point);
+  BOOST_TEST(silent.status() == Status::failed);
+  Monitor early = make_monitor(StopControls{});
+  early.report(0, 1.0, 1.0, point);
+  early.report(1, 0.5, 0.5, point);
+  early.close(point);
+  BOOST_TEST(early.status() == Status::failed);
+  BOOST_TEST(early.trace().back().iteration == 1);
+}
+
+BOOST_AUTO_TEST_CASE(finish_applies_the_rules) {
+  Monitor converged = make_monitor(StopControls{});
+  converged.report(0, 1.0, 1.0, point);
+  converged.finish(1, 0.0, 0.0, point, "unused");
+  BOOST_TEST(converged.status() == Status::converged_gradient);
+  Monitor unfinished = make_monitor(StopControls{});
+  unfinished.report(0, 1.0, 1.0, point);
+  unfinished.finish(1, 0.5, 0.5, point, "gave up early");
+  BOOST_TEST(unfinished.status() == Status::failed);
+  BOOST_TEST(unfinished.message() == "gave up early");
+}
+
+BOOST_AUTO_TEST_CASE(trace_is_log_spaced_and_keeps_first_and_last) {
+  StopControls controls;
+  controls.max_iterations = 100000;
+  controls.grad_tol = 0;
+  controls.trace_points_per_decade = 10;
+  long relative_error_calls = 0;
+  Monitor monitor(controls, [&](const Vec&) { ++relative_error_calls; return 0.5; }, [] { return 2.0; });
+  long iteration = 0;
+  while (!monitor.report(iteration, 1.0, 1.0, point)) ++iteration;
+  const auto& trace = monitor.trace();
+  BOOST_TEST(trace.front().iteration == 0);
+  BOOST_TEST(trace.back().iteration == 100000);
+  // About 10 points per decade over 5 decades (fewer in the first, where ceil(k * 10^0.1) = k + 1
+  // gives every integer up to 4, then rounding merges some).
+  BOOST_TEST(trace.size() >= 45u);
+  BOOST_TEST(trace.size() <= 80u);
+  for (std::size_t i = 1; i < trace.size(); ++i) {
+    BOOST_TEST(trace[i].iteration > trace[i - 1].iteration);
+    // Consecutive points at most a factor 10^(1/10) apart (beyond the first few integers).
+    if (trace[i - 1].iteration >= 10) BOOST_TEST(trace[i].iteration <= std::ceil(trace[i - 1].iteration * std::pow(10.0, 0.1)));
+  }
+  BOOST_TEST(relative_error_calls == static_cast<long>(trace.size()));  // computed only at trace points
+  BOOST_TEST(trace.back().relative_weight_error == 0.5);
+  BOOST_TEST(trace.back().data_passes == 2.0);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_controls_are_refused_by_name) {
+  auto refused = [](StopControls controls, const std::string& name) {
+    try {
+      controls.validate();
+    } catch (const InputError& error) {
+      return std::string(error.what()).find(name) != std::string::npos;
+    }
+    return false;
+  };
+  StopControls zero_iterations;
+  zero_iterations.max_iterations = 0;
+  BOOST_TEST(refused(zero_iterations, "max_iterations"));
+  StopControls negative_tolerance;
+  negative_tolerance.grad_tol = -1;
+  BOOST_TEST(refused(negative_tolerance, "grad_tol"));
+  StopControls negative_loss_tolerance;
+  negative_loss_tolerance.loss_tol = -1e-3;
+  BOOST_TEST(refused(negative_loss_tolerance, "loss_tol"));
+  StopControls negative_time;
+  negative_time.time_limit = -1;
+  BOOST_TEST(refused(negative_time, "time_limit"));
+  StopControls nan_tolerance;
+  nan_tolerance.grad_tol = std::numeric_limits<real>::quiet_NaN();
+  BOOST_TEST(refused(nan_tolerance, "grad_tol"));
+}

@@ -1,0 +1,125 @@
+#define BOOST_TEST_MODULE plugins
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <set>
+
+#include <kappa/error.hpp>
+#include <kappa/experiment.hpp>
+#include <kappa/plugin.hpp>
+#include <kappa/plugin_registry.hpp>
+#include <kappa/synthetic.hpp>
+
+using namespace kappa;
+
+namespace {
+
+const std::string plugin_dir = KAPPA_TEST_PLUGIN_DIR;
+const std::string bad_dir = KAPPA_TEST_BAD_PLUGIN_DIR;
+
+// The PluginError message of loading `file`, or "" when it loaded.
+std::string refusal_of(const std::string& file) {
+  PluginRegistry registry;
+  try {
+    registry.load_file(file);
+  } catch (const PluginError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(six_optimizers_from_six_libraries) {
+  PluginRegistry registry;
+  registry.load_directories({plugin_dir});
+  BOOST_TEST(registry.load_errors().empty());
+  std::set<std::string> names;
+  std::set<std::string> libraries;
+  for (const LoadedOptimizer& loaded : registry.optimizers()) {
+    names.insert(loaded.info.name);
+    libraries.insert(loaded.library);
+    BOOST_TEST(!loaded.info.summary.empty());
+    for (const ParamSpec& param : loaded.info.params) BOOST_TEST(!param.help.empty());
+  }
+  BOOST_TEST((names == std::set<std::string>{"adam", "cg", "gd", "lbfgs", "momentum", "nesterov"}));
+  BOOST_TEST(libraries.size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_abi_is_refused_naming_file_and_versions) {
+  const std::string file = bad_dir + "/libkappa_plugin_bad_wrong_abi.so";
+  const std::string message = refusal_of(file);
+  BOOST_TEST(contains(message, file));
+  BOOST_TEST(contains(message, "ABI version " + std::to_string(KAPPA_PLUGIN_ABI_VERSION + 100)));
+}
+
+BOOST_AUTO_TEST_CASE(missing_factory_is_refused) {
+  const std::string file = bad_dir + "/libkappa_plugin_bad_missing_factory.so";
+  const std::string message = refusal_of(file);
+  BOOST_TEST(contains(message, file));
+  BOOST_TEST(contains(message, "missing symbol 'kappa_plugin_register'"));
+}
+
+BOOST_AUTO_TEST_CASE(not_a_shared_library_is_refused) {
+  const std::string file = bad_dir + "/libkappa_plugin_bad_not_a_library.so";
+  BOOST_TEST(contains(refusal_of(file), "not a loadable shared library"));
+  BOOST_TEST(contains(refusal_of(bad_dir + "/no_such_plugin.so"), "does not exist"));
+}
+
+BOOST_AUTO_TEST_CASE(throwing_registration_is_refused) {
+  const std::string message = refusal_of(bad_dir + "/libkappa_plugin_bad_throwing_register.so");
+  BOOST_TEST(contains(message, "registration threw: broken on purpose"));
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_scan_skips_broken_plugins_and_keeps_their_reasons) {
+  PluginRegistry registry;
+  registry.load_directories({bad_dir, plugin_dir});
+  BOOST_TEST(registry.load_errors().size() == 4u);
+  BOOST_TEST(registry.optimizers().size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_optimizer_and_bad_parameters_are_input_errors) {
+  PluginRegistry registry;
+  registry.load_directories({plugin_dir});
+  BOOST_CHECK_EXCEPTION(registry.create("sgd2", {}), InputError,
+                        [](const InputError& e) { return contains(e.what(), "unknown optimizer 'sgd2'"); });
+  BOOST_CHECK_EXCEPTION(registry.create("gd", {{"momentum", "0.9"}}), InputError,
+                        [](const InputError& e) { return contains(e.what(), "unknown parameter 'momentum'"); });
+  BOOST_CHECK_EXCEPTION(registry.create("gd", {{"lr", "-1e-3"}}), InputError,
+                        [](const InputError& e) { return contains(e.what(), "'lr' = '-1e-3'"); });
+}
+
+BOOST_AUTO_TEST_CASE(search_path_order) {
+  ::setenv("KAPPA_PLUGIN_PATH", "/env/one:/env/two", 1);
+  const std::vector<std::string> path = PluginRegistry::search_path({"/explicit"});
+  ::unsetenv("KAPPA_PLUGIN_PATH");
+  BOOST_REQUIRE(path.size() >= 4u);
+  BOOST_TEST(path[0] == "/explicit");
+  BOOST_TEST(path[1] == "/env/one");
+  BOOST_TEST(path[2] == "/env/two");
+  BOOST_TEST(path[3] == plugin_dir);
+}
+
+BOOST_AUTO_TEST_CASE(first_directory_on_the_path_wins) {
+  PluginRegistry registry;
+  registry.load_directories({plugin_dir, plugin_dir});
+  BOOST_TEST(registry.optimizers().size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(an_optimizer_outlives_its_registry) {
+  std::shared_ptr<const Optimizer> optimizer;
+  {
+    PluginRegistry registry;
+    registry.load_directories({plugin_dir});
+    optimizer = registry.create("gd", {});
+  }
+  SpectrumSpec spec;
+  spec.n = 40;
+  spec.d = 5;
+  spec.condition = 3;
+  const Experiment experiment(generate(spec), ExperimentSetup{});
+  const RunResult result = experiment.run("gd", *optimizer, StopControls{});
+  BOOST_TEST(to_string(result.status) == "converged-gradient");
+}

@@ -1,0 +1,464 @@
+#define BOOST_TEST_MODULE problem
+#include <boost/test/unit_test.hpp>
+
+// Tests of kappa::LinearModelProblem against formulas written out here (problem.hpp conventions):
+//   A = X or [X 1] (intercept last), r = A w - y,
+//   f(w)      = (1/m) sum_i rho(r_i) + (ridge/2) |w_f|^2          (m = rows used)
+//   grad f(w) = (1/m) A^T rho'(r) + ridge [w_f; 0]
+//   l2: rho = r^2, rho' = 2r;  l1: rho = |r|, rho' = sign(r) (sign 0 = 0);
+//   huber: rho = r^2/2 (|r| <= delta) else delta(|r| - delta/2), rho' = clamp(r, -delta, delta).
+//
+// Test points are built so that their residuals are known: y = A w0 - r0 with r0 chosen away from
+// the kinks of the loss (0 for l1, +-delta for huber). Then every loss is (piecewise) quadratic
+// with no kink inside the finite-difference stencils, and
+//   * central differences of f have no truncation error (f is exactly quadratic on the stencil),
+//     so their error is rounding only: about eps |f| / h;
+//   * central differences of grad f (piecewise linear) are likewise exact up to eps |grad| / h.
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kappa/error.hpp"
+#include "kappa/problem.hpp"
+
+using kappa::Index;
+using kappa::IndexVec;
+using kappa::LinearModelProblem;
+using kappa::LossKind;
+using kappa::LossSpec;
+using kappa::Mat;
+using kappa::Vec;
+
+namespace {
+
+constexpr double kHuberDelta = 1.0;
+
+Mat gaussian(std::mt19937_64& rng, Index rows, Index cols) {
+  std::normal_distribution<double> normal;
+  Mat m(rows, cols);
+  for (double& x : m) x = normal(rng);
+  return m;
+}
+
+Vec gaussian_vec(std::mt19937_64& rng, Index n) { return Vec(gaussian(rng, n, 1)); }
+
+// The design written out independently of kappa::design_matrix.
+Mat design_of(const Mat& X, bool intercept) {
+  if (!intercept) return X;
+  return arma::join_rows(X, Mat(X.n_rows, 1, arma::fill::ones));
+}
+
+double rho(const LossSpec& spec, double r) {
+  switch (spec.kind) {
+    case LossKind::l2: return r * r;
+    case LossKind::l1: return std::fabs(r);
+    case LossKind::huber:
+      return std::fabs(r) <= spec.huber_delta ? 0.5 * r * r : spec.huber_delta * (std::fabs(r) - 0.5 * spec.huber_delta);
+  }
+  return 0;
+}
+
+double rho_prime(const LossSpec& spec, double r) {
+  switch (spec.kind) {
+    case LossKind::l2: return 2 * r;
+    case LossKind::l1: return r > 0 ? 1.0 : (r < 0 ? -1.0 : 0.0);
+    case LossKind::huber: return std::max(-spec.huber_delta, std::min(spec.huber_delta, r));
+  }
+  return 0;
+}
+
+struct Formula {
+  double loss = 0;
+  Vec gradient;
+};
+
+// The straightforward formula over the given rows: a plain loop, one row at a time.
+Formula formula(const Mat& X, const Vec& y, const LossSpec& spec, const Vec& w, const IndexVec& rows) {
+  const Mat A = design_of(X, spec.intercept);
+  Formula out;
+  out.gradient.zeros(A.n_cols);
+  for (const Index i : rows) {
+    double r = -y(i);
+    for (Index j = 0; j < A.n_cols; ++j) r += A(i, j) * w(j);
+    out.loss += rho(spec, r);
+    const double d = rho_prime(spec, r);
+    for (Index j = 0; j < A.n_cols; ++j) out.gradient(j) += d * A(i, j);
+  }
+  const double m = static_cast<double>(rows.n_elem);
+  out.loss /= m;
+  out.gradient /= m;
+  for (Index j = 0; j < X.n_cols; ++j) {
+    out.loss += 0.5 * spec.ridge * w(j) * w(j);
+    out.gradient(j) += spec.ridge * w(j);
+  }
+  return out;
+}
+
+IndexVec all_rows(Index n) { return arma::regspace<IndexVec>(0, n - 1); }
+
+double relative(const Vec& a, const Vec& b) { return arma::norm(a - b) / std::max(arma::norm(b), 1e-300); }
+double relative(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
+
+// Residuals away from every kink: |r| in [0.1, 0.8] (inside the huber zone, delta = 1) or
+// [1.25, 4] (outside), each about half the time. Their sign follows column 0 of A (plus noise),
+// so that rho'(r) is correlated with the data and the gradient is O(1) rather than O(1/sqrt(n)).
+Vec kink_free_residuals(std::mt19937_64& rng, const Mat& A) {
+  std::uniform_real_distribution<double> inside(0.1, 0.8), outside(1.25, 4.0), coin(0, 1);
+  std::normal_distribution<double> normal;
+  Vec r(A.n_rows);
+  for (Index i = 0; i < A.n_rows; ++i) {
+    const double magnitude = coin(rng) < 0.5 ? inside(rng) : outside(rng);
+    r(i) = (A(i, 0) + 0.5 * normal(rng) >= 0 ? 1.0 : -1.0) * magnitude;
+  }
+  return r;
+}
+
+struct TestPoint {
+  Mat X;
+  Vec y;
+  Vec w;
+  double margin = 0;  // distance of the residuals at w to the nearest kink (0, +-delta)
+};
+
+// X (n x d), a point w and targets y = A w - r0 with kink-free residuals r0.
+TestPoint make_point(std::mt19937_64& rng, Index n, Index d, bool intercept) {
+  TestPoint p;
+  p.X = gaussian(rng, n, d);
+  const Mat A = design_of(p.X, intercept);
+  p.w = gaussian_vec(rng, A.n_cols);
+  const Vec r0 = kink_free_residuals(rng, A);
+  p.y = A * p.w - r0;
+  const Vec r = A * p.w - p.y;  // as computed in floating point
+  p.margin = std::min(arma::abs(r).min(), arma::abs(arma::abs(r) - kHuberDelta).min());
+  return p;
+}
+
+std::vector<LossSpec> all_specs() {
+  std::vector<LossSpec> specs;
+  for (const LossKind kind : {LossKind::l2, LossKind::l1, LossKind::huber})
+    for (const double ridge : {0.0, 0.3})
+      for (const bool intercept : {false, true}) specs.push_back(LossSpec{kind, kHuberDelta, ridge, intercept});
+  return specs;
+}
+
+std::string describe(const LossSpec& spec) {
+  return kappa::to_string(spec.kind) + " ridge=" + std::to_string(spec.ridge) + " intercept=" + (spec.intercept ? "1" : "0");
+}
+
+template <class E>
+void require_throws_naming(const std::function<void()>& action, const std::string& fragment) {
+  bool thrown = false;
+  try {
+    action();
+  } catch (const E& error) {
+    thrown = true;
+    const std::string message = error.what();
+    BOOST_TEST(message.find(fragment) != std::string::npos, "message '" << message << "' should name '" << fragment << "'");
+  }
+  BOOST_TEST(thrown, "expected an exception naming '" << fragment << "'");
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ gradient vs finite differences
+
+BOOST_AUTO_TEST_CASE(gradient_matches_central_differences) {
+  std::mt19937_64 rng(101);
+  for (const LossSpec& spec : all_specs()) {
+    BOOST_TEST_CONTEXT(describe(spec)) {
+      const TestPoint p = make_point(rng, 200, 7, spec.intercept);
+      const LinearModelProblem problem(p.X, p.y, spec);
+      Vec gradient;
+      const double f = problem.loss_grad(p.w, gradient);
+      // h = 1e-4: moving w_j by h moves each residual by at most h max|a_ij| (< 1e-3 here),
+      // far less than the margin (>= 0.1 by construction), so no kink of l1/huber is crossed
+      // and f is exactly quadratic along the stencil: the central difference has no truncation
+      // error. Its rounding error is ~ eps |f| / h ~ 1e-12 |f|; 1e-8 max(1,|f|) leaves room, and
+      // is 1e5 times smaller than the O(1e-3..1) components a wrong term would change.
+      const double h = 1e-4;
+      BOOST_TEST_REQUIRE(h * arma::abs(design_of(p.X, spec.intercept)).max() < 0.1 * p.margin);
+      const double tolerance = 1e-8 * std::max(1.0, std::fabs(f));
+      for (Index j = 0; j < problem.dim(); ++j) {
+        Vec plus = p.w, minus = p.w;
+        plus(j) += h;
+        minus(j) -= h;
+        const double difference = (problem.loss(plus) - problem.loss(minus)) / (2 * h);
+        BOOST_TEST(std::fabs(difference - gradient(j)) <= tolerance, "component " << j << ": fd " << difference << " vs " << gradient(j));
+      }
+      BOOST_TEST(relative(problem.loss(p.w), f) <= 1e-14);  // loss() and loss_grad() agree
+    }
+  }
+}
+
+// ------------------------------------------------------------------ fused blocked pass vs formula
+
+BOOST_AUTO_TEST_CASE(fused_loss_grad_equals_formula_across_row_blocks) {
+  std::mt19937_64 rng(202);
+  // problem.cpp uses row blocks of ~256 KiB (819 rows at 40 columns, 799 at 41): these sizes
+  // give one row, one partial block, exact multiples of the block, and several blocks with a
+  // ragged last one. The test does not depend on the block size; it only makes sure several are used.
+  const std::vector<std::pair<Index, Index>> shapes = {{1, 1}, {3, 2}, {5, 4}, {818, 40}, {819, 40}, {1638, 40}, {1639, 40}, {3000, 40}};
+  for (const auto& shape : shapes) {
+    for (const LossSpec& spec : all_specs()) {
+      BOOST_TEST_CONTEXT(shape.first << "x" << shape.second << " " << describe(spec)) {
+        const TestPoint p = make_point(rng, shape.first, shape.second, spec.intercept);
+        const LinearModelProblem problem(p.X, p.y, spec);
+        Vec gradient;
+        const double loss = problem.loss_grad(p.w, gradient);
+        const Formula expected = formula(p.X, p.y, spec, p.w, all_rows(shape.first));
+        // Both sum the same n terms in different orders: rounding ~ sqrt(n) eps relative.
+        BOOST_TEST(relative(loss, expected.loss) <= 1e-12);
+        BOOST_TEST(relative(gradient, expected.gradient) <= 1e-12);
+        BOOST_TEST(relative(problem.loss(p.w), expected.loss) <= 1e-12);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fused_loss_grad_resizes_a_wrong_sized_gradient) {
+  std::mt19937_64 rng(203);
+  const TestPoint p = make_point(rng, 50, 3, true);
+  const LinearModelProblem problem(p.X, p.y, LossSpec{LossKind::l2, 1.0, 0.1, true});
+  Vec gradient(17, arma::fill::value(123.0));  // stale contents must not leak into the result
+  problem.loss_grad(p.w, gradient);
+  const Formula expected = formula(p.X, p.y, problem.spec(), p.w, all_rows(50));
+  BOOST_TEST(gradient.n_elem == 4u);
+  BOOST_TEST(relative(gradient, expected.gradient) <= 1e-12);
+}
+
+// ------------------------------------------------------------------ minibatches
+
+BOOST_AUTO_TEST_CASE(batch_loss_grad_equals_formula_over_the_rows) {
+  std::mt19937_64 rng(303);
+  for (const LossSpec& spec : all_specs()) {
+    BOOST_TEST_CONTEXT(describe(spec)) {
+      const Index n = 1000;
+      const TestPoint p = make_point(rng, n, 12, spec.intercept);
+      const LinearModelProblem problem(p.X, p.y, spec);
+      // Unsorted rows with one repeated (sampling with replacement is allowed by the formula).
+      std::uniform_int_distribution<Index> pick(0, n - 1);
+      IndexVec rows(37);
+      for (Index& row : rows) row = pick(rng);
+      rows(5) = rows(20);
+      Vec gradient;
+      const double loss = problem.batch_loss_grad(p.w, rows, gradient);
+      const Formula expected = formula(p.X, p.y, spec, p.w, rows);
+      BOOST_TEST(relative(loss, expected.loss) <= 1e-12);
+      BOOST_TEST(relative(gradient, expected.gradient) <= 1e-12);
+
+      // A single row: the ridge term is added once, with the mean over one row.
+      const IndexVec one = {n - 1};
+      const double single = problem.batch_loss_grad(p.w, one, gradient);
+      const Formula expected_one = formula(p.X, p.y, spec, p.w, one);
+      BOOST_TEST(relative(single, expected_one.loss) <= 1e-12);
+      BOOST_TEST(relative(gradient, expected_one.gradient) <= 1e-12);
+
+      // All rows (in a shuffled order): the full loss and gradient.
+      IndexVec shuffled = all_rows(n);
+      std::shuffle(shuffled.begin(), shuffled.end(), rng);
+      Vec full_gradient;
+      const double full = problem.loss_grad(p.w, full_gradient);
+      BOOST_TEST(relative(problem.batch_loss_grad(p.w, shuffled, gradient), full) <= 1e-12);
+      BOOST_TEST(relative(gradient, full_gradient) <= 1e-12);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(batch_loss_grad_rejects_bad_batches) {
+  std::mt19937_64 rng(304);
+  const TestPoint p = make_point(rng, 20, 3, false);
+  const LinearModelProblem problem(p.X, p.y, LossSpec{});
+  Vec gradient;
+  require_throws_naming<kappa::InputError>([&] { problem.batch_loss_grad(p.w, IndexVec(), gradient); }, "empty");
+  require_throws_naming<kappa::InputError>([&] { problem.batch_loss_grad(p.w, IndexVec{0, 20}, gradient); }, "out of range");
+}
+
+// ------------------------------------------------------------------ Hessian-vector products
+
+BOOST_AUTO_TEST_CASE(hess_vec_matches_differences_of_the_gradient) {
+  std::mt19937_64 rng(404);
+  for (const LossSpec& spec : all_specs()) {
+    if (spec.kind == LossKind::l1) continue;
+    BOOST_TEST_CONTEXT(describe(spec)) {
+      const TestPoint p = make_point(rng, 300, 9, spec.intercept);
+      const LinearModelProblem problem(p.X, p.y, spec);
+      const Mat A = design_of(p.X, spec.intercept);
+      for (int trial = 0; trial < 3; ++trial) {
+        Vec v = gaussian_vec(rng, problem.dim());
+        v /= arma::norm(v);
+        Vec Hv;
+        problem.hess_vec(p.w, v, Hv);
+        // The gradient is piecewise linear with kinks where a residual crosses +-delta; a step
+        // h = 1e-4 along a unit v moves every residual by at most h |A v|_inf << margin, so the
+        // central difference is exact up to rounding (~ eps |grad| / h ~ 1e-12).
+        const double h = 1e-4;
+        BOOST_TEST_REQUIRE(h * arma::abs(A * v).max() < 0.1 * p.margin);
+        Vec g_plus, g_minus;
+        problem.loss_grad(p.w + h * v, g_plus);
+        problem.loss_grad(p.w - h * v, g_minus);
+        const Vec difference = (g_plus - g_minus) / (2 * h);
+        BOOST_TEST(arma::norm(difference - Hv) <= 1e-8 * std::max(1.0, arma::norm(Hv)));
+
+        // Closed forms: l2 (2/n) A^T A v + ridge v_f; huber (1/n) A^T diag(|r| <= delta) A v + ridge v_f.
+        const double n = static_cast<double>(A.n_rows);
+        Vec expected;
+        if (spec.kind == LossKind::l2) {
+          expected = (2.0 / n) * (A.t() * (A * v));
+        } else {
+          const Vec r = A * p.w - p.y;
+          const Vec inside = arma::conv_to<Vec>::from(arma::abs(r) <= spec.huber_delta);
+          BOOST_TEST_REQUIRE(arma::accu(inside) > 0.2 * n);  // both zones are populated
+          BOOST_TEST_REQUIRE(arma::accu(inside) < 0.8 * n);
+          expected = (1.0 / n) * (A.t() * (inside % (A * v)));
+        }
+        expected.head(p.X.n_cols) += spec.ridge * v.head(p.X.n_cols);
+        BOOST_TEST(relative(Hv, expected) <= 1e-12);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(l1_has_no_hessian_and_no_smoothness) {
+  std::mt19937_64 rng(405);
+  const TestPoint p = make_point(rng, 30, 4, true);
+  const LinearModelProblem problem(p.X, p.y, LossSpec{LossKind::l1, 1.0, 0.1, true});
+  BOOST_TEST(!problem.has_hessian());
+  BOOST_TEST(!problem.is_quadratic());
+  BOOST_TEST(!problem.has_curvature_bound());
+  Vec out;
+  BOOST_CHECK_THROW(problem.hess_vec(p.w, p.w, out), kappa::NumericalError);
+  BOOST_CHECK_THROW(problem.smoothness(), kappa::NumericalError);
+  BOOST_CHECK_THROW(problem.curvature_bound_vec(p.w, out), kappa::NumericalError);
+
+  const LinearModelProblem l2(p.X, p.y, LossSpec{LossKind::l2, 1.0, 0.1, true});
+  const LinearModelProblem huber(p.X, p.y, LossSpec{LossKind::huber, 1.0, 0.1, true});
+  BOOST_TEST(l2.has_hessian());
+  BOOST_TEST(l2.is_quadratic());
+  BOOST_TEST(huber.has_hessian());
+  BOOST_TEST(!huber.is_quadratic());
+  BOOST_TEST(huber.has_curvature_bound());
+}
+
+// ------------------------------------------------------------------ smoothness constant
+
+namespace {
+
+// The dense curvature bound: c/n A^T A + ridge I_f with c = 2 (l2: the Hessian) or 1 (huber:
+// rho'' <= 1).
+Mat dense_curvature_bound(const Mat& X, const LossSpec& spec) {
+  const Mat A = design_of(X, spec.intercept);
+  const double c = spec.kind == LossKind::l2 ? 2.0 : 1.0;
+  Mat M = (c / static_cast<double>(A.n_rows)) * (A.t() * A);
+  for (Index j = 0; j < X.n_cols; ++j) M(j, j) += spec.ridge;
+  return M;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(smoothness_is_largest_eigenvalue_of_dense_hessian) {
+  std::mt19937_64 rng(505);
+  for (const LossKind kind : {LossKind::l2, LossKind::huber}) {
+    for (const double ridge : {0.0, 0.3}) {
+      for (const bool intercept : {false, true}) {
+        const LossSpec spec{kind, kHuberDelta, ridge, intercept};
+        BOOST_TEST_CONTEXT(describe(spec)) {
+          // Columns with mean 1: A^T A / n ~ I + 1 1^T, whose top eigenvalue (~ d + 1) is well
+          // separated from the rest (~ 1), so power iteration converges in a few steps.
+          const Mat X = gaussian(rng, 400, 15) + 1.0;
+          const Vec y = gaussian_vec(rng, 400);
+          const LinearModelProblem problem(X, y, spec);
+          const Mat M = dense_curvature_bound(X, spec);
+          const double lambda_max = arma::eig_sym(M).max();
+          BOOST_TEST(relative(problem.smoothness(), lambda_max) <= 1e-6);
+
+          // curvature_bound_vec is the product with that same matrix.
+          const Vec v = gaussian_vec(rng, problem.dim());
+          Vec Mv;
+          problem.curvature_bound_vec(v, Mv);
+          BOOST_TEST(relative(Mv, M * v) <= 1e-12);
+        }
+      }
+    }
+  }
+}
+
+// problem.hpp promises "relative accuracy ~1e-6". Power iteration's stopping rule in
+// problem.cpp (consecutive Rayleigh quotients within 1e-7) stops early when the two largest
+// eigenvalues are close: the Rayleigh quotient then changes by ~ 2 gap * error per step, so it
+// stops with an error of order 1e-7 / (2 gap). Here the Hessian is built with eigenvalues exactly
+// {1, 1 - 1e-3, 0.5 ... 0.1} (relative gap 1e-3), so the error is of order 1e-4 > 1e-6 (measured:
+// 1.25e-4 for this seed; on plain N(0,1) 3000 x 40 data it is typically 2e-6 .. 5e-6).
+// EXPECTED TO FAIL with problem.cpp as of this writing (see the report).
+BOOST_AUTO_TEST_CASE(smoothness_accurate_when_top_eigenvalues_are_close) {
+  std::mt19937_64 rng(506);
+  const Index n = 400, d = 20;
+  Mat U, V, R;
+  arma::qr_econ(U, R, gaussian(rng, n, d));
+  arma::qr_econ(V, R, gaussian(rng, d, d));
+  Vec lambda(d);
+  lambda(0) = 1.0;
+  lambda(1) = 1.0 - 1e-3;
+  lambda.tail(d - 2) = arma::linspace<Vec>(0.5, 0.1, d - 2);
+  // (2/n) A^T A = V diag(lambda) V^T  <=>  singular values s = sqrt(n lambda / 2).
+  const Mat X = U * arma::diagmat(arma::sqrt(lambda * (n / 2.0))) * V.t();
+  const LinearModelProblem problem(X, gaussian_vec(rng, n), LossSpec{});
+  BOOST_TEST_REQUIRE(relative(arma::eig_sym(dense_curvature_bound(X, LossSpec{})).max(), 1.0) <= 1e-12);
+  BOOST_TEST(relative(problem.smoothness(), 1.0) <= 1e-6);
+}
+
+// ------------------------------------------------------------------ work counters
+
+BOOST_AUTO_TEST_CASE(data_passes_count_rows_touched) {
+  std::mt19937_64 rng(606);
+  const Index n = 250;
+  const TestPoint p = make_point(rng, n, 5, true);
+  const LinearModelProblem problem(p.X, p.y, LossSpec{LossKind::huber, kHuberDelta, 0.1, true});
+  const double nd = static_cast<double>(n);
+  BOOST_TEST(problem.data_passes() == 0.0);
+  Vec gradient, Hv;
+  problem.loss_grad(p.w, gradient);
+  BOOST_TEST(problem.data_passes() == 1.0);
+  problem.loss(p.w);
+  BOOST_TEST(problem.data_passes() == 2.0);
+  const IndexVec batch = arma::regspace<IndexVec>(0, 24);  // b = 25 rows
+  problem.batch_loss_grad(p.w, batch, gradient);
+  BOOST_TEST(problem.data_passes() == (2 * nd + 25) / nd);
+  problem.batch_loss_grad(p.w, batch, gradient);
+  BOOST_TEST(problem.data_passes() == (2 * nd + 50) / nd);
+  problem.hess_vec(p.w, p.w, Hv);
+  BOOST_TEST(problem.data_passes() == (3 * nd + 50) / nd);
+  // ten batches of n/10 rows make one pass
+  problem.reset_counters();
+  BOOST_TEST(problem.data_passes() == 0.0);
+  for (Index k = 0; k < 10; ++k) problem.batch_loss_grad(p.w, arma::regspace<IndexVec>(k * 25, k * 25 + 24), gradient);
+  BOOST_TEST(problem.data_passes() == 1.0);
+  // A rejected batch touches nothing.
+  BOOST_CHECK_THROW(problem.batch_loss_grad(p.w, IndexVec{n}, gradient), kappa::InputError);
+  BOOST_TEST(problem.data_passes() == 1.0);
+}
+
+// ------------------------------------------------------------------ construction errors
+
+BOOST_AUTO_TEST_CASE(construction_errors_name_the_problem) {
+  std::mt19937_64 rng(707);
+  const Mat X = gaussian(rng, 10, 3);
+  const Vec y = gaussian_vec(rng, 10);
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, gaussian_vec(rng, 9), LossSpec{}); }, "y has 9");
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, gaussian_vec(rng, 9), LossSpec{}); }, "10 rows");
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(Mat(), Vec(), LossSpec{}); }, "empty");
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(Mat(0, 3), Vec(), LossSpec{}); }, "empty");
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(Mat(0, 3), Vec(), LossSpec{LossKind::l2, 1, 0, true}); }, "empty");
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::l2, 1.0, -0.5, false}); }, "ridge");
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::l2, 1.0, std::nan(""), false}); }, "ridge");
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::huber, 0.0, 0.0, false}); }, "delta");
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::huber, -1.0, 0.0, false}); }, "delta");
+  // delta is a huber parameter only: other losses ignore it
+  BOOST_CHECK_NO_THROW(LinearModelProblem(X, y, LossSpec{LossKind::l1, 0.0, 0.0, false}));
+  require_throws_naming<kappa::InputError>([] { kappa::parse_loss("l3"); }, "'l3'");
+  BOOST_TEST(kappa::to_string(kappa::parse_loss("huber")) == "huber");
+}
