@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages kappa needs (only those missing), then configures and builds
+# kappa in ./build (Release). Idempotent: a second run installs nothing and rebuilds only what
+# changed. Usage: scripts/setup.sh [extra cmake arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  g++ make cmake
+  libarmadillo-dev libopenblas-dev liblapack-dev
+  libboost-mpi-dev libboost-program-options-dev libboost-test-dev libboost-filesystem-dev
+  libhdf5-dev openmpi-bin libopenmpi-dev
+  python3-numpy python3-h5py python3-matplotlib
+)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "setup: these packages are missing and installing them needs root: ${missing[*]}" >&2; exit 1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+build_dir=${KAPPA_BUILD_DIR:-build}
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
