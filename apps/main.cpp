@@ -1,4 +1,4 @@
-// The kappa command-line tool. Every error reaches the user as one line "kappa: <reason>"
+// The kappa command-line tool. Every error reaches the user as one line "kappa <command>: <reason>"
 // with exit status 1 (2 for a usage mistake); nothing is thrown past main.
 #include <cstdlib>
 #include <cstring>

@@ -96,12 +96,17 @@ std::string format_table(const SolveReport& report) {
   const DirectSolution& reference = report.experiment->reference();
   out << "data: " << report.data_source << "  (" << report.samples << " samples, " << report.dim << " weights)\n"
       << "loss: " << report.loss << "   preconditioner: " << report.preconditioner << '\n';
-  if (!reference.singular_values.is_empty()) {
+  out << "reference: " << to_string(reference.method) << ", rank " << reference.rank << " of " << reference.w.n_elem
+      << ", |w*| " << number(arma::norm(reference.w));
+  // The singular values are those of the system the SVD solved: the design itself only for a
+  // plain l2 loss (ridge adds rows, l1/huber reweight them).
+  const LossSpec& loss = report.experiment->setup().loss;
+  if (!reference.singular_values.is_empty() && loss.kind == LossKind::l2 && loss.ridge == 0) {
     const Vec& sigma = reference.singular_values;
-    out << "reference: svd, rank " << reference.rank << ", sigma_max " << number(sigma.max()) << ", sigma_min "
-        << number(sigma.min()) << ", cond " << number(sigma.max() / sigma.min()) << ", |w*| "
-        << number(arma::norm(reference.w)) << '\n';
+    out << ", design sigma_max " << number(sigma.max()) << ", sigma_min " << number(sigma.min()) << ", cond "
+        << number(sigma.max() / sigma.min());
   }
+  out << '\n';
   out << '\n';
   char line[512];
   std::snprintf(line, sizeof line, "%-16s %-19s %8s %9s %9s %13s %11s %11s %11s\n", "method", "status", "iters", "passes",
@@ -109,7 +114,7 @@ std::string format_table(const SolveReport& report) {
   out << line;
   for (const Row& row : rows_of(report)) {
     std::snprintf(line, sizeof line, "%-16s %-19s %8ld %9s %9s %13s %11s %11s %11s\n", row.method.c_str(), row.status.c_str(),
-                  row.iterations, number(row.data_passes, "%.4g").c_str(), number(row.seconds, "%.3g").c_str(),
+                  row.iterations, number(row.data_passes, "%.7g").c_str(), number(row.seconds, "%.3g").c_str(),
                   number(row.evaluation.train_loss, "%.6e").c_str(), number(row.grad_norm, "%.3e").c_str(),
                   number(row.evaluation.relative_weight_error, "%.3e").c_str(), number(row.evaluation.test_mae, "%.6g").c_str());
     out << line;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 #include "kappa/error.hpp"
 
@@ -26,15 +27,17 @@ std::string to_string(Status status) {
 }
 
 void StopControls::validate() const {
-  auto refuse = [](const std::string& name, const std::string& value, const std::string& expected) {
-    throw InputError("stopping control '" + name + "' = " + value + ": expected " + expected);
+  auto refuse = [](const std::string& name, double value, const std::string& expected) {
+    std::ostringstream message;
+    message << "stopping control '" << name << "' = " << value << ": expected " << expected;
+    throw InputError(message.str());
   };
-  if (max_iterations < 1) refuse("max_iterations", std::to_string(max_iterations), "an integer >= 1");
-  if (!(grad_tol >= 0)) refuse("grad_tol", std::to_string(grad_tol), "a number >= 0");
-  if (!(loss_tol >= 0)) refuse("loss_tol", std::to_string(loss_tol), "a number >= 0");
-  if (!(time_limit >= 0)) refuse("time_limit", std::to_string(time_limit), "seconds >= 0 (0 = none)");
-  if (!(divergence_factor > 1)) refuse("divergence_factor", std::to_string(divergence_factor), "a number > 1");
-  if (trace_points_per_decade < 1) refuse("trace_points_per_decade", std::to_string(trace_points_per_decade), "an integer >= 1");
+  if (max_iterations < 1) refuse("max_iterations", static_cast<double>(max_iterations), "an integer >= 1");
+  if (!(grad_tol >= 0)) refuse("grad_tol", static_cast<double>(grad_tol), "a number >= 0");
+  if (!(loss_tol >= 0)) refuse("loss_tol", static_cast<double>(loss_tol), "a number >= 0");
+  if (!(time_limit >= 0)) refuse("time_limit", static_cast<double>(time_limit), "seconds >= 0 (0 = none)");
+  if (!(divergence_factor > 1)) refuse("divergence_factor", static_cast<double>(divergence_factor), "a number > 1");
+  if (trace_points_per_decade < 1) refuse("trace_points_per_decade", static_cast<double>(trace_points_per_decade), "an integer >= 1");
 }
 
 Monitor::Monitor(const StopControls& controls, std::function<real(const Vec&)> relative_error,
@@ -71,8 +74,10 @@ bool Monitor::check_rules(const TracePoint& point) {
   if (!std::isfinite(point.loss) || !std::isfinite(point.grad_norm)) {
     stop(Status::diverged, "loss or gradient is not finite at iteration " + std::to_string(point.iteration));
   } else if (point.loss > controls_.divergence_factor * std::max<real>(std::fabs(first_.loss), tiny)) {
-    stop(Status::diverged, "loss grew by more than a factor " + std::to_string(controls_.divergence_factor) +
-                               " over its initial value at iteration " + std::to_string(point.iteration));
+    std::ostringstream message;
+    message << "loss grew by more than a factor " << controls_.divergence_factor << " over its initial value at iteration "
+            << point.iteration;
+    stop(Status::diverged, message.str());
   } else if (controls_.grad_tol > 0 && point.grad_norm <= controls_.grad_tol * std::max(first_.grad_norm, tiny)) {
     stop(Status::converged_gradient, "");
   } else if (controls_.loss_tol > 0 && point.iteration > 0 &&

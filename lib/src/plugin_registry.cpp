@@ -52,10 +52,12 @@ std::vector<std::string> PluginRegistry::search_path(const std::vector<std::stri
       begin = colon + 1;
     }
   }
-  dirs.push_back(KAPPA_BUILD_PLUGIN_DIR);
-  // Installed layout, relative to the executable (relocatable) and at the configured prefix.
+  // The build tree's plugins serve programs run from the build tree; an installed program uses
+  // the installed layout, relative to itself (relocatable) and at the configured prefix.
   boost::system::error_code error;
   const fs::path program = boost::dll::program_location(error);
+  const std::string build_root = KAPPA_BUILD_ROOT;
+  if (error || program.string().compare(0, build_root.size() + 1, build_root + "/") == 0) dirs.push_back(KAPPA_BUILD_PLUGIN_DIR);
   if (!error) dirs.push_back((program.parent_path().parent_path() / "lib" / "kappa" / "plugins").string());
   dirs.push_back(KAPPA_INSTALL_PLUGIN_DIR);
   return dirs;

@@ -43,9 +43,10 @@ DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod meth
 // The exact minimizer of the LinearModelProblem built from (X, y, spec):
 //   l2 (with ridge): least squares of the stacked system [A; sqrt(n ridge / 2) I_f] w = [y; 0],
 //   which has the same minimizer as f and keeps the method's numerical properties;
-//   l1, huber: iteratively reweighted least squares (Holland & Welsch 1977) on that system,
-//   each step solved with `method`, until the relative change of w is below 1e-13 (at most 500
-//   steps; l1 uses weights 1/max(|r|, 1e-10 * max|r|) ).
+//   l1, huber: iteratively reweighted least squares (Holland & Welsch 1977): with weights
+//   c_i = rho'(r_i) / r_i, each step solves the weighted system [sqrt(c) A; sqrt(n ridge) I_f] w
+//   = [sqrt(c) y; 0] with `method`, until the relative change of w is below 1e-12 (at most 200
+//   steps; l1 floors |r| at 1e-10 max|r|, so its reference is that of a slightly smoothed loss).
 DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& spec,
                                   DirectMethod method = DirectMethod::svd);
 

@@ -1,7 +1,7 @@
 #pragma once
 // kappa reports every problem as an exception derived from kappa::Error. Its message is one
-// line that names the thing at fault (file, dataset, key, value) and the reason; the apps print
-// it as "kappa: <message>" and exit non-zero.
+// line that names the thing at fault (file, dataset, key, value) and the reason; the kappa
+// command prints it as "kappa <command>: <message>" and exits non-zero.
 
 #include <stdexcept>
 #include <string>

@@ -33,7 +33,7 @@ struct OptimizerInfo {
 };
 
 // Step-size parameter shared by first-order plugins: a positive real or "auto" (= 1/L with L
-// the problem's smoothness constant from power iteration).
+// the problem's smoothness constant, Problem::smoothness()).
 ParamSpec step_size_param(const std::string& default_value);
 real resolve_step_size(const Params& params, const Problem& problem, const std::string& name = "lr");
 

@@ -3,7 +3,8 @@
 //
 // Search order (first match of an optimizer name wins, so a user's plugin can shadow a
 // built-in one): directories given explicitly (--plugin-dir), then KAPPA_PLUGIN_PATH
-// (colon-separated), then the build tree's plugin directory, then the installed one.
+// (colon-separated), then the build tree's plugin directory (for programs inside the build
+// tree), then the installed one (next to the program, then at the configured prefix).
 // In a directory, files named libkappa_plugin_*.so are loaded.
 
 #include <memory>
