@@ -107,6 +107,7 @@ std::string format_table(const SolveReport& report) {
         << number(sigma.max() / sigma.min());
   }
   out << '\n';
+  if (!reference.note.empty()) out << "reference note: " << reference.note << '\n';
   out << '\n';
   char line[512];
   std::snprintf(line, sizeof line, "%-16s %-19s %8s %9s %9s %13s %11s %11s %11s\n", "method", "status", "iters", "passes",

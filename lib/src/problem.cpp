@@ -44,6 +44,7 @@ LossKind parse_loss(const std::string& name) {
 
 Mat design_matrix(const Mat& X, bool intercept) {
   if (!intercept) return X;
+  if (X.is_empty()) return Mat(X.n_rows, X.n_cols + 1);  // no copy from Armadillo's null memory
   Mat design(X.n_rows, X.n_cols + 1);
   design.head_cols(X.n_cols) = X;
   design.col(X.n_cols).ones();

@@ -7,12 +7,11 @@
 //             eps * max(n, d), NumPy's lstsq default). Works for any shape and rank; reports
 //             the numerical rank. On full-rank data with cond(A) < 1 / (eps max(n, d)) it is the
 //             solution scikit-learn's LinearRegression computes.
-//   (cholesky squares the condition number: it refuses when A^T A is not numerically positive
-//   definite, and past cond(A) ~ 1e8 it may still succeed with a large error that its residual
-//   shows.)
 //   qr        Householder QR of A (Golub & Van Loan, Alg. 5.3.2): R w = Q^T b. Needs n >= d and
 //             full column rank; refuses a numerically rank-deficient R.
-//   cholesky  Cholesky of the normal equations A^T A w = A^T b.
+//   cholesky  Cholesky of the normal equations A^T A w = A^T b. Its error grows like
+//             eps cond(A)^2, and its residual does not show it, so it refuses once
+//             rcond(R) < sqrt(eps) (cond(A) beyond ~7e7) or A^T A is not positive definite.
 
 #include <string>
 
@@ -33,6 +32,7 @@ struct DirectSolution {
   real normal_residual_norm = 0;    // |A^T (A w - b)|: zero at the exact least-squares solution
   Vec singular_values;              // svd only, descending
   long irls_iterations = 0;         // reference_solution for l1/huber only
+  std::string note;                 // how an l1/huber reference ended, when worth saying
   double seconds = 0;
 };
 
@@ -46,7 +46,9 @@ DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod meth
 //   l1, huber: iteratively reweighted least squares (Holland & Welsch 1977): with weights
 //   c_i = rho'(r_i) / r_i, each step solves the weighted system [sqrt(c) A; sqrt(n ridge) I_f] w
 //   = [sqrt(c) y; 0] with `method`, until the relative change of w is below 1e-12 (at most 200
-//   steps; l1 floors |r| at 1e-10 max|r|, so its reference is that of a slightly smoothed loss).
+//   steps; l1 floors |r| at 1e-10 max|r|). For l1 the IRLS result is then made exact through the
+//   optimality (KKT) conditions of the non-smooth problem, when they certify it; `note` says
+//   whether that happened, or that IRLS did not converge.
 DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& spec,
                                   DirectMethod method = DirectMethod::svd);
 
