@@ -148,7 +148,7 @@ void PreconditionedProblem::compute_hess_vec(const Vec& z, const Vec& v, Vec& ou
   out = preconditioner_.gradient_to_solver(base_out);
 }
 
-void PreconditionedProblem::curvature_bound_vec(const Vec& v, Vec& out) const {
+void PreconditionedProblem::compute_curvature_bound_vec(const Vec& v, Vec& out) const {
   Vec base_out;
   base_.curvature_bound_vec(preconditioner_.to_original(v), base_out);
   out = preconditioner_.gradient_to_solver(base_out);

@@ -76,6 +76,12 @@ void Problem::hess_vec(const Vec& w, const Vec& v, Vec& out) const {
   compute_hess_vec(w, v, out);
 }
 
+void Problem::curvature_bound_vec(const Vec& v, Vec& out) const {
+  if (!has_curvature_bound()) throw NumericalError("no curvature bound: the loss is not smooth");
+  count_rows(num_samples());
+  compute_curvature_bound_vec(v, out);
+}
+
 real Problem::smoothness() const {
   if (!has_curvature_bound()) throw NumericalError("no smoothness constant: the loss is not smooth (use an explicit step size)");
   // Lanczos with full reorthogonalization (Golub & Van Loan, Alg. 10.1.1 and Sec. 10.3): the
@@ -208,8 +214,7 @@ void LinearModelProblem::compute_hess_vec(const Vec& w, const Vec& v, Vec& out) 
   add_ridge_gradient(v, out);
 }
 
-void LinearModelProblem::curvature_bound_vec(const Vec& v, Vec& out) const {
-  if (!has_curvature_bound()) throw NumericalError("the l1 loss has no curvature bound");
+void LinearModelProblem::compute_curvature_bound_vec(const Vec& v, Vec& out) const {
   // rho'' <= 2 (l2) or <= 1 (huber) everywhere.
   const real rho_second = spec_.kind == LossKind::l2 ? 2.0 : 1.0;
   out = design_.t() * (design_ * v) * (rho_second / static_cast<real>(num_samples()));

@@ -19,7 +19,7 @@ class ConjugateGradient final : public Optimizer {
 
   void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
     if (!problem.is_quadratic()) {
-      monitor.fail("cg needs a quadratic problem (loss l2); use lbfgs for l1 or huber");
+      monitor.fail("needs a quadratic problem (loss l2); use lbfgs for l1 or huber");
       return;
     }
     Vec gradient;
@@ -32,7 +32,7 @@ class ConjugateGradient final : public Optimizer {
       problem.hess_vec(w, direction, curvature);
       const real direction_curvature = arma::dot(direction, curvature);
       if (!(direction_curvature > 0)) {
-        monitor.fail("cg: non-positive curvature along the search direction (Hessian not positive definite)");
+        monitor.fail("non-positive curvature along the search direction (Hessian not positive definite)");
         return;
       }
       w += (residual_sq / direction_curvature) * direction;

@@ -1,9 +1,21 @@
 // L-BFGS: limited-memory BFGS, Nocedal & Wright, Numerical Optimization, 2nd ed. 2006,
 // Alg. 7.4 (two-loop recursion) and Alg. 7.5, with H_k^0 = gamma_k I, gamma_k = s^T y / y^T y
-// of the newest pair (eq. 7.20).
+// of the newest pair (eq. 7.20). The line searches (kappa/line_search.hpp) switch to Hager &
+// Zhang's approximate Wolfe conditions where loss differences are at the rounding level, so
+// that the iteration goes on converging, by the gradients, down to tight gradient tolerances.
+//
+// Iteration counts: with exact line searches on a strictly convex quadratic, L-BFGS with a
+// scaled-identity H_k^0 terminates in at most d iterations like conjugate gradients (Kolda,
+// O'Leary & Nazareth, SIAM J. Optim. 8(4), 1998; for history 1, memoryless BFGS is CG, Nocedal
+// & Wright Sec. 7.2). That equivalence is sensitive to step errors in floating point: with the
+// default c2 = 0.9 the first trial t = 1 is nearly always accepted although the line minimizer
+// along the L-BFGS direction is typically 1.5 to 2.5 (gamma_k = s^T y / y^T y underestimates
+// the inverse curvature outside the stored pairs), and on a quadratic of dimension 50 with
+// cond(H) = 100 L-BFGS (history 10) needs about 107 iterations to |g| <= 1e-10 |g_0| against
+// 67 for CG; with c2 = 1e-3, about 80 (relative step errors of ~1e-8 remain); with exact steps,
+// 66. A history >= d with an accurate search ends in about d iterations.
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
 #include <deque>
 #include <memory>
@@ -68,12 +80,12 @@ class Lbfgs final : public kappa::Optimizer {
     const Settings& s = settings_;
     // The schema admits c1, c2 in (0, 1]; the searches need c1 < c2 < 1 (c2 is strong Wolfe only).
     if (s.line_search == LineSearch::strong_wolfe && !(s.c1 < s.c2 && s.c2 < 1)) {
-      monitor.fail("lbfgs: the strong Wolfe line search needs c1 < c2 < 1, got c1 = " + format(s.c1) +
+      monitor.fail("the strong Wolfe line search needs c1 < c2 < 1, got c1 = " + format(s.c1) +
                    ", c2 = " + format(s.c2));
       return;
     }
     if (s.line_search == LineSearch::backtracking && !(s.c1 < 1)) {
-      monitor.fail("lbfgs: the backtracking line search needs c1 < 1, got c1 = " + format(s.c1));
+      monitor.fail("the backtracking line search needs c1 < 1, got c1 = " + format(s.c1));
       return;
     }
 
@@ -84,7 +96,7 @@ class Lbfgs final : public kappa::Optimizer {
     std::deque<CurvaturePair> memory;
     for (long k = 1;; ++k) {
       if (arma::norm(gradient) == 0) {
-        monitor.finish(k - 1, loss, 0, w, "lbfgs: the gradient is exactly zero");
+        monitor.finish(k - 1, loss, 0, w, "the gradient is exactly zero");
         return;
       }
       // A steepest-descent direction has no natural scale: its first trial step is
@@ -94,14 +106,13 @@ class Lbfgs final : public kappa::Optimizer {
       kappa::LineSearchResult step =
           steepest ? take_step(problem, w, loss, gradient, -gradient, steepest_step)
                    : take_step(problem, w, loss, gradient, -two_loop(memory, gradient), s.lr);
-      std::fprintf(stderr, "iter %ld loss=%.17e |g|=%.3e steepest=%d m=%zu step=%.4e evals=%d ok=%d %s\n", k, loss, arma::norm(gradient), (int)steepest, memory.size(), step.step, step.evaluations, (int)step.success, step.message.c_str());
       if (!step.success && !steepest) {
         // The quasi-Newton model misled the search: forget it and retry once along -g.
         memory.clear();
         step = take_step(problem, w, loss, gradient, -gradient, steepest_step);
       }
       if (!step.success) {
-        monitor.fail("lbfgs: iteration " + std::to_string(k) + ": " + step.message);
+        monitor.fail("iteration " + std::to_string(k) + ": " + step.message);
         return;
       }
 
@@ -165,7 +176,8 @@ KAPPA_PLUGIN(registrar) {
           integer_param("history", "10", "curvature pairs (s, y) kept, m in Nocedal & Wright", 1, 1e6),
           choice_param("line_search", "strong_wolfe",
                        "strong_wolfe (N&W Alg. 3.5/3.6), backtracking (Armijo, halving) or none (fixed step lr, "
-                       "as torch.optim.LBFGS without line_search_fn)",
+                       "as torch.optim.LBFGS without line_search_fn); at the rounding level of the loss both "
+                       "searches use Hager & Zhang's approximate Wolfe (derivative) test",
                        {"strong_wolfe", "backtracking", "none"}),
           real_param("lr", "1",
                      "first trial step of the line search, the step itself with line_search=none; along steepest "

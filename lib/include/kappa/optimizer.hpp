@@ -17,7 +17,8 @@ class Optimizer {
 
   // Minimizes `problem` starting from `w` (updated in place). Reports every iteration to
   // `monitor` (iteration 0 first) and returns as soon as monitor.report(...) returns true.
-  // An optimizer that cannot proceed calls monitor.fail(reason) and returns; one that finishes
+  // An optimizer that cannot proceed calls monitor.fail(reason) and returns (the reason need not
+  // name the optimizer: kappa prints it after the optimizer's name); one that finishes
   // on its own calls monitor.finish(...). Exceptions are caught by the framework and recorded
   // as a failed run. Must not keep state between calls: one Optimizer may run many problems.
   virtual void minimize(const Problem& problem, Vec& w, Monitor& monitor) const = 0;

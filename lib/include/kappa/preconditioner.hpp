@@ -54,13 +54,13 @@ class PreconditionedProblem final : public Problem {
   bool has_hessian() const override { return base_.has_hessian(); }
   bool is_quadratic() const override { return base_.is_quadratic(); }
   bool has_curvature_bound() const override { return base_.has_curvature_bound(); }
-  void curvature_bound_vec(const Vec& v, Vec& out) const override;
 
  protected:
   real compute_loss(const Vec& z) const override;
   real compute_loss_grad(const Vec& z, Vec& gradient) const override;
   real compute_batch_loss_grad(const Vec& z, const IndexVec& rows, Vec& gradient) const override;
   void compute_hess_vec(const Vec& z, const Vec& v, Vec& out) const override;
+  void compute_curvature_bound_vec(const Vec& v, Vec& out) const override;
 
  private:
   const Problem& base_;

@@ -61,7 +61,7 @@ class Problem {
   // Product with a constant matrix M such that the Hessian satisfies H(w) <= M everywhere
   // (for l2, the Hessian itself). Absent for l1, which is not smooth.
   virtual bool has_curvature_bound() const = 0;
-  virtual void curvature_bound_vec(const Vec& v, Vec& out) const = 0;
+  void curvature_bound_vec(const Vec& v, Vec& out) const;
 
   // Smoothness constant L = lambda_max(M), by the Lanczos method (relative accuracy ~1e-10).
   // Throws NumericalError when the problem has no curvature bound.
@@ -77,6 +77,7 @@ class Problem {
   virtual real compute_loss_grad(const Vec& w, Vec& gradient) const = 0;
   virtual real compute_batch_loss_grad(const Vec& w, const IndexVec& rows, Vec& gradient) const = 0;
   virtual void compute_hess_vec(const Vec& w, const Vec& v, Vec& out) const = 0;
+  virtual void compute_curvature_bound_vec(const Vec& v, Vec& out) const = 0;
   void count_rows(Index rows) const { rows_touched_ += rows; }
 
  private:
@@ -96,7 +97,6 @@ class LinearModelProblem final : public Problem {
   bool has_hessian() const override { return spec_.kind != LossKind::l1; }
   bool is_quadratic() const override { return spec_.kind == LossKind::l2; }
   bool has_curvature_bound() const override { return spec_.kind != LossKind::l1; }
-  void curvature_bound_vec(const Vec& v, Vec& out) const override;
 
   const Mat& design() const { return design_; }
   const Vec& targets() const { return targets_; }
@@ -107,6 +107,7 @@ class LinearModelProblem final : public Problem {
   real compute_loss_grad(const Vec& w, Vec& gradient) const override;
   real compute_batch_loss_grad(const Vec& w, const IndexVec& rows, Vec& gradient) const override;
   void compute_hess_vec(const Vec& w, const Vec& v, Vec& out) const override;
+  void compute_curvature_bound_vec(const Vec& v, Vec& out) const override;
 
  private:
   // Mean of rho over the residuals, and d(mean rho)/dr_i into `weights` (may alias residuals).
