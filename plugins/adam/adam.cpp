@@ -5,6 +5,7 @@
 // stays of order lr (Reddi et al. 2018), which is why it stalls on the seed's problem.
 #include <cmath>
 
+#include <kappa/first_order.hpp>
 #include <kappa/plugin.hpp>
 
 namespace {
@@ -20,19 +21,16 @@ class Adam final : public Optimizer {
     const real beta1 = params_.get_real("beta1");
     const real beta2 = params_.get_real("beta2");
     const real eps = params_.get_real("eps");
-    Vec gradient;
     Vec first_moment(w.n_elem, arma::fill::zeros);
     Vec second_moment(w.n_elem, arma::fill::zeros);
-    real loss = problem.loss_grad(w, gradient);
-    for (long iteration = 0; !monitor.report(iteration, loss, arma::norm(gradient), w); ++iteration) {
+    iterate_first_order(problem, w, monitor, [&](Vec& weights, const Vec& gradient, long iteration) {
       const real t = static_cast<real>(iteration + 1);
       first_moment = beta1 * first_moment + (1 - beta1) * gradient;
       second_moment = beta2 * second_moment + (1 - beta2) * arma::square(gradient);
       const real first_correction = 1 - std::pow(beta1, t);
       const real second_correction = 1 - std::pow(beta2, t);
-      w -= lr * (first_moment / first_correction) / (arma::sqrt(second_moment / second_correction) + eps);
-      loss = problem.loss_grad(w, gradient);
-    }
+      weights -= lr * (first_moment / first_correction) / (arma::sqrt(second_moment / second_correction) + eps);
+    });
   }
 
  private:

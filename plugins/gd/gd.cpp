@@ -1,6 +1,7 @@
 // Full-batch gradient descent with a fixed step: w_{k+1} = w_k - lr grad f(w_k).
 // On an L-smooth, mu-strongly convex f, lr = 1/L contracts the error by (1 - mu/L) per step
 // (Nesterov 2004, Thm. 2.1.15); lr >= 2/L diverges on a quadratic.
+#include <kappa/first_order.hpp>
 #include <kappa/plugin.hpp>
 
 namespace {
@@ -13,12 +14,7 @@ class GradientDescent final : public Optimizer {
 
   void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
     const real lr = resolve_step_size(params_, problem);
-    Vec gradient;
-    real loss = problem.loss_grad(w, gradient);
-    for (long iteration = 0; !monitor.report(iteration, loss, arma::norm(gradient), w); ++iteration) {
-      w -= lr * gradient;
-      loss = problem.loss_grad(w, gradient);
-    }
+    iterate_first_order(problem, w, monitor, [lr](Vec& weights, const Vec& gradient, long) { weights -= lr * gradient; });
   }
 
  private:

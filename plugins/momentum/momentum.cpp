@@ -3,6 +3,7 @@
 // On a quadratic it converges for 0 <= beta < 1 and 0 < lr < 2 (1 + beta) / L; the optimal
 // lr = 4 / (sqrt(L) + sqrt(mu))^2, beta = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2 gives the
 // rate (sqrt(kappa) - 1) / (sqrt(kappa) + 1).
+#include <kappa/first_order.hpp>
 #include <kappa/plugin.hpp>
 
 namespace {
@@ -16,14 +17,11 @@ class HeavyBall final : public Optimizer {
   void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
     const real lr = resolve_step_size(params_, problem);
     const real beta = params_.get_real("momentum");
-    Vec gradient;
     Vec velocity(w.n_elem, arma::fill::zeros);
-    real loss = problem.loss_grad(w, gradient);
-    for (long iteration = 0; !monitor.report(iteration, loss, arma::norm(gradient), w); ++iteration) {
+    iterate_first_order(problem, w, monitor, [&](Vec& weights, const Vec& gradient, long) {
       velocity = beta * velocity + gradient;
-      w -= lr * velocity;
-      loss = problem.loss_grad(w, gradient);
-    }
+      weights -= lr * velocity;
+    });
   }
 
  private:

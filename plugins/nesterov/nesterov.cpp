@@ -3,6 +3,7 @@
 //   v_{k+1} = beta v_k + grad f(w_k),   w_{k+1} = w_k - lr (grad f(w_k) + beta v_{k+1}).
 // This is the look-ahead method rewritten so that the gradient is taken at the reported
 // iterate, which keeps one gradient evaluation per iteration.
+#include <kappa/first_order.hpp>
 #include <kappa/plugin.hpp>
 
 namespace {
@@ -16,14 +17,11 @@ class Nesterov final : public Optimizer {
   void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
     const real lr = resolve_step_size(params_, problem);
     const real beta = params_.get_real("momentum");
-    Vec gradient;
     Vec velocity(w.n_elem, arma::fill::zeros);
-    real loss = problem.loss_grad(w, gradient);
-    for (long iteration = 0; !monitor.report(iteration, loss, arma::norm(gradient), w); ++iteration) {
+    iterate_first_order(problem, w, monitor, [&](Vec& weights, const Vec& gradient, long) {
       velocity = beta * velocity + gradient;
-      w -= lr * (gradient + beta * velocity);
-      loss = problem.loss_grad(w, gradient);
-    }
+      weights -= lr * (gradient + beta * velocity);
+    });
   }
 
  private:
