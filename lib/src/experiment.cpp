@@ -13,16 +13,22 @@ real relative_distance(const Vec& w, const Vec& reference) {
   return reference_norm > 0 ? distance / reference_norm : distance;
 }
 
+Dataset validated(Dataset data) {
+  validate(data);
+  return data;
+}
+
 }  // namespace
 
 Experiment::Experiment(Dataset data, const ExperimentSetup& setup)
-    : data_((validate(data), std::move(data))),
+    : data_(validated(std::move(data))),
       setup_(setup),
       problem_(data_.X_train, data_.y_train, setup.loss),
       test_design_(data_.has_test() ? design_matrix(data_.X_test, setup.loss.intercept) : Mat()) {
   preconditioner_ = make_preconditioner(setup.preconditioner, problem_.design(), setup.loss.intercept);
   solver_problem_ = std::make_unique<PreconditionedProblem>(problem_, *preconditioner_);
   reference_ = reference_solution(data_.X_train, data_.y_train, setup.loss, setup.reference_method);
+  reference_loss_ = problem_.loss(reference_.w);
   reference_evaluation_ = evaluate(reference_.w);
   problem_.reset_counters();
 }
@@ -30,8 +36,8 @@ Experiment::Experiment(Dataset data, const ExperimentSetup& setup)
 Evaluation Experiment::evaluate(const Vec& w) const {
   Evaluation evaluation;
   evaluation.train_loss = problem_.loss(w);
-  evaluation.loss_gap = reference_.w.is_empty() ? 0 : evaluation.train_loss - problem_.loss(reference_.w);
-  evaluation.relative_weight_error = reference_.w.is_empty() ? 0 : relative_distance(w, reference_.w);
+  evaluation.loss_gap = evaluation.train_loss - reference_loss_;
+  evaluation.relative_weight_error = relative_distance(w, reference_.w);
   evaluation.weight_norm = arma::norm(w);
   if (data_.has_test()) {
     const Vec errors = test_design_ * w - data_.y_test;

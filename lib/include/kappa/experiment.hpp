@@ -74,6 +74,7 @@ class Experiment {
   std::unique_ptr<Preconditioner> preconditioner_;
   std::unique_ptr<Problem> solver_problem_;
   DirectSolution reference_;
+  real reference_loss_ = 0;  // f(w*)
   Evaluation reference_evaluation_;
 };
 
