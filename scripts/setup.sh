@@ -26,5 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 build_dir=${KAPPA_BUILD_DIR:-build}
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+mkdir -p "$build_dir"
+log="$build_dir/setup.log"
+# The build's own output goes to a log, shown only when something fails.
+if ! { cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "$@" && cmake --build "$build_dir" -j"$(nproc)"; } >"$log" 2>&1; then
+  tail -n 60 "$log" >&2
+  echo "setup: the build failed; the full log is $log" >&2
+  exit 1
+fi
+echo "setup: kappa built in $build_dir/ (bin/kappa, plugins/)"
