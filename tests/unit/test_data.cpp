@@ -141,6 +141,17 @@ void expect_read_error(const std::string& file, const std::vector<std::string>& 
   BOOST_TEST(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
 }
 
+// Writes `name` with the HDF5 C API (`write` fills it; the file is closed before reading), then
+// expects kappa::read_hdf5 to fail as expect_read_error says.
+void expect_bad_file(const std::string& name, const std::function<void(RawFile&)>& write,
+                     const std::vector<std::string>& fragments) {
+  {
+    RawFile raw(name);
+    write(raw);
+  }
+  expect_read_error(name, fragments);
+}
+
 bool link_exists(const std::string& file, const std::string& path) {
   const hid_t id = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   BOOST_TEST_REQUIRE(id >= 0);
@@ -296,161 +307,112 @@ BOOST_FIXTURE_TEST_CASE(file_that_is_not_hdf5, TempDir) {
 }
 
 BOOST_FIXTURE_TEST_CASE(missing_dataset, TempDir) {
-  const std::string name = file("no_y.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("no_y.h5"), [](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {4, 3}, counting(12));
     raw.group("vectors");
-  }
-  expect_read_error(name, {"dataset 'vectors/train_vector' not found"});
+  }, {"dataset 'vectors/train_vector' not found"});
 }
 
 BOOST_FIXTURE_TEST_CASE(missing_group, TempDir) {
-  const std::string name = file("no_group.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("no_group.h5"), [](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {4, 3}, counting(12));
-  }
-  expect_read_error(name, {"dataset 'vectors/train_vector' not found", "no group 'vectors'"});
+  }, {"dataset 'vectors/train_vector' not found", "no group 'vectors'"});
 }
 
 BOOST_FIXTURE_TEST_CASE(group_where_a_dataset_belongs, TempDir) {
-  const std::string name = file("group_as_y.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("group_as_y.h5"), [](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {4, 3}, counting(12));
     raw.group("vectors");
     raw.group("vectors/train_vector");
-  }
-  expect_read_error(name, {"'vectors/train_vector'", "not a dataset"});
+  }, {"'vectors/train_vector'", "not a dataset"});
 }
 
 BOOST_FIXTURE_TEST_CASE(wrong_rank, TempDir) {
-  const std::string matrix_file = file("rank3.h5");
-  {
-    RawFile raw(matrix_file);
+  expect_bad_file(file("rank3.h5"), [](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {2, 2, 3}, counting(12));
     raw.doubles("vectors/train_vector", {2}, {1.0, 2.0});
-  }
-  expect_read_error(matrix_file, {"dataset 'kernels/train_kernel' has rank 3, expected 2"});
+  }, {"dataset 'kernels/train_kernel' has rank 3, expected 2"});
 
-  const std::string vector_file = file("wide_y.h5");
-  {
-    RawFile raw(vector_file);
+  expect_bad_file(file("wide_y.h5"), [](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {4, 3}, counting(12));
     raw.doubles("vectors/train_vector", {4, 2}, counting(8));
-  }
-  expect_read_error(vector_file,
-                    {"dataset 'vectors/train_vector' has shape (4, 2), expected (n) or (n, 1)"});
+  }, {"dataset 'vectors/train_vector' has shape (4, 2), expected (n) or (n, 1)"});
 }
 
 BOOST_FIXTURE_TEST_CASE(integer_dataset, TempDir) {
-  const std::string name = file("ints.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("ints.h5"), [](RawFile& raw) {
     raw.ints("kernels/train_kernel", {2, 2}, {1, 2, 3, 4});
     raw.doubles("vectors/train_vector", {2}, {1.0, 2.0});
-  }
-  expect_read_error(name, {"dataset 'kernels/train_kernel' holds integer values, "
-                           "expected float32 or float64"});
+  }, {"dataset 'kernels/train_kernel' holds integer values, "
+       "expected float32 or float64"});
 }
 
 BOOST_FIXTURE_TEST_CASE(string_dataset, TempDir) {
-  const std::string name = file("strings.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("strings.h5"), [](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {2, 2}, counting(4));
     raw.strings("vectors/train_vector", {2}, "abcdefgh");
-  }
-  expect_read_error(name, {"dataset 'vectors/train_vector' holds string values, "
-                           "expected float32 or float64"});
+  }, {"dataset 'vectors/train_vector' holds string values, "
+       "expected float32 or float64"});
 }
 
 BOOST_FIXTURE_TEST_CASE(length_mismatch, TempDir) {
-  const std::string name = file("mismatch.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("mismatch.h5"), [](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {4, 3}, counting(12));
     raw.doubles("vectors/train_vector", {3}, {1.0, 2.0, 3.0});
-  }
-  expect_read_error(name,
-                    {"'kernels/train_kernel' has 4 rows but 'vectors/train_vector' has 3 values"});
+  }, {"'kernels/train_kernel' has 4 rows but 'vectors/train_vector' has 3 values"});
 }
 
 BOOST_FIXTURE_TEST_CASE(test_width_differs_from_train_width, TempDir) {
-  const std::string name = file("test_width.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("test_width.h5"), [](RawFile& raw) {
     write_training_part(raw);
     raw.doubles("kernels/test_kernel", {2, 2}, counting(4));
     raw.doubles("vectors/test_vector", {2}, {1.0, 2.0});
-  }
-  expect_read_error(name,
-                    {"'kernels/test_kernel' has 2 columns but 'kernels/train_kernel' has 3"});
+  }, {"'kernels/test_kernel' has 2 columns but 'kernels/train_kernel' has 3"});
 }
 
 BOOST_FIXTURE_TEST_CASE(test_length_mismatch, TempDir) {
-  const std::string name = file("test_length.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("test_length.h5"), [](RawFile& raw) {
     write_training_part(raw);
     raw.doubles("kernels/test_kernel", {2, 3}, counting(6));
     raw.doubles("vectors/test_vector", {3}, {1.0, 2.0, 3.0});
-  }
-  expect_read_error(name,
-                    {"'kernels/test_kernel' has 2 rows but 'vectors/test_vector' has 3 values"});
+  }, {"'kernels/test_kernel' has 2 rows but 'vectors/test_vector' has 3 values"});
 }
 
 BOOST_FIXTURE_TEST_CASE(nan_value, TempDir) {
   std::vector<double> values = counting(12);
   values[1 * 3 + 2] = std::numeric_limits<double>::quiet_NaN();  // row 1, column 2
   values[3 * 3 + 0] = std::numeric_limits<double>::quiet_NaN();  // a later one
-  const std::string name = file("nan.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("nan.h5"), [&](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {4, 3}, values);
     raw.doubles("vectors/train_vector", {4}, {0.5, 1.5, 2.5, 3.5});
-  }
-  expect_read_error(name, {"'kernels/train_kernel' contains NaN or Inf", "row 1, column 2"});
+  }, {"'kernels/train_kernel' contains NaN or Inf", "row 1, column 2"});
 }
 
 BOOST_FIXTURE_TEST_CASE(inf_value, TempDir) {
-  const std::string name = file("inf.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("inf.h5"), [](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {4, 3}, counting(12));
     raw.doubles("vectors/train_vector", {4},
                 {0.5, 1.5, -std::numeric_limits<double>::infinity(), 3.5});
-  }
-  expect_read_error(name, {"'vectors/train_vector' contains NaN or Inf", "index 2"});
+  }, {"'vectors/train_vector' contains NaN or Inf", "index 2"});
 }
 
 BOOST_FIXTURE_TEST_CASE(empty_dataset, TempDir) {
-  const std::string name = file("empty.h5");
-  {
-    RawFile raw(name);
+  expect_bad_file(file("empty.h5"), [](RawFile& raw) {
     raw.doubles("kernels/train_kernel", {0, 3}, {});
     raw.doubles("vectors/train_vector", {0}, {});
-  }
-  expect_read_error(name, {"dataset 'kernels/train_kernel' is empty (shape (0, 3))"});
+  }, {"dataset 'kernels/train_kernel' is empty (shape (0, 3))"});
 }
 
 BOOST_FIXTURE_TEST_CASE(only_one_test_dataset, TempDir) {
-  const std::string x_only = file("test_x_only.h5");
-  {
-    RawFile raw(x_only);
+  expect_bad_file(file("test_x_only.h5"), [](RawFile& raw) {
     write_training_part(raw);
     raw.doubles("kernels/test_kernel", {2, 3}, counting(6));
-  }
-  expect_read_error(x_only, {"'kernels/test_kernel' exists", "'vectors/test_vector' not found"});
+  }, {"'kernels/test_kernel' exists", "'vectors/test_vector' not found"});
 
-  const std::string y_only = file("test_y_only.h5");
-  {
-    RawFile raw(y_only);
+  expect_bad_file(file("test_y_only.h5"), [](RawFile& raw) {
     write_training_part(raw);
     raw.doubles("vectors/test_vector", {2}, {1.0, 2.0});
-  }
-  expect_read_error(y_only, {"'vectors/test_vector' exists", "'kernels/test_kernel' not found"});
+  }, {"'vectors/test_vector' exists", "'kernels/test_kernel' not found"});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -18,6 +17,7 @@
 #include "kappa/direct.hpp"
 #include "kappa/error.hpp"
 #include "kappa/problem.hpp"
+#include "test_support.hpp"
 
 using kappa::DirectMethod;
 using kappa::DirectSolution;
@@ -27,48 +27,11 @@ using kappa::LossKind;
 using kappa::LossSpec;
 using kappa::Mat;
 using kappa::Vec;
+using namespace kappa::test;  // test_support.hpp
 
 namespace {
 
 const std::vector<DirectMethod> kMethods = {DirectMethod::svd, DirectMethod::qr, DirectMethod::cholesky};
-
-Mat gaussian(std::mt19937_64& rng, Index rows, Index cols) {
-  std::normal_distribution<double> normal;
-  Mat m(rows, cols);
-  for (double& x : m) x = normal(rng);
-  return m;
-}
-
-Vec gaussian_vec(std::mt19937_64& rng, Index n) { return Vec(gaussian(rng, n, 1)); }
-
-// rows x cols with orthonormal columns (rows >= cols).
-Mat orthonormal(std::mt19937_64& rng, Index rows, Index cols) {
-  Mat Q, R;
-  arma::qr_econ(Q, R, gaussian(rng, rows, cols));
-  return Q;
-}
-
-double relative(const Vec& a, const Vec& b) { return arma::norm(a - b) / std::max(arma::norm(b), 1e-300); }
-double relative(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
-
-Mat design_of(const Mat& X, bool intercept) {
-  if (!intercept) return X;
-  return arma::join_rows(X, Mat(X.n_rows, 1, arma::fill::ones));
-}
-
-template <class E>
-void require_throws_naming(const std::function<void()>& action, const std::vector<std::string>& fragments) {
-  bool thrown = false;
-  try {
-    action();
-  } catch (const E& error) {
-    thrown = true;
-    const std::string message = error.what();
-    for (const std::string& fragment : fragments)
-      BOOST_TEST(message.find(fragment) != std::string::npos, "message '" << message << "' should name '" << fragment << "'");
-  }
-  BOOST_TEST(thrown, "expected an exception naming '" << fragments.front() << "'");
-}
 
 // A tall A = U diag(s) V^T with known factors.
 struct Factored {

@@ -16,6 +16,7 @@
 #include "kappa/plugin_registry.hpp"
 #include "kappa/problem.hpp"
 #include "kappa/synthetic.hpp"
+#include "test_support.hpp"
 
 using kappa::Index;
 using kappa::LinearModelProblem;
@@ -25,27 +26,19 @@ using kappa::LossSpec;
 using kappa::Mat;
 using kappa::real;
 using kappa::Vec;
+using namespace kappa::test;  // test_support.hpp
 
 namespace {
 
 constexpr real eps = std::numeric_limits<real>::epsilon();
 
-Vec random_vec(std::mt19937_64& rng, Index size) {
-  std::normal_distribution<real> normal;
-  Vec v(size);
-  for (real& x : v) x = normal(rng);
-  return v;
-}
-
 // n x d Gaussian features with columns scaled from 1 down to 1/sqrt(condition), so that the
 // Hessian of the l2 loss has a condition number of roughly `condition`.
 LinearModelProblem random_problem(std::mt19937_64& rng, Index n, Index d, const LossSpec& spec, real condition) {
-  std::normal_distribution<real> normal;
-  Mat X(n, d);
-  for (real& x : X) x = normal(rng);
+  Mat X = gaussian(rng, n, d);
   const Vec scales = arma::logspace<Vec>(0, -0.5 * std::log10(condition), d);
   X.each_row() %= scales.t();
-  return LinearModelProblem(X, random_vec(rng, n), spec);
+  return LinearModelProblem(X, gaussian_vec(rng, n), spec);
 }
 
 LossSpec l2() { return LossSpec{}; }
@@ -60,7 +53,7 @@ LossSpec huber() {
 
 // A random descent direction: a Gaussian vector, its sign flipped to make g.d < 0.
 Vec random_descent(std::mt19937_64& rng, const Vec& gradient) {
-  Vec d = random_vec(rng, gradient.n_elem);
+  Vec d = gaussian_vec(rng, gradient.n_elem);
   return arma::dot(gradient, d) < 0 ? d : Vec(-d);
 }
 
@@ -134,9 +127,32 @@ void check_backtracking(const kappa::Problem& problem, const Vec& w, const Vec& 
 // gradient, (2/n) A^T r with |r| = O(1), is still computed to about 7 digits.
 Vec rounding_floor_point(std::mt19937_64& rng, const LinearModelProblem& problem, real distance = 1e-9) {
   const Vec solution = arma::solve(problem.design(), problem.targets());
-  const Vec offset = random_vec(rng, problem.dim());
+  const Vec offset = gaussian_vec(rng, problem.dim());
   return solution + distance * arma::norm(solution) / arma::norm(offset) * offset;
 }
+
+// The Newton direction of an l2 problem at a point with gradient g: -H^{-1} g, H = (2/n) A^T A.
+Vec newton_direction(const LinearModelProblem& problem, const Vec& g) {
+  return -arma::solve(problem.design().t() * problem.design(), g * (problem.num_samples() / 2.0));
+}
+
+enum class Start { random, rounding_floor };
+
+// The set-up of most line-search tests: a random problem (as random_problem), then a point w on
+// it drawn after the problem from the same rng (a Gaussian vector, or a rounding_floor_point),
+// and f = f(w), g = grad f(w) from one loss_grad.
+struct StartingPoint {
+  StartingPoint(std::mt19937_64& rng, Index n, Index d, const LossSpec& spec, real condition,
+                Start start = Start::random)
+      : problem(random_problem(rng, n, d, spec, condition)),
+        w(start == Start::random ? gaussian_vec(rng, problem.dim()) : rounding_floor_point(rng, problem)) {
+    f = problem.loss_grad(w, g);
+  }
+  LinearModelProblem problem;
+  Vec w;
+  Vec g;
+  real f = 0;
+};
 
 // A problem given by a function computing f and grad f, for shapes a linear model cannot take.
 class FunctionProblem final : public kappa::Problem {
@@ -181,10 +197,7 @@ BOOST_AUTO_TEST_CASE(accepted_steps_satisfy_both_conditions) {
   int searches = 0;
   for (const LossSpec& spec : {l2(), huber()}) {
     for (const real condition : conditions) {
-      const LinearModelProblem problem = random_problem(rng, 60, 8, spec, condition);
-      const Vec w = random_vec(rng, problem.dim());
-      Vec g;
-      const real f = problem.loss_grad(w, g);
+      const auto& [problem, w, g, f] = StartingPoint(rng, 60, 8, spec, condition);
       for (const Vec& d : {Vec(-g), random_descent(rng, g), random_descent(rng, g)}) {
         for (const real t0 : {1e-6, 1e-2, 1.0, 1e2, 1e6}) {
           for (const real c2 : {0.9, 0.1}) {
@@ -213,10 +226,7 @@ BOOST_AUTO_TEST_CASE(quadratic_step_matches_exact_minimizer) {
   std::mt19937_64 rng(7);
   const real c2 = 0.01;
   for (const real condition : {1.0, 1e4}) {
-    const LinearModelProblem problem = random_problem(rng, 80, 10, l2(), condition);
-    const Vec w = random_vec(rng, problem.dim());
-    Vec g;
-    const real f = problem.loss_grad(w, g);
+    const auto& [problem, w, g, f] = StartingPoint(rng, 80, 10, l2(), condition);
     for (const Vec& d : {Vec(-g), random_descent(rng, g)}) {
       Vec Hd;
       problem.hess_vec(w, d, Hd);
@@ -244,11 +254,8 @@ BOOST_AUTO_TEST_CASE(rounding_floor_uses_the_derivatives) {
   std::mt19937_64 rng(17);
   int searches = 0;
   for (const real condition : {1.0, 1e4}) {
-    const LinearModelProblem problem = random_problem(rng, 80, 10, l2(), condition);
-    const Vec w = rounding_floor_point(rng, problem);
-    Vec g;
-    const real f = problem.loss_grad(w, g);
-    const Vec newton = -arma::solve(problem.design().t() * problem.design(), g * (problem.num_samples() / 2.0));
+    const auto& [problem, w, g, f] = StartingPoint(rng, 80, 10, l2(), condition, Start::rounding_floor);
+    const Vec newton = newton_direction(problem, g);
     for (const Vec& d : {newton, Vec(-g), random_descent(rng, g)}) {
       Vec Hd;
       problem.hess_vec(w, d, Hd);
@@ -274,10 +281,7 @@ BOOST_AUTO_TEST_CASE(rounding_floor_uses_the_derivatives) {
 // The function evaluation count is the problem's own work counter (one pass per loss_grad).
 BOOST_AUTO_TEST_CASE(evaluations_match_the_problem_work_counter) {
   std::mt19937_64 rng(11);
-  const LinearModelProblem problem = random_problem(rng, 40, 5, l2(), 100.0);
-  const Vec w = random_vec(rng, problem.dim());
-  Vec g;
-  const real f = problem.loss_grad(w, g);
+  const auto& [problem, w, g, f] = StartingPoint(rng, 40, 5, l2(), 100.0);
   problem.reset_counters();
   const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, -g, 1e4);
   BOOST_REQUIRE(r.success);
@@ -325,10 +329,7 @@ BOOST_AUTO_TEST_CASE(interval_too_small) {
 
 BOOST_AUTO_TEST_CASE(max_evaluations) {
   std::mt19937_64 rng(3);
-  const LinearModelProblem problem = random_problem(rng, 30, 4, l2(), 10.0);
-  const Vec w = random_vec(rng, problem.dim());
-  Vec g;
-  const real f = problem.loss_grad(w, g);
+  const auto& [problem, w, g, f] = StartingPoint(rng, 30, 4, l2(), 10.0);
   const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, -g, 1e12, 1e-4, 0.9, 2);
   BOOST_TEST(!r.success);
   BOOST_TEST(r.evaluations == 2);
@@ -339,10 +340,7 @@ BOOST_AUTO_TEST_CASE(max_evaluations) {
 
 BOOST_AUTO_TEST_CASE(bad_constants_are_refused) {
   std::mt19937_64 rng(5);
-  const LinearModelProblem problem = random_problem(rng, 30, 4, l2(), 10.0);
-  const Vec w = random_vec(rng, problem.dim());
-  Vec g;
-  const real f = problem.loss_grad(w, g);
+  const auto& [problem, w, g, f] = StartingPoint(rng, 30, 4, l2(), 10.0);
   for (const auto& [c1, c2] : std::vector<std::pair<real, real>>{{0.5, 0.5}, {0.9, 0.1}, {1e-4, 1.0}, {0.0, 0.9}}) {
     const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, -g, 1.0, c1, c2);
     BOOST_TEST(!r.success);
@@ -364,10 +362,7 @@ BOOST_AUTO_TEST_CASE(accepted_steps_satisfy_armijo) {
   int searches = 0;
   for (const LossSpec& spec : {l2(), huber()}) {
     for (const real condition : {1.0, 1e5}) {
-      const LinearModelProblem problem = random_problem(rng, 50, 6, spec, condition);
-      const Vec w = random_vec(rng, problem.dim());
-      Vec g;
-      const real f = problem.loss_grad(w, g);
+      const auto& [problem, w, g, f] = StartingPoint(rng, 50, 6, spec, condition);
       for (const Vec& d : {Vec(-g), random_descent(rng, g)}) {
         for (const real t0 : {1e-3, 1.0, 1e3}) {
           for (const real c1 : {1e-4, 0.5}) {
@@ -393,11 +388,8 @@ BOOST_AUTO_TEST_CASE(accepted_steps_satisfy_armijo) {
 BOOST_AUTO_TEST_CASE(rounding_floor_uses_the_derivatives) {
   std::mt19937_64 rng(23);
   for (const real condition : {1.0, 1e4}) {
-    const LinearModelProblem problem = random_problem(rng, 80, 10, l2(), condition);
-    const Vec w = rounding_floor_point(rng, problem);
-    Vec g;
-    const real f = problem.loss_grad(w, g);
-    const Vec newton = -arma::solve(problem.design().t() * problem.design(), g * (problem.num_samples() / 2.0));
+    const auto& [problem, w, g, f] = StartingPoint(rng, 80, 10, l2(), condition, Start::rounding_floor);
+    const Vec newton = newton_direction(problem, g);
     for (const real t0 : {1.0, 8.0}) {
       BOOST_TEST_CONTEXT("condition " << condition << ", t0 " << t0) {
         const LineSearchResult r = kappa::backtracking_line_search(problem, w, f, g, newton, t0);
@@ -422,10 +414,7 @@ BOOST_AUTO_TEST_CASE(rounding_floor_uses_the_derivatives) {
 
 BOOST_AUTO_TEST_CASE(gives_up_after_max_evaluations) {
   std::mt19937_64 rng(4);
-  const LinearModelProblem problem = random_problem(rng, 30, 4, l2(), 10.0);
-  const Vec w = random_vec(rng, problem.dim());
-  Vec g;
-  const real f = problem.loss_grad(w, g);
+  const auto& [problem, w, g, f] = StartingPoint(rng, 30, 4, l2(), 10.0);
   const LineSearchResult r = kappa::backtracking_line_search(problem, w, f, g, -g, 1e12, 1e-4, 3);
   BOOST_TEST(!r.success);
   BOOST_TEST(r.evaluations == 3);
@@ -438,10 +427,7 @@ BOOST_AUTO_TEST_SUITE_END()
 // with a message, by both searches; the result describes the starting point.
 BOOST_AUTO_TEST_CASE(non_descent_direction_is_refused) {
   std::mt19937_64 rng(13);
-  const LinearModelProblem problem = random_problem(rng, 30, 4, huber(), 10.0);
-  const Vec w = random_vec(rng, problem.dim());
-  Vec g;
-  const real f = problem.loss_grad(w, g);
+  const auto& [problem, w, g, f] = StartingPoint(rng, 30, 4, huber(), 10.0);
   Vec nan_direction = -g;
   nan_direction(0) = arma::datum::nan;
   const std::vector<std::pair<Vec, std::string>> cases = {

@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -23,6 +22,7 @@
 #include "kappa/experiment.hpp"
 #include "kappa/preconditioner.hpp"
 #include "kappa/problem.hpp"
+#include "test_support.hpp"
 
 using kappa::Index;
 using kappa::IndexVec;
@@ -33,26 +33,9 @@ using kappa::Mat;
 using kappa::PreconditionedProblem;
 using kappa::Preconditioner;
 using kappa::Vec;
+using namespace kappa::test;  // test_support.hpp
 
 namespace {
-
-Mat gaussian(std::mt19937_64& rng, Index rows, Index cols) {
-  std::normal_distribution<double> normal;
-  Mat m(rows, cols);
-  for (double& x : m) x = normal(rng);
-  return m;
-}
-
-Vec gaussian_vec(std::mt19937_64& rng, Index n) { return Vec(gaussian(rng, n, 1)); }
-
-Mat design_of(const Mat& X, bool intercept) {
-  if (!intercept) return X;
-  return arma::join_rows(X, Mat(X.n_rows, 1, arma::fill::ones));
-}
-
-double relative(const Vec& a, const Vec& b) { return arma::norm(a - b) / std::max(arma::norm(b), 1e-300); }
-double relative(const Mat& a, const Mat& b) { return arma::norm(a - b, "fro") / std::max(arma::norm(b, "fro"), 1e-300); }
-double relative(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
 
 struct Config {
   std::string chain;
@@ -105,19 +88,6 @@ Mat standardize_closed_form(const Mat& A, bool intercept) {
   }
   if (intercept) P(d - 1, d - 1) = 1;
   return P;
-}
-
-template <class E>
-void require_throws_naming(const std::function<void()>& action, const std::string& fragment) {
-  bool thrown = false;
-  try {
-    action();
-  } catch (const E& error) {
-    thrown = true;
-    const std::string message = error.what();
-    BOOST_TEST(message.find(fragment) != std::string::npos, "message '" << message << "' should name '" << fragment << "'");
-  }
-  BOOST_TEST(thrown, "expected an exception naming '" << fragment << "'");
 }
 
 }  // namespace

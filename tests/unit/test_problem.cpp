@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -25,6 +24,7 @@
 
 #include "kappa/error.hpp"
 #include "kappa/problem.hpp"
+#include "test_support.hpp"
 
 using kappa::Index;
 using kappa::IndexVec;
@@ -33,25 +33,11 @@ using kappa::LossKind;
 using kappa::LossSpec;
 using kappa::Mat;
 using kappa::Vec;
+using namespace kappa::test;  // test_support.hpp
 
 namespace {
 
 constexpr double kHuberDelta = 1.0;
-
-Mat gaussian(std::mt19937_64& rng, Index rows, Index cols) {
-  std::normal_distribution<double> normal;
-  Mat m(rows, cols);
-  for (double& x : m) x = normal(rng);
-  return m;
-}
-
-Vec gaussian_vec(std::mt19937_64& rng, Index n) { return Vec(gaussian(rng, n, 1)); }
-
-// The design written out independently of kappa::design_matrix.
-Mat design_of(const Mat& X, bool intercept) {
-  if (!intercept) return X;
-  return arma::join_rows(X, Mat(X.n_rows, 1, arma::fill::ones));
-}
 
 double rho(const LossSpec& spec, double r) {
   switch (spec.kind) {
@@ -101,9 +87,6 @@ Formula formula(const Mat& X, const Vec& y, const LossSpec& spec, const Vec& w, 
 
 IndexVec all_rows(Index n) { return arma::regspace<IndexVec>(0, n - 1); }
 
-double relative(const Vec& a, const Vec& b) { return arma::norm(a - b) / std::max(arma::norm(b), 1e-300); }
-double relative(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
-
 // Residuals away from every kink: |r| in [0.1, 0.8] (inside the huber zone, delta = 1) or
 // [1.25, 4] (outside), each about half the time. Their sign follows column 0 of A (plus noise),
 // so that rho'(r) is correlated with the data and the gradient is O(1) rather than O(1/sqrt(n)).
@@ -148,19 +131,6 @@ std::vector<LossSpec> all_specs() {
 
 std::string describe(const LossSpec& spec) {
   return kappa::to_string(spec.kind) + " ridge=" + std::to_string(spec.ridge) + " intercept=" + (spec.intercept ? "1" : "0");
-}
-
-template <class E>
-void require_throws_naming(const std::function<void()>& action, const std::string& fragment) {
-  bool thrown = false;
-  try {
-    action();
-  } catch (const E& error) {
-    thrown = true;
-    const std::string message = error.what();
-    BOOST_TEST(message.find(fragment) != std::string::npos, "message '" << message << "' should name '" << fragment << "'");
-  }
-  BOOST_TEST(thrown, "expected an exception naming '" << fragment << "'");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,18 @@ SpectrumSpec spectrum(Index n, Index d, double cond, SpectrumProfile profile, In
   spec.profile = profile;
   spec.n_test = n_test;
   spec.seed = 5;
+  return spec;
+}
+
+// A kernel problem's spec; noise at its default (0).
+KernelSpec kernel(KernelKind kind, Index n, Index n_test, Index input_dim, double width, std::uint64_t seed) {
+  KernelSpec spec;
+  spec.kernel = kind;
+  spec.n = n;
+  spec.n_test = n_test;
+  spec.input_dim = input_dim;
+  spec.width = width;
+  spec.seed = seed;
   return spec;
 }
 
@@ -248,24 +261,11 @@ void check_kernel_problem(const KernelSpec& spec) {
 }
 
 BOOST_AUTO_TEST_CASE(gaussian_kernel_matrices) {
-  KernelSpec spec;
-  spec.n = 80;
-  spec.n_test = 30;
-  spec.input_dim = 2;
-  spec.width = 0.3;
-  spec.seed = 11;
-  check_kernel_problem(spec);
+  check_kernel_problem(kernel(KernelKind::gaussian, 80, 30, 2, 0.3, 11));
 }
 
 BOOST_AUTO_TEST_CASE(laplacian_kernel_matrices) {
-  KernelSpec spec;
-  spec.kernel = KernelKind::laplacian;
-  spec.n = 70;
-  spec.n_test = 25;
-  spec.input_dim = 3;
-  spec.width = 0.5;
-  spec.seed = 4;
-  check_kernel_problem(spec);
+  check_kernel_problem(kernel(KernelKind::laplacian, 70, 25, 3, 0.5, 4));
 }
 
 BOOST_AUTO_TEST_CASE(kernel_noise_changes_targets_not_design) {
@@ -300,13 +300,8 @@ BOOST_AUTO_TEST_CASE(seedlike_is_the_default_kernel_problem) {
 // Specification strings
 
 BOOST_AUTO_TEST_CASE(spec_strings_match_the_structs) {
-  SpectrumSpec spectrum_spec;
-  spectrum_spec.n = 20;
-  spectrum_spec.d = 5;
-  spectrum_spec.condition = 100.0;
-  spectrum_spec.profile = SpectrumProfile::linear;
+  SpectrumSpec spectrum_spec = spectrum(20, 5, 100.0, SpectrumProfile::linear, 3);
   spectrum_spec.noise = 0.25;
-  spectrum_spec.n_test = 3;
   spectrum_spec.seed = 4;
   const std::string text =
       "kind=spectrum,n=20,d=5,cond=1e2,profile=linear,noise=0.25,n_test=3,seed=4";
@@ -317,14 +312,8 @@ BOOST_AUTO_TEST_CASE(spec_strings_match_the_structs) {
                                                  "profile=linear,noise=0.25,n_test=3"),
                        parsed));
 
-  KernelSpec kernel_spec;
-  kernel_spec.kernel = KernelKind::laplacian;
-  kernel_spec.n = 50;
-  kernel_spec.n_test = 10;
-  kernel_spec.input_dim = 2;
-  kernel_spec.width = 0.5;
+  KernelSpec kernel_spec = kernel(KernelKind::laplacian, 50, 10, 2, 0.5, 2);
   kernel_spec.noise = 0.0;
-  kernel_spec.seed = 2;
   BOOST_TEST(identical(kappa::generate_from_spec("kind=kernel,kernel=laplacian,n=50,n_test=10,"
                                                  "input_dim=2,width=0.5,noise=0,seed=2"),
                        kappa::generate(kernel_spec)));
