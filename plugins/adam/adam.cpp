@@ -12,30 +12,22 @@ namespace {
 
 using namespace kappa;
 
-class Adam final : public Optimizer {
- public:
-  explicit Adam(const Params& params) : params_(params) {}
-
-  void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
-    const real lr = resolve_step_size(params_, problem);
-    const real beta1 = params_.get_real("beta1");
-    const real beta2 = params_.get_real("beta2");
-    const real eps = params_.get_real("eps");
-    Vec first_moment(w.n_elem, arma::fill::zeros);
-    Vec second_moment(w.n_elem, arma::fill::zeros);
-    iterate_first_order(problem, w, monitor, [&](Vec& weights, const Vec& gradient, long iteration) {
-      const real t = static_cast<real>(iteration + 1);
-      first_moment = beta1 * first_moment + (1 - beta1) * gradient;
-      second_moment = beta2 * second_moment + (1 - beta2) * arma::square(gradient);
-      const real first_correction = 1 - std::pow(beta1, t);
-      const real second_correction = 1 - std::pow(beta2, t);
-      weights -= lr * (first_moment / first_correction) / (arma::sqrt(second_moment / second_correction) + eps);
-    });
-  }
-
- private:
-  Params params_;
-};
+void adam(const Params& params, const Problem& problem, Vec& w, Monitor& monitor) {
+  const real lr = resolve_step_size(params, problem);
+  const real beta1 = params.get_real("beta1");
+  const real beta2 = params.get_real("beta2");
+  const real eps = params.get_real("eps");
+  Vec first_moment(w.n_elem, arma::fill::zeros);
+  Vec second_moment(w.n_elem, arma::fill::zeros);
+  iterate_first_order(problem, w, monitor, [&](Vec& weights, const Vec& gradient, long iteration) {
+    const real t = static_cast<real>(iteration + 1);
+    first_moment = beta1 * first_moment + (1 - beta1) * gradient;
+    second_moment = beta2 * second_moment + (1 - beta2) * arma::square(gradient);
+    const real first_correction = 1 - std::pow(beta1, t);
+    const real second_correction = 1 - std::pow(beta2, t);
+    weights -= lr * (first_moment / first_correction) / (arma::sqrt(second_moment / second_correction) + eps);
+  });
+}
 
 }  // namespace
 
@@ -45,5 +37,5 @@ KAPPA_PLUGIN(registrar) {
                   real_param("beta1", "0.9", "decay rate of the first-moment estimate", 0.0, false, 0.999999),
                   real_param("beta2", "0.999", "decay rate of the second-moment estimate", 0.0, false, 0.999999),
                   real_param("eps", "1e-8", "added to the root of the second moment", 0.0, true)},
-                 [](const Params& params) { return std::make_unique<Adam>(params); }});
+                 function_optimizer(adam)});
 }

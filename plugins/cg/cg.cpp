@@ -13,41 +13,36 @@ namespace {
 
 using namespace kappa;
 
-class ConjugateGradient final : public Optimizer {
- public:
-  explicit ConjugateGradient(const Params&) {}
-
-  void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
-    if (!problem.is_quadratic()) {
-      monitor.fail("needs a quadratic problem (loss l2); use lbfgs for l1 or huber");
+void conjugate_gradients(const Params&, const Problem& problem, Vec& w, Monitor& monitor) {
+  if (!problem.is_quadratic()) {
+    monitor.fail("needs a quadratic problem (loss l2); use lbfgs for l1 or huber");
+    return;
+  }
+  Vec gradient;
+  real loss = problem.loss_grad(w, gradient);
+  Vec residual = -gradient;
+  Vec direction = residual;
+  Vec curvature;
+  real residual_sq = arma::dot(residual, residual);
+  for (long iteration = 0; !monitor.report(iteration, loss, std::sqrt(residual_sq), w); ++iteration) {
+    problem.hess_vec(w, direction, curvature);
+    const real direction_curvature = arma::dot(direction, curvature);
+    if (!(direction_curvature > 0)) {
+      monitor.fail("non-positive curvature along the search direction (Hessian not positive definite)");
       return;
     }
-    Vec gradient;
-    real loss = problem.loss_grad(w, gradient);
-    Vec residual = -gradient;
-    Vec direction = residual;
-    Vec curvature;
-    real residual_sq = arma::dot(residual, residual);
-    for (long iteration = 0; !monitor.report(iteration, loss, std::sqrt(residual_sq), w); ++iteration) {
-      problem.hess_vec(w, direction, curvature);
-      const real direction_curvature = arma::dot(direction, curvature);
-      if (!(direction_curvature > 0)) {
-        monitor.fail("non-positive curvature along the search direction (Hessian not positive definite)");
-        return;
-      }
-      w += (residual_sq / direction_curvature) * direction;
-      loss = problem.loss_grad(w, gradient);
-      residual = -gradient;
-      const real next_residual_sq = arma::dot(residual, residual);
-      direction = residual + (next_residual_sq / residual_sq) * direction;
-      residual_sq = next_residual_sq;
-    }
+    w += (residual_sq / direction_curvature) * direction;
+    loss = problem.loss_grad(w, gradient);
+    residual = -gradient;
+    const real next_residual_sq = arma::dot(residual, residual);
+    direction = residual + (next_residual_sq / residual_sq) * direction;
+    residual_sq = next_residual_sq;
   }
-};
+}
 
 }  // namespace
 
 KAPPA_PLUGIN(registrar) {
   registrar.add({"cg", "conjugate gradients on the normal equations, CGLS (Hestenes & Stiefel 1952)", {},
-                 [](const Params& params) { return std::make_unique<ConjugateGradient>(params); }});
+                 function_optimizer(conjugate_gradients)});
 }

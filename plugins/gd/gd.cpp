@@ -8,23 +8,14 @@ namespace {
 
 using namespace kappa;
 
-class GradientDescent final : public Optimizer {
- public:
-  explicit GradientDescent(const Params& params) : params_(params) {}
-
-  void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
-    const real lr = resolve_step_size(params_, problem);
-    iterate_first_order(problem, w, monitor, [lr](Vec& weights, const Vec& gradient, long) { weights -= lr * gradient; });
-  }
-
- private:
-  Params params_;
-};
+void gradient_descent(const Params& params, const Problem& problem, Vec& w, Monitor& monitor) {
+  const real lr = resolve_step_size(params, problem);
+  iterate_first_order(problem, w, monitor, [lr](Vec& weights, const Vec& gradient, long) { weights -= lr * gradient; });
+}
 
 }  // namespace
 
 KAPPA_PLUGIN(registrar) {
-  registrar.add({"gd", "full-batch gradient descent with a fixed step size",
-                 {step_size_param("auto")},
-                 [](const Params& params) { return std::make_unique<GradientDescent>(params); }});
+  registrar.add({"gd", "full-batch gradient descent with a fixed step size", {step_size_param("auto")},
+                 function_optimizer(gradient_descent)});
 }

@@ -10,28 +10,20 @@ namespace {
 
 using namespace kappa;
 
-class HeavyBall final : public Optimizer {
- public:
-  explicit HeavyBall(const Params& params) : params_(params) {}
-
-  void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
-    const real lr = resolve_step_size(params_, problem);
-    const real beta = params_.get_real("momentum");
-    Vec velocity(w.n_elem, arma::fill::zeros);
-    iterate_first_order(problem, w, monitor, [&](Vec& weights, const Vec& gradient, long) {
-      velocity = beta * velocity + gradient;
-      weights -= lr * velocity;
-    });
-  }
-
- private:
-  Params params_;
-};
+void heavy_ball(const Params& params, const Problem& problem, Vec& w, Monitor& monitor) {
+  const real lr = resolve_step_size(params, problem);
+  const real beta = params.get_real("momentum");
+  Vec velocity(w.n_elem, arma::fill::zeros);
+  iterate_first_order(problem, w, monitor, [&](Vec& weights, const Vec& gradient, long) {
+    velocity = beta * velocity + gradient;
+    weights -= lr * velocity;
+  });
+}
 
 }  // namespace
 
 KAPPA_PLUGIN(registrar) {
   registrar.add({"momentum", "heavy-ball momentum, PyTorch SGD(momentum) form (Polyak 1964)",
                  {step_size_param("auto"), real_param("momentum", "0.9", "momentum coefficient beta", 0.0, false, 0.999999)},
-                 [](const Params& params) { return std::make_unique<HeavyBall>(params); }});
+                 function_optimizer(heavy_ball)});
 }

@@ -26,6 +26,25 @@ class Optimizer {
 
 using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(const Params&)>;
 
+// A factory for an optimizer written as one function
+//   void minimize(const Params&, const Problem&, Vec& w, Monitor&)
+// with the Optimizer contract above, so that a plugin needs no class of its own.
+template <class Minimize>
+OptimizerFactory function_optimizer(Minimize minimize) {
+  class FunctionOptimizer final : public Optimizer {
+   public:
+    FunctionOptimizer(const Params& params, const Minimize& function) : params_(params), function_(function) {}
+    void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override { function_(params_, problem, w, monitor); }
+
+   private:
+    Params params_;
+    Minimize function_;
+  };
+  return [minimize](const Params& params) -> std::unique_ptr<Optimizer> {
+    return std::make_unique<FunctionOptimizer>(params, minimize);
+  };
+}
+
 struct OptimizerInfo {
   std::string name;     // lower-case identifier used on the command line and in grids
   std::string summary;  // one line, with the method's reference
