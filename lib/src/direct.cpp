@@ -8,17 +8,13 @@
 #include <vector>
 
 #include "kappa/error.hpp"
+#include "kappa/parse.hpp"
 
 namespace kappa {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string format_number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3g", value);
-  return text;
-}
 
 void solve_svd(const Mat& A, const Vec& b, real rcond, DirectSolution& out) {
   Mat U, V;
@@ -50,7 +46,7 @@ void solve_qr(const Mat& A, const Vec& b, DirectSolution& out) {
   const Vec diagonal = arma::abs(R.diag());
   const real tolerance = std::numeric_limits<real>::epsilon() * static_cast<real>(A.n_rows) * diagonal.max();
   if (diagonal.min() <= tolerance)
-    throw NumericalError("qr: A is numerically rank deficient (|R_ii| down to " + std::to_string(diagonal.min()) +
+    throw NumericalError("qr: A is numerically rank deficient (|R_ii| down to " + format_number(diagonal.min()) +
                          "); use svd for the minimum-norm solution");
   out.w = arma::solve(arma::trimatu(R), Q.t() * b);
   out.rank = A.n_cols;

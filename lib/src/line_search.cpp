@@ -1,5 +1,7 @@
 #include "kappa/line_search.hpp"
 
+#include "kappa/parse.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -9,12 +11,6 @@
 namespace kappa {
 namespace {
 
-std::string format_number(real value) {
-  std::ostringstream out;
-  out.precision(4);
-  out << value;
-  return out.str();
-}
 
 // One evaluated point of phi(t) = f(w + t d).
 struct Trial {

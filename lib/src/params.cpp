@@ -8,18 +8,6 @@
 namespace kappa {
 namespace {
 
-std::string format_number(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
-
-std::string join(const std::vector<std::string>& items, const std::string& separator) {
-  std::string joined;
-  for (const auto& item : items) joined += (joined.empty() ? "" : separator) + item;
-  return joined;
-}
-
 ParamSpec make_spec(std::string name, ParamType type, std::string default_value, std::string help) {
   ParamSpec spec;
   spec.name = std::move(name);

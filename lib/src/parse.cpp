@@ -2,12 +2,25 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "kappa/error.hpp"
 
 namespace kappa {
 namespace {
+
+[[noreturn]] void refuse(const std::string& what, const std::string& text, const std::string& expected) {
+  throw InputError(what + ": '" + text + "' is not " + expected);
+}
+
+}  // namespace
+
+std::string format_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
 
 std::string trim(const std::string& text) {
   const auto first = text.find_first_not_of(" \t");
@@ -16,11 +29,11 @@ std::string trim(const std::string& text) {
   return text.substr(first, last - first + 1);
 }
 
-[[noreturn]] void refuse(const std::string& what, const std::string& text, const std::string& expected) {
-  throw InputError(what + ": '" + text + "' is not " + expected);
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string joined;
+  for (const auto& item : items) joined += (joined.empty() ? "" : separator) + item;
+  return joined;
 }
-
-}  // namespace
 
 real parse_real(const std::string& text, const std::string& what) {
   const std::string value = trim(text);

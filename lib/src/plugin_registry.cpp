@@ -8,6 +8,7 @@
 #include <boost/filesystem.hpp>
 
 #include "kappa/error.hpp"
+#include "kappa/parse.hpp"
 #include "kappa/plugin.hpp"
 
 namespace kappa {
@@ -125,8 +126,9 @@ void PluginRegistry::load_directories(const std::vector<std::string>& dirs) {
 const LoadedOptimizer& PluginRegistry::find(const std::string& name) const {
   for (const LoadedOptimizer& loaded : optimizers_)
     if (loaded.info.name == name) return loaded;
-  std::string known;
-  for (const LoadedOptimizer& loaded : optimizers_) known += (known.empty() ? "" : ", ") + loaded.info.name;
+  std::vector<std::string> names;
+  for (const LoadedOptimizer& loaded : optimizers_) names.push_back(loaded.info.name);
+  const std::string known = join(names, ", ");
   throw InputError("unknown optimizer '" + name + "' (loaded: " + (known.empty() ? "none; check --plugin-dir" : known) + ")");
 }
 

@@ -99,9 +99,7 @@ class Chain final : public Preconditioner {
 std::unique_ptr<Preconditioner> make_single(const std::string& name, const Mat& design, bool intercept) {
   if (name == "none") return std::make_unique<Identity>();
   if (name == "standardize") return std::make_unique<Standardize>(design, intercept);
-  std::string known;
-  for (const auto& candidate : preconditioner_names()) known += (known.empty() ? "" : ", ") + candidate;
-  throw InputError("unknown preconditioner '" + name + "' (known: " + known + ")");
+  throw InputError("unknown preconditioner '" + name + "' (known: " + join(preconditioner_names(), ", ") + ")");
 }
 
 }  // namespace

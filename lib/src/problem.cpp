@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kappa/error.hpp"
+#include "kappa/parse.hpp"
 
 namespace kappa {
 namespace {
@@ -126,9 +127,9 @@ LinearModelProblem::LinearModelProblem(const Mat& X, const Vec& y, const LossSpe
   if (X.is_empty()) throw InputError("problem: the design matrix is empty");
   if (X.n_rows != y.n_elem)
     throw InputError("problem: X has " + std::to_string(X.n_rows) + " rows but y has " + std::to_string(y.n_elem) + " values");
-  if (!(spec.ridge >= 0)) throw InputError("problem: ridge must be >= 0, got " + std::to_string(spec.ridge));
+  if (!(spec.ridge >= 0)) throw InputError("problem: ridge must be >= 0, got " + format_number(spec.ridge));
   if (spec.kind == LossKind::huber && !(spec.huber_delta > 0))
-    throw InputError("problem: huber delta must be > 0, got " + std::to_string(spec.huber_delta));
+    throw InputError("problem: huber delta must be > 0, got " + format_number(spec.huber_delta));
 }
 
 real LinearModelProblem::mean_loss(const Vec& residuals) const {

@@ -59,7 +59,7 @@ Mat haar_orthonormal(Index rows, Index cols, Rng& rng) {
 // ---------------------------------------------------------------------------------------------
 // Spectrum problems.
 
-std::string format_number(real value) {
+std::string round_trip_text(real value) {
   char buffer[32];
   const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);  // shortest exact
   return std::string(buffer, result.ptr);
@@ -76,8 +76,8 @@ const char* profile_name(SpectrumProfile profile) {
 
 std::string describe(const SpectrumSpec& spec) {
   return "kind=spectrum,n=" + std::to_string(spec.n) + ",d=" + std::to_string(spec.d) +
-         ",cond=" + format_number(spec.condition) + ",profile=" + profile_name(spec.profile) +
-         ",noise=" + format_number(spec.noise) + ",n_test=" + std::to_string(spec.n_test) +
+         ",cond=" + round_trip_text(spec.condition) + ",profile=" + profile_name(spec.profile) +
+         ",noise=" + round_trip_text(spec.noise) + ",n_test=" + std::to_string(spec.n_test) +
          ",seed=" + std::to_string(spec.seed);
 }
 
@@ -167,8 +167,8 @@ const char* kernel_name(KernelKind kernel) {
 std::string describe(const KernelSpec& spec) {
   return std::string("kind=kernel,kernel=") + kernel_name(spec.kernel) +
          ",n=" + std::to_string(spec.n) + ",n_test=" + std::to_string(spec.n_test) +
-         ",input_dim=" + std::to_string(spec.input_dim) + ",width=" + format_number(spec.width) +
-         ",noise=" + format_number(spec.noise) + ",seed=" + std::to_string(spec.seed);
+         ",input_dim=" + std::to_string(spec.input_dim) + ",width=" + round_trip_text(spec.width) +
+         ",noise=" + round_trip_text(spec.noise) + ",seed=" + std::to_string(spec.seed);
 }
 
 void check(const KernelSpec& spec) {
@@ -258,11 +258,6 @@ struct Entry {
 constexpr const char* kSpecWhat = "synthetic spec";
 const std::string kSpecPrefix = std::string(kSpecWhat) + ": ";
 
-std::string trim(const std::string& text) {
-  const std::size_t first = text.find_first_not_of(" \t");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
 
 Entry parse_entry(const std::string& text) {
   const std::size_t equals = text.find('=');

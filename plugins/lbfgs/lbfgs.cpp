@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "kappa/line_search.hpp"
+#include "kappa/parse.hpp"
 #include "kappa/plugin.hpp"
 
 namespace {
@@ -42,11 +43,6 @@ struct Settings {
   int max_evaluations;
 };
 
-std::string format(real value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
 
 // Curvature pair s = w_{k+1} - w_k, y = g_{k+1} - g_k, rho = 1 / y^T s, gamma = s^T y / y^T y.
 struct CurvaturePair {
@@ -80,12 +76,12 @@ class Lbfgs final : public kappa::Optimizer {
     const Settings& s = settings_;
     // The schema admits c1, c2 in (0, 1]; the searches need c1 < c2 < 1 (c2 is strong Wolfe only).
     if (s.line_search == LineSearch::strong_wolfe && !(s.c1 < s.c2 && s.c2 < 1)) {
-      monitor.fail("the strong Wolfe line search needs c1 < c2 < 1, got c1 = " + format(s.c1) +
-                   ", c2 = " + format(s.c2));
+      monitor.fail("the strong Wolfe line search needs c1 < c2 < 1, got c1 = " + kappa::format_number(s.c1) +
+                   ", c2 = " + kappa::format_number(s.c2));
       return;
     }
     if (s.line_search == LineSearch::backtracking && !(s.c1 < 1)) {
-      monitor.fail("the backtracking line search needs c1 < 1, got c1 = " + format(s.c1));
+      monitor.fail("the backtracking line search needs c1 < 1, got c1 = " + kappa::format_number(s.c1));
       return;
     }
 

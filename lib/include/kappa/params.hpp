@@ -60,7 +60,7 @@ class Params {
   const std::string& get_choice(const std::string& name) const;
   bool is_auto(const std::string& name) const;
 
-  // Canonical text of every value, for results files.
+  // The text of every value as given (or the default), for results files.
   const std::map<std::string, std::string>& as_text() const { return text_; }
 
  private:

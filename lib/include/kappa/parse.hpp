@@ -15,6 +15,11 @@ real parse_real(const std::string& text, const std::string& what);
 long long parse_integer(const std::string& text, const std::string& what);
 bool parse_bool(const std::string& text, const std::string& what);  // true/false/1/0/yes/no/on/off
 
+// Text helpers shared by messages and writers.
+std::string format_number(double value);  // shortest round-trip-free form: %g (6 significant digits)
+std::string trim(const std::string& text);  // without leading/trailing blanks and tabs
+std::string join(const std::vector<std::string>& items, const std::string& separator);
+
 // Splits "a,b,c" at commas, trimming blanks; empty items are refused.
 std::vector<std::string> split_list(const std::string& text, const std::string& what);
 

@@ -110,7 +110,7 @@ class LinearModelProblem final : public Problem {
   void compute_curvature_bound_vec(const Vec& v, Vec& out) const override;
 
  private:
-  // Mean of rho over the residuals, and d(mean rho)/dr_i into `weights` (may alias residuals).
+  // Mean of rho over the residuals, and rho'(r_i) (before the 1/n of the mean) into `derivative`.
   real mean_loss(const Vec& residuals) const;
   void loss_derivative(const Vec& residuals, Vec& derivative) const;
   real ridge_term(const Vec& w) const;
