@@ -196,7 +196,7 @@ DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& sp
   const Mat A = design_matrix(X, spec.intercept);
   const real n = static_cast<real>(A.n_rows);
   const auto start = Clock::now();
-  if (spec.kind == LossKind::l2) {
+  if (spec.kind == LossKind::l2 && !spec.intercept) {
     // (1/n) |r|^2 + (ridge/2) |w_f|^2  ==  (1/n) ( |r|^2 + |sqrt(n ridge / 2) w_f|^2 ).
     Mat stacked;
     Vec rhs;
@@ -206,6 +206,48 @@ DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& sp
       const Vec residual = A * out.w - y;
       out.residual_norm = arma::norm(residual);
     }
+    return out;
+  }
+  if (spec.kind == LossKind::l2) {
+    // With an intercept (unpenalized), scikit-learn's fit_intercept: for any w_f the best
+    // intercept is b = mean(y) - mean(X) w_f, and putting it in leaves
+    //   (1/n) |X_c w_f - y_c|^2 + (ridge/2) |w_f|^2,   X_c = X - 1 mean(X), y_c = y - mean(y),
+    // so solving the centred (stacked) system for w_f and then setting b is exact. Solving
+    // [X 1] directly is not: a column with a large offset (1e8 + O(1)) is nearly parallel to the
+    // intercept column, and the svd drops a rank, qr and cholesky refuse. The means are
+    // corrected by a second pass (the centred columns' own means), so that the columns are
+    // centred to rounding even when the offset dwarfs the spread.
+    const Index features = X.n_cols;
+    arma::rowvec x_mean = arma::mean(X, 0);
+    Mat centred = X.each_row() - x_mean;
+    const arma::rowvec x_correction = arma::mean(centred, 0);
+    centred.each_row() -= x_correction;
+    x_mean += x_correction;
+    real y_mean = arma::mean(y);
+    Vec y_centred = y - y_mean;
+    const real y_correction = arma::mean(y_centred);
+    y_centred -= y_correction;
+    y_mean += y_correction;
+    Mat stacked;
+    Vec rhs;
+    stack_system(centred, y_centred, Vec(X.n_rows, arma::fill::ones), std::sqrt(n * spec.ridge / 2), features, stacked,
+                 rhs);
+    DirectSolution out = solve_least_squares(stacked, rhs, method);
+    Vec w(features + 1);
+    w.head(features) = out.w;
+    w(features) = y_mean - arma::dot(x_mean, out.w);
+    out.w = std::move(w);
+    // [X 1] = [X_c 1] T with T invertible and X_c orthogonal to 1: the intercept adds one to
+    // the rank of the centred system.
+    out.rank += 1;
+    // Residuals of the original problem: the data part, and the gradient-like normal residual
+    // A^T r + (n ridge / 2) w_f of the stacked system [A; sqrt(n ridge / 2) I_f].
+    const Vec residual = A * out.w - y;
+    out.residual_norm = arma::norm(residual);
+    Vec normal = A.t() * residual;
+    normal.head(features) += (n * spec.ridge / 2) * out.w.head(features);
+    out.normal_residual_norm = arma::norm(normal);
+    out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return out;
   }
   // IRLS: with c_i = rho'(r_i)/r_i, (1/n) sum rho(r_i) + ridge/2 |w_f|^2 is majorized by

@@ -1,8 +1,11 @@
 #include "kappa/experiment.hpp"
 
 #include <cmath>
+#include <exception>
+#include <string>
 
 #include "kappa/error.hpp"
+#include "kappa/parse.hpp"
 
 namespace kappa {
 namespace {
@@ -13,8 +16,41 @@ real relative_distance(const Vec& w, const Vec& reference) {
   return reference_norm > 0 ? distance / reference_norm : distance;
 }
 
+// The range of magnitudes the problem can be computed in, in double. Above kLargest, the squares
+// in the loss and the products A^T A v of the curvature overflow (1e150^2 = 1e300 leaves room
+// for the sums); below kSmallest, gradients (2/n) X^T r ~ |X| |r| underflow to zero and a run
+// stops at iteration 0 as "converged" with the whole of w* still to go.
+constexpr real kLargest = 1e150;
+constexpr real kSmallest = 1e-150;
+
+real max_abs(const real* values, Index count) {
+  real largest = 0;
+  for (Index i = 0; i < count; ++i) largest = std::max(largest, std::fabs(values[i]));
+  return largest;
+}
+
+std::string data_prefix(const Dataset& data) { return "data '" + data.source + "': "; }
+
+// Refuses values whose scale the problem cannot be computed at (see kLargest, kSmallest).
+void check_scale(const Dataset& data, const Mat& X, const Vec& y, const std::string& X_name, const std::string& y_name) {
+  const std::string advice = "; rescale the data (divide or multiply X and y by a common factor)";
+  const real x_max = max_abs(X.memptr(), X.n_elem);
+  const real y_max = max_abs(y.memptr(), y.n_elem);
+  if (x_max > kLargest)
+    throw DataError(data_prefix(data) + "max |" + X_name + "| = " + format_number(x_max) + " is above " +
+                    format_number(kLargest) + " (squares and products overflow)" + advice);
+  if (y_max > kLargest)
+    throw DataError(data_prefix(data) + "max |" + y_name + "| = " + format_number(y_max) + " is above " +
+                    format_number(kLargest) + " (squares overflow)" + advice);
+  if (x_max > 0 && x_max < kSmallest)
+    throw DataError(data_prefix(data) + "max |" + X_name + "| = " + format_number(x_max) + " is below " +
+                    format_number(kSmallest) + " (gradients underflow to zero)" + advice);
+}
+
 Dataset validated(Dataset data) {
   validate(data);
+  check_scale(data, data.X_train, data.y_train, "X_train", "y_train");
+  if (data.has_test()) check_scale(data, data.X_test, data.y_test, "X_test", "y_test");
   return data;
 }
 
@@ -27,8 +63,15 @@ Experiment::Experiment(Dataset data, const ExperimentSetup& setup)
       test_design_(data_.has_test() ? design_matrix(data_.X_test, setup.loss.intercept) : Mat()) {
   preconditioner_ = make_preconditioner(setup.preconditioner, problem_.design(), setup.loss.intercept);
   solver_problem_ = std::make_unique<PreconditionedProblem>(problem_, *preconditioner_);
+  const real initial_loss = problem_.loss(Vec(problem_.dim(), arma::fill::zeros));
+  if (!std::isfinite(initial_loss))
+    throw DataError(data_prefix(data_) + "the loss at w = 0 is not finite (" + format_number(initial_loss) +
+                    "); rescale the data (divide X and y by a common factor)");
   reference_ = reference_solution(data_.X_train, data_.y_train, setup.loss, setup.reference_method);
   reference_loss_ = problem_.loss(reference_.w);
+  if (!std::isfinite(reference_loss_))
+    throw DataError(data_prefix(data_) + "the loss at the reference solution w* is not finite (" +
+                    format_number(reference_loss_) + "); rescale the data (divide X and y by a common factor)");
   reference_evaluation_ = evaluate(reference_.w);
   problem_.reset_counters();
 }
@@ -52,24 +95,40 @@ RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, c
   result.optimizer = name;
   solver_problem_->reset_counters();
   const Vec& reference = reference_.w;
+  const Index dim = problem_.dim();
+  // The relative error is computed at trace points only; a w of the wrong size (an optimizer
+  // that resized it) gives NaN there instead of an exception.
   Monitor monitor(
-      controls, [&](const Vec& z) { return relative_distance(preconditioner_->to_original(z), reference); },
+      controls,
+      [&](const Vec& z) {
+        return z.n_elem == dim ? relative_distance(preconditioner_->to_original(z), reference) : arma::datum::nan;
+      },
       [this]() { return solver_problem_->data_passes(); });
-  Vec z = preconditioner_->to_solver(Vec(problem_.dim(), arma::fill::zeros));
+  Vec z = preconditioner_->to_solver(Vec(dim, arma::fill::zeros));
   try {
     optimizer.minimize(*solver_problem_, z, monitor);
-    if (!monitor.stopped()) monitor.close(z);
   } catch (const std::exception& error) {
     monitor.fail(std::string("optimizer threw: ") + error.what());
+  } catch (...) {  // e.g. `throw 42` from a plugin: must not reach std::terminate
+    monitor.fail("optimizer threw a non-standard exception");
   }
+  // The result is the w of the report that stopped the run, whatever the optimizer did to w
+  // afterwards; after fail() (or a return without a rule), the optimizer's w as it is.
+  const Vec* stopping_weights = monitor.stopping_weights();
+  const Vec& final_z = stopping_weights != nullptr ? *stopping_weights : z;
+  if (final_z.n_elem != dim)
+    monitor.fail("the optimizer returned " + std::to_string(final_z.n_elem) + " weights, expected " + std::to_string(dim));
+  // Also when already stopped (keeping the status): the last reported iteration becomes the
+  // last trace point, e.g. after fail() or an exception between two trace points.
+  monitor.close(final_z);
   result.status = monitor.status();
   result.message = monitor.message();
   result.iterations = monitor.iterations();
   result.data_passes = solver_problem_->data_passes();
   result.seconds = monitor.seconds();
-  result.grad_norm = monitor.final_grad_norm();
+  result.grad_norm = monitor.final_grad_norm();  // NaN when nothing was reported
   result.trace = monitor.trace();
-  result.w = preconditioner_->to_original(z);
+  result.w = final_z.n_elem == dim ? preconditioner_->to_original(final_z) : Vec(dim, arma::fill::value(arma::datum::nan));
   result.evaluation = evaluate(result.w);
   // Never a silent NaN: a non-finite result that no rule caught is a divergence.
   if (!result.w.is_finite() && result.status != Status::diverged && result.status != Status::failed) {

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "kappa/error.hpp"
+#include "kappa/parse.hpp"
 
 namespace kappa {
 namespace {
@@ -29,11 +30,13 @@ std::string to_string(Status status) {
 void StopControls::validate() const {
   auto refuse = [](const std::string& name, double value, const std::string& expected) {
     std::ostringstream message;
-    message << "stopping control '" << name << "' = " << value << ": expected " << expected;
+    message << "stopping control '" << name << "' = " << format_number(value) << ": expected " << expected;
     throw InputError(message.str());
   };
   if (max_iterations < 1) refuse("max_iterations", static_cast<double>(max_iterations), "an integer >= 1");
-  if (!(grad_tol >= 0)) refuse("grad_tol", static_cast<double>(grad_tol), "a number >= 0");
+  // grad_tol >= 1 would stop every run at iteration 0 as converged (|g_0| <= grad_tol |g_0|).
+  if (!(grad_tol >= 0 && grad_tol < 1))
+    refuse("grad_tol", static_cast<double>(grad_tol), "a number >= 0 and < 1 (relative to the initial gradient; 0 = off)");
   if (!(loss_tol >= 0)) refuse("loss_tol", static_cast<double>(loss_tol), "a number >= 0");
   if (!(time_limit >= 0)) refuse("time_limit", static_cast<double>(time_limit), "seconds >= 0 (0 = none)");
   if (!(divergence_factor > 1)) refuse("divergence_factor", static_cast<double>(divergence_factor), "a number > 1");
@@ -75,10 +78,12 @@ bool Monitor::check_rules(const TracePoint& point) {
     stop(Status::diverged, "loss or gradient is not finite at iteration " + std::to_string(point.iteration));
   } else if (point.loss > controls_.divergence_factor * std::max<real>(std::fabs(first_.loss), tiny)) {
     std::ostringstream message;
-    message << "loss grew by more than a factor " << controls_.divergence_factor << " over its initial value at iteration "
+    message << "loss grew by more than a factor " << format_number(controls_.divergence_factor) << " over its initial value at iteration "
             << point.iteration;
     stop(Status::diverged, message.str());
-  } else if (controls_.grad_tol > 0 && point.grad_norm <= controls_.grad_tol * std::max(first_.grad_norm, tiny)) {
+  } else if (point.grad_norm == 0 ||
+             (controls_.grad_tol > 0 && point.grad_norm <= controls_.grad_tol * std::max(first_.grad_norm, tiny))) {
+    // An exactly zero gradient is the minimizer (of a convex problem) whatever grad_tol, also 0.
     stop(Status::converged_gradient, "");
   } else if (controls_.loss_tol > 0 && point.iteration > 0 &&
              std::fabs(last_.loss - point.loss) <= controls_.loss_tol * std::max<real>(std::fabs(point.loss), tiny)) {
@@ -105,6 +110,11 @@ bool Monitor::report(long iteration, real loss, real grad_norm, const Vec& w) {
   }
   const bool stop_now = check_rules(point);
   last_ = point;
+  if (stop_now) {
+    // The result of the run: kept even if the optimizer changes w after being stopped.
+    stopping_weights_ = w;
+    has_stopping_weights_ = true;
+  }
   if (stop_now || iteration == 0 || iteration >= next_trace_iteration_) record(point, w);
   return stop_now;
 }
@@ -115,6 +125,8 @@ void Monitor::finish(long iteration, real loss, real grad_norm, const Vec& w, co
   if (stopped_) return;
   if (!report(iteration, loss, grad_norm, w)) {
     stop(Status::failed, message);
+    stopping_weights_ = w;  // this report ended the run too
+    has_stopping_weights_ = true;
     record(last_, w);
   }
 }
@@ -124,8 +136,9 @@ void Monitor::close(const Vec& w) {
     stop(Status::failed, "the optimizer reported no iteration");
     return;
   }
-  stop(Status::failed, "the optimizer returned before any stopping rule was met");
-  if (trace_.empty() || trace_.back().iteration != last_.iteration) record(last_, w);
+  stop(Status::failed, "the optimizer returned before any stopping rule was met");  // no-op when stopped
+  if (trace_.empty() || trace_.back().iteration != last_.iteration)
+    record(last_, has_stopping_weights_ ? stopping_weights_ : w);
 }
 
 }  // namespace kappa

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
+#include <string>
 
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
@@ -89,17 +91,31 @@ real Problem::smoothness() const {
   // largest Ritz value converges to lambda_max(M) far faster than power iteration when the top
   // eigenvalues are close. It stops when the Ritz residual |beta_k e_k^T y| (an upper bound on
   // the distance of the Ritz value to an eigenvalue, Parlett 1998, Thm. 11.4.1) is below
-  // 1e-10 of it, or after min(dim, 300) steps. Deterministic start vector.
+  // 1e-10 of it, or after min(dim, 300) steps.
+  //
+  // The start vector must not be orthogonal to the top eigenvector, or the Krylov space never
+  // sees it (in exact arithmetic; in floating point only rounding may bring it in). A
+  // structured start such as linspace(1, 2, n) is exactly orthogonal to structured eigenvectors
+  // ([1, -2, 1] for n = 3); a pseudo-random Gaussian vector is orthogonal to a given direction
+  // with probability 0. A fixed seed keeps L deterministic.
   const Index n = dim();
   const Index max_steps = std::min<Index>(n, 300);
   Mat basis(n, max_steps + 1, arma::fill::zeros);
   Vec alpha(max_steps, arma::fill::zeros), beta(max_steps, arma::fill::zeros);
-  Vec v = arma::linspace<Vec>(1.0, 2.0, n);
+  Vec v(n);
+  {
+    std::mt19937_64 generator(0x6b61707061ULL);  // "kappa"
+    std::normal_distribution<real> normal;
+    for (real& x : v) x = normal(generator);
+  }
   basis.col(0) = v / arma::norm(v);
   Vec Mv(n);
   real estimate = 0;
   for (Index k = 0; k < max_steps; ++k) {
     curvature_bound_vec(basis.col(k), Mv);
+    if (!Mv.is_finite())
+      throw NumericalError("lr=auto: the product with the curvature bound is not finite (overflow); "
+                           "rescale the data or give an explicit step size");
     alpha(k) = arma::dot(basis.col(k), Mv);
     Mv -= basis.cols(0, k) * (basis.cols(0, k).t() * Mv);  // full reorthogonalization, twice
     Mv -= basis.cols(0, k) * (basis.cols(0, k).t() * Mv);
@@ -111,12 +127,18 @@ real Problem::smoothness() const {
     }
     Vec ritz_values;
     Mat ritz_vectors;
-    arma::eig_sym(ritz_values, ritz_vectors, tridiagonal);
+    if (!tridiagonal.is_finite() || !arma::eig_sym(ritz_values, ritz_vectors, tridiagonal) || ritz_values.is_empty())
+      throw NumericalError("lr=auto: the Lanczos estimate of the smoothness constant failed (eigenvalues of the " +
+                           std::to_string(k + 1) + " x " + std::to_string(k + 1) +
+                           " tridiagonal matrix not computed); give an explicit step size");
     estimate = ritz_values(ritz_values.n_elem - 1);
     const real residual = beta(k) * std::fabs(ritz_vectors(k, ritz_vectors.n_cols - 1));
     if (residual <= 1e-10 * std::fabs(estimate) || beta(k) <= 1e-14 * std::fabs(estimate)) break;
     basis.col(k + 1) = Mv / beta(k);
   }
+  if (!std::isfinite(estimate))
+    throw NumericalError("lr=auto: the smoothness constant is not finite (" + format_number(estimate) +
+                         "); rescale the data or give an explicit step size");
   return estimate;
 }
 
@@ -127,9 +149,10 @@ LinearModelProblem::LinearModelProblem(const Mat& X, const Vec& y, const LossSpe
   if (X.is_empty()) throw InputError("problem: the design matrix is empty");
   if (X.n_rows != y.n_elem)
     throw InputError("problem: X has " + std::to_string(X.n_rows) + " rows but y has " + std::to_string(y.n_elem) + " values");
-  if (!(spec.ridge >= 0)) throw InputError("problem: ridge must be >= 0, got " + format_number(spec.ridge));
-  if (spec.kind == LossKind::huber && !(spec.huber_delta > 0))
-    throw InputError("problem: huber delta must be > 0, got " + format_number(spec.huber_delta));
+  if (!(spec.ridge >= 0) || !std::isfinite(spec.ridge))
+    throw InputError("problem: ridge must be >= 0 and finite, got " + format_number(spec.ridge));
+  if (spec.kind == LossKind::huber && (!(spec.huber_delta > 0) || !std::isfinite(spec.huber_delta)))
+    throw InputError("problem: huber delta must be > 0 and finite, got " + format_number(spec.huber_delta));
 }
 
 real LinearModelProblem::mean_loss(const Vec& residuals) const {

@@ -9,6 +9,9 @@
 // below what the arithmetic can attain.
 #include <kappa/plugin.hpp>
 
+#include <cmath>
+#include <string>
+
 namespace {
 
 using namespace kappa;
@@ -25,8 +28,19 @@ void conjugate_gradients(const Params&, const Problem& problem, Vec& w, Monitor&
   Vec curvature;
   real residual_sq = arma::dot(residual, residual);
   for (long iteration = 0; !monitor.report(iteration, loss, std::sqrt(residual_sq), w); ++iteration) {
+    if (residual_sq == 0) {
+      // w is the exact minimizer: there is no direction to search (d = 0, d^T H d = 0). The
+      // monitor counts a zero gradient as converged whatever grad_tol.
+      monitor.finish(iteration, loss, 0, w, "the gradient is exactly zero");
+      return;
+    }
     problem.hess_vec(w, direction, curvature);
     const real direction_curvature = arma::dot(direction, curvature);
+    if (!std::isfinite(direction_curvature)) {
+      monitor.fail("iteration " + std::to_string(iteration + 1) +
+                   ": curvature is not finite (overflow) along the search direction");
+      return;
+    }
     if (!(direction_curvature > 0)) {
       monitor.fail("non-positive curvature along the search direction (Hessian not positive definite)");
       return;

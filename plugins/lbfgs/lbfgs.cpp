@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "kappa/error.hpp"
 #include "kappa/line_search.hpp"
 #include "kappa/parse.hpp"
 #include "kappa/plugin.hpp"
@@ -43,6 +44,18 @@ struct Settings {
   int max_evaluations;
 };
 
+
+// The schema admits c1, c2 in (0, 1]; the line searches need c1 < c2 < 1 (strong Wolfe; c2 is
+// used by it only) or c1 < 1 (backtracking). Checked when the optimizer is created, so that bad
+// values are input errors before anything runs.
+void validate_settings(const Settings& s) {
+  if (s.line_search == LineSearch::strong_wolfe && !(s.c1 < s.c2 && s.c2 < 1))
+    throw kappa::InputError("optimizer 'lbfgs': parameters c1 = " + kappa::format_number(s.c1) + " and c2 = " +
+                            kappa::format_number(s.c2) + " need c1 < c2 < 1 (strong Wolfe line search)");
+  if (s.line_search == LineSearch::backtracking && !(s.c1 < 1))
+    throw kappa::InputError("optimizer 'lbfgs': parameter c1 = " + kappa::format_number(s.c1) +
+                            " needs c1 < 1 (backtracking line search)");
+}
 
 // Curvature pair s = w_{k+1} - w_k, y = g_{k+1} - g_k, rho = 1 / y^T s, gamma = s^T y / y^T y.
 struct CurvaturePair {
@@ -73,18 +86,7 @@ class Lbfgs final : public kappa::Optimizer {
   explicit Lbfgs(const Settings& settings) : settings_(settings) {}
 
   void minimize(const kappa::Problem& problem, Vec& w, kappa::Monitor& monitor) const override {
-    const Settings& s = settings_;
-    // The schema admits c1, c2 in (0, 1]; the searches need c1 < c2 < 1 (c2 is strong Wolfe only).
-    if (s.line_search == LineSearch::strong_wolfe && !(s.c1 < s.c2 && s.c2 < 1)) {
-      monitor.fail("the strong Wolfe line search needs c1 < c2 < 1, got c1 = " + kappa::format_number(s.c1) +
-                   ", c2 = " + kappa::format_number(s.c2));
-      return;
-    }
-    if (s.line_search == LineSearch::backtracking && !(s.c1 < 1)) {
-      monitor.fail("the backtracking line search needs c1 < 1, got c1 = " + kappa::format_number(s.c1));
-      return;
-    }
-
+    const Settings& s = settings_;  // checked by validate_settings() when the optimizer was created
     Vec gradient;
     real loss = problem.loss_grad(w, gradient);
     if (monitor.report(0, loss, arma::norm(gradient), w)) return;
@@ -92,6 +94,8 @@ class Lbfgs final : public kappa::Optimizer {
     std::deque<CurvaturePair> memory;
     for (long k = 1;; ++k) {
       if (arma::norm(gradient) == 0) {
+        // The exact minimizer (no descent direction exists): finish() ends the run as
+        // converged-gradient, which the monitor gives a zero gradient whatever grad_tol.
         monitor.finish(k - 1, loss, 0, w, "the gradient is exactly zero");
         return;
       }
@@ -196,6 +200,7 @@ KAPPA_PLUGIN(registrar) {
         settings.c1 = params.get_real("c1");
         settings.c2 = params.get_real("c2");
         settings.max_evaluations = static_cast<int>(params.get_integer("max_line_search_evaluations"));
+        validate_settings(settings);
         return std::make_unique<Lbfgs>(settings);
       },
   });

@@ -493,3 +493,77 @@ BOOST_AUTO_TEST_CASE(reference_l1_is_a_minimizer_and_robust) {
     }
   }
 }
+
+// ------------------------------------------------------------------ intercept with offset columns
+
+namespace {
+
+double mean_squares(const Mat& A, const Vec& y, const Vec& w, double ridge, Index features) {
+  const Vec r = A * w - y;
+  const Vec wf = w.head(features);
+  return arma::dot(r, r) / static_cast<double>(A.n_rows) + 0.5 * ridge * arma::dot(wf, wf);
+}
+
+}  // namespace
+
+// A column with a large offset (1e8 + N(0,1)) is nearly parallel to the intercept column: the
+// SVD of [X 1] dropped a rank ("rank 5 of 6") and gave a w* with a loss 170 times that of the
+// minimizer (qr and cholesky refused). With an intercept the offset changes nothing but the
+// intercept: the model X w_f + b = (X + 1 c^T) w_f + (b - c^T w_f), so the offset data must give
+// the same feature weights as the plain data, whose closed form (normal equations, well
+// conditioned) is computed here, and the intercept b - 1e8 w_f(0).
+BOOST_AUTO_TEST_CASE(reference_with_intercept_is_exact_on_columns_with_large_offsets) {
+  std::mt19937_64 rng(51);
+  const Index n = 50, d = 5;
+  const Mat X = gaussian(rng, n, d);
+  const Vec y = X * Vec{1.0, -2.0, 0.5, 3.0, -1.0} + 2.0 + 0.1 * gaussian_vec(rng, n);
+  const double offset = 1e8;
+  Mat X_offset = X;
+  X_offset.col(0) += offset;
+  const Mat A = design_of(X, true), A_offset = design_of(X_offset, true);
+  for (const double ridge : {0.0, 0.1}) {
+    Vec D(d + 1, arma::fill::ones);
+    D(d) = 0;
+    const Vec closed_form = arma::solve(Mat(A.t() * A + (n * ridge / 2) * arma::diagmat(D)), Vec(A.t() * y));
+    Vec mapped = closed_form;  // the same model on the offset data
+    mapped(d) -= offset * closed_form(0);
+    const LossSpec spec{LossKind::l2, 1.0, ridge, true};
+    for (const DirectMethod method : kMethods) {
+      BOOST_TEST_CONTEXT("ridge " << ridge << " " << kappa::to_string(method)) {
+        const DirectSolution plain = kappa::reference_solution(X, y, spec, method);
+        BOOST_TEST(relative(plain.w, closed_form) <= 1e-10);
+        const DirectSolution solution = kappa::reference_solution(X_offset, y, spec, method);
+        BOOST_TEST(solution.rank == d + 1);
+        // Storing 1e8 + x rounds x to ~7e-9: the data differ by that much, hence 1e-6.
+        BOOST_TEST(relative(Vec(solution.w.head(d)), Vec(closed_form.head(d))) <= 1e-6);
+        BOOST_TEST(std::fabs(solution.w(d) - mapped(d)) <= 1e-6 * offset * std::fabs(closed_form(0)));
+        // The loss at w* is not above that of the mapped closed form, nor of any nearby point:
+        // steps along each feature with the intercept keeping the mean residual (the directions
+        // the offset makes ill-conditioned), along the intercept, and in random directions.
+        // Rounding in f on the offset data is ~1e-8 relative (residuals of ~0.1 from terms of
+        // ~1e8), so 1e-7 f is allowed.
+        const double f = mean_squares(A_offset, y, solution.w, ridge, d);
+        const double slack = 1e-7 * f;
+        BOOST_TEST(f <= mean_squares(A_offset, y, mapped, ridge, d) + slack);
+        double worst = 0;
+        for (const double h : {1e-1, 1e-3, 1e-5}) {
+          for (Index j = 0; j <= d; ++j) {
+            for (const double sign : {-1.0, 1.0}) {
+              Vec step(d + 1, arma::fill::zeros);
+              step(j) = sign * h;
+              if (j < d) step(d) = -sign * h * arma::mean(X_offset.col(j));
+              worst = std::min(worst, mean_squares(A_offset, y, solution.w + step, ridge, d) - f);
+            }
+          }
+          for (int k = 0; k < 50; ++k) {
+            const Vec direction = gaussian_vec(rng, d + 1);
+            worst = std::min(worst, mean_squares(A_offset, y, solution.w + h * direction / arma::norm(direction), ridge, d) - f);
+          }
+        }
+        BOOST_TEST(worst >= -slack, "a nearby point has a loss lower by " << -worst << " (f = " << f << ")");
+        // The reported residuals are those of the original problem.
+        BOOST_TEST(relative(solution.residual_norm, arma::norm(A_offset * solution.w - y)) <= 1e-12);
+      }
+    }
+  }
+}

@@ -682,12 +682,36 @@ BOOST_AUTO_TEST_CASE(iterates_match_a_textbook_implementation) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(c1_not_below_c2_fails_with_a_message) {
-  std::mt19937_64 rng(1);
-  const LinearModelProblem problem = random_problem(rng, 20, 3, l2(), 1.0);
-  const PluginRun run = run_lbfgs({{"c1", "0.5"}, {"c2", "0.4"}}, problem, 100, 1e-10);
-  BOOST_TEST(kappa::to_string(run.status) == "failed");
-  BOOST_TEST(run.message.find("c1 < c2") != std::string::npos, run.message);
+// c1 < c2 < 1 (strong Wolfe) and c1 < 1 (backtracking) are checked when the optimizer is
+// created: bad values are input errors before anything runs, not failed runs. (The registry is
+// kept alive while the exception is examined: the exception object comes from the plugin.)
+BOOST_AUTO_TEST_CASE(c1_not_below_c2_is_an_input_error) {
+  kappa::PluginRegistry registry;
+  load_lbfgs(registry);
+  require_throws_naming<kappa::InputError>([&] { registry.create("lbfgs", {{"c1", "0.5"}, {"c2", "0.4"}}); },
+                                           {"optimizer 'lbfgs'", "c1 = 0.5", "c2 = 0.4", "c1 < c2 < 1"});
+  require_throws_naming<kappa::InputError>([&] { registry.create("lbfgs", {{"c1", "0.5"}, {"c2", "0.5"}}); },
+                                           {"c1 = 0.5", "c2 = 0.5", "c1 < c2 < 1"});
+  require_throws_naming<kappa::InputError>([&] { registry.create("lbfgs", {{"c2", "1"}}); }, {"c2 = 1", "c1 < c2 < 1"});
+  require_throws_naming<kappa::InputError>(
+      [&] { registry.create("lbfgs", {{"line_search", "backtracking"}, {"c1", "1"}}); }, {"c1 = 1", "c1 < 1"});
+  // c2 is used by the strong Wolfe search only.
+  BOOST_CHECK_NO_THROW(registry.create("lbfgs", {{"line_search", "backtracking"}, {"c1", "0.5"}, {"c2", "0.4"}}));
+  BOOST_CHECK_NO_THROW(registry.create("lbfgs", {{"c1", "0.4"}, {"c2", "0.5"}}));
+}
+
+// An n = 1, d = 1 problem whose minimizer L-BFGS reaches exactly (steepest step, then the
+// secant step): with grad_tol = 0 the run converged, where it used to end failed with "the
+// gradient is exactly zero".
+BOOST_AUTO_TEST_CASE(reaching_the_exact_minimizer_converges_with_grad_tol_zero) {
+  const LinearModelProblem problem(Mat(1, 1, arma::fill::value(2.0)), Vec{3.0}, l2());
+  for (const std::string line_search : {"strong_wolfe", "backtracking"}) {
+    BOOST_TEST_CONTEXT("line_search=" << line_search) {
+      const PluginRun run = run_lbfgs({{"line_search", line_search}}, problem, 100, 0.0);
+      BOOST_TEST(kappa::to_string(run.status) == "converged-gradient", run.message);
+      BOOST_TEST(run.relative_error == 0.0);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(schema_refuses_bad_values) {

@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <kappa/error.hpp>
 #include <kappa/monitor.hpp>
@@ -171,4 +173,129 @@ BOOST_AUTO_TEST_CASE(invalid_controls_are_refused_by_name) {
   StopControls nan_tolerance;
   nan_tolerance.grad_tol = std::numeric_limits<real>::quiet_NaN();
   BOOST_TEST(refused(nan_tolerance, "grad_tol"));
+}
+
+// An exactly zero gradient is the minimizer (of the convex problems kappa solves): converged,
+// whatever grad_tol, also with grad_tol = 0 ("off"), where it used to run on (and CG then
+// failed on the zero direction, L-BFGS with "the gradient is exactly zero").
+BOOST_AUTO_TEST_CASE(zero_gradient_is_converged_whatever_grad_tol) {
+  for (const real grad_tol : {0.0, 1e-10, 0.5}) {
+    BOOST_TEST_CONTEXT("grad_tol " << grad_tol) {
+      StopControls controls;
+      controls.grad_tol = grad_tol;
+      Monitor later = make_monitor(controls);
+      BOOST_TEST(!later.report(0, 1.0, 1.0, point));
+      BOOST_TEST(later.report(1, 0.25, 0.0, point));
+      BOOST_TEST(later.status() == Status::converged_gradient);
+      BOOST_TEST(later.iterations() == 1);
+      BOOST_TEST(later.message().empty());
+      Monitor at_start = make_monitor(controls);  // e.g. y = 0: w = 0 is the minimizer
+      BOOST_TEST(at_start.report(0, 0.0, 0.0, point));
+      BOOST_TEST(at_start.status() == Status::converged_gradient);
+      BOOST_TEST(at_start.iterations() == 0);
+    }
+  }
+  // finish() with a zero gradient picks the same status, not its failure message.
+  StopControls off;
+  off.grad_tol = 0;
+  Monitor finished = make_monitor(off);
+  finished.report(0, 1.0, 1.0, point);
+  finished.finish(1, 0.0, 0.0, point, "the gradient is exactly zero");
+  BOOST_TEST(finished.status() == Status::converged_gradient);
+  BOOST_TEST(finished.message().empty());
+  // A tiny but nonzero gradient with grad_tol = 0 does not stop the run.
+  Monitor tiny = make_monitor(off);
+  BOOST_TEST(!tiny.report(0, 1.0, 1.0, point));
+  BOOST_TEST(!tiny.report(1, 0.5, std::numeric_limits<real>::denorm_min(), point));
+}
+
+// grad_tol >= 1 stops every run at iteration 0 (|g_0| <= grad_tol |g_0|) as "converged".
+BOOST_AUTO_TEST_CASE(grad_tol_of_one_or_more_is_refused_by_name) {
+  for (const real grad_tol : {1.0, 2.0, std::numeric_limits<real>::infinity()}) {
+    StopControls controls;
+    controls.grad_tol = grad_tol;
+    BOOST_TEST_CONTEXT("grad_tol " << grad_tol) {
+      bool refused = false;
+      try {
+        controls.validate();
+      } catch (const InputError& error) {
+        refused = std::string(error.what()).find("grad_tol") != std::string::npos;
+      }
+      BOOST_TEST(refused);
+      BOOST_CHECK_THROW(make_monitor(controls), InputError);
+    }
+  }
+  StopControls just_below;
+  just_below.grad_tol = 0.999;
+  BOOST_CHECK_NO_THROW(just_below.validate());
+}
+
+BOOST_AUTO_TEST_CASE(nothing_reported_means_nan_final_values) {
+  Monitor monitor = make_monitor(StopControls{});
+  BOOST_TEST(!monitor.reported());
+  BOOST_TEST(std::isnan(monitor.final_grad_norm()));
+  BOOST_TEST(std::isnan(monitor.final_loss()));
+  monitor.fail("gave up before starting");
+  BOOST_TEST(std::isnan(monitor.final_grad_norm()));
+  monitor.report(0, 2.0, 3.0, point);  // already stopped: not recorded
+  BOOST_TEST(std::isnan(monitor.final_grad_norm()));
+  Monitor started = make_monitor(StopControls{});
+  started.report(0, 2.0, 3.0, point);
+  BOOST_TEST(started.reported());
+  BOOST_TEST(started.final_grad_norm() == 3.0);
+  BOOST_TEST(started.final_loss() == 2.0);
+}
+
+// close() after a stop keeps the status and message, and makes the last reported iteration the
+// last trace point (iteration 7 is not a trace point: 0, 1, .., 6, 8, 11, ...).
+BOOST_AUTO_TEST_CASE(close_after_a_stop_keeps_the_status_and_traces_the_last_report) {
+  StopControls controls;
+  controls.grad_tol = 0;
+  Monitor monitor = make_monitor(controls);
+  for (long k = 0; k <= 7; ++k) BOOST_TEST(!monitor.report(k, 1.0 / (k + 1), 1.0, point));
+  BOOST_TEST(monitor.trace().back().iteration == 6);
+  monitor.fail("line search failed");
+  monitor.close(point);
+  BOOST_TEST(monitor.status() == Status::failed);
+  BOOST_TEST(monitor.message() == "line search failed");
+  BOOST_TEST(monitor.trace().back().iteration == 7);
+  BOOST_TEST(monitor.trace().back().loss == 1.0 / 8);
+  monitor.close(point);  // idempotent
+  BOOST_TEST(monitor.trace().size() == 7u);  // 0, 1, 2, 3, 4, 6 and 7
+}
+
+// The weights of the stopping report are kept (a copy), and only those.
+BOOST_AUTO_TEST_CASE(stopping_weights_are_those_of_the_stopping_report) {
+  StopControls controls;
+  controls.max_iterations = 2;
+  std::vector<Vec> seen;
+  Monitor monitor(controls, [&](const Vec& w) { seen.push_back(w); return 0.0; }, {});
+  Vec w{1.0, 2.0, 3.0};
+  BOOST_TEST(!monitor.report(0, 1.0, 1.0, w));
+  BOOST_TEST(monitor.stopping_weights() == nullptr);
+  w += 1.0;
+  BOOST_TEST(!monitor.report(1, 0.5, 0.5, w));
+  BOOST_TEST(monitor.stopping_weights() == nullptr);
+  w += 1.0;
+  BOOST_TEST(monitor.report(2, 0.25, 0.25, w));
+  BOOST_TEST(monitor.status() == Status::max_iterations);
+  const Vec expected{3.0, 4.0, 5.0};
+  w.fill(-7.0);  // the optimizer changes w after being stopped
+  BOOST_TEST_REQUIRE(monitor.stopping_weights() != nullptr);
+  BOOST_TEST(arma::approx_equal(*monitor.stopping_weights(), expected, "absdiff", 0.0));
+  monitor.close(w);
+  BOOST_TEST(arma::approx_equal(seen.back(), expected, "absdiff", 0.0));  // traced at the stop
+
+  // fail() carries no weights; finish() that ends the run as failed keeps those it was given.
+  Monitor failed = make_monitor(StopControls{});
+  failed.report(0, 1.0, 1.0, point);
+  failed.fail("gave up");
+  BOOST_TEST(failed.stopping_weights() == nullptr);
+  Monitor unfinished = make_monitor(StopControls{});
+  unfinished.report(0, 1.0, 1.0, point);
+  const Vec last{9.0, 8.0, 7.0};
+  unfinished.finish(1, 0.5, 0.5, last, "gave up early");
+  BOOST_TEST(unfinished.status() == Status::failed);
+  BOOST_TEST_REQUIRE(unfinished.stopping_weights() != nullptr);
+  BOOST_TEST(arma::approx_equal(*unfinished.stopping_weights(), last, "absdiff", 0.0));
 }

@@ -2,6 +2,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <string>
+
+#include <kappa/monitor.hpp>
+#include <kappa/problem.hpp>
 
 #include <kappa/experiment.hpp>
 #include <kappa/plugin_registry.hpp>
@@ -147,6 +151,87 @@ BOOST_AUTO_TEST_CASE(gd_on_an_ill_conditioned_problem_stops_far_from_w_star_at_m
   // component there, which carries most of |w*| for a geometric spectrum with noise.
   BOOST_TEST(result.evaluation.relative_weight_error > 0.1);
   BOOST_TEST(result.evaluation.loss_gap > 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ------------------------------------------------------------------ the exact minimizer reached
+
+namespace {
+
+// One sample, one feature: f(w) = (2 w - 3)^2, minimizer w = 1.5, where the residual and the
+// gradient are exactly 0 in floating point.
+Dataset one_sample() {
+  Dataset data;
+  data.X_train = Mat(1, 1, arma::fill::value(2.0));
+  data.y_train = Vec{3.0};
+  data.source = "one sample";
+  return data;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(exact_minimizer, Plugins)
+
+// Reaching the exact minimizer is convergence, also with grad_tol = 0 ("off"): CG takes the
+// exact step (t = |g|^2 / g^T H g) and used to fail on the zero direction that follows ("not
+// positive definite"); L-BFGS (steepest step 1/12, then the secant step) ended failed with "the
+// gradient is exactly zero"; GD with lr = 1/L = 1/8 lands on it in one step.
+BOOST_AUTO_TEST_CASE(a_zero_gradient_converges_with_grad_tol_zero) {
+  const Experiment experiment(one_sample(), ExperimentSetup{});
+  BOOST_TEST_REQUIRE(experiment.reference().w(0) == 1.5);
+  StopControls controls;
+  controls.grad_tol = 0;
+  controls.max_iterations = 100;
+  for (const std::string name : {"cg", "lbfgs", "gd"}) {
+    const RunResult result = run(*this, experiment, name, name == "gd" ? RawParams{{"lr", "auto"}} : RawParams{}, controls);
+    BOOST_TEST_CONTEXT(name << ": " << to_string(result.status) << " " << result.message) {
+      BOOST_TEST(result.status == Status::converged_gradient);
+      BOOST_TEST(result.message.empty());
+      BOOST_TEST(result.grad_norm == 0.0);
+      BOOST_TEST(result.w(0) == 1.5);
+      BOOST_TEST(result.iterations <= 2);
+    }
+  }
+}
+
+// y = 0: w = 0 is the minimizer and the gradient there is exactly 0, so every optimizer
+// converges at iteration 0, with the default tolerance and with grad_tol = 0.
+BOOST_AUTO_TEST_CASE(zero_targets_converge_at_iteration_zero) {
+  Dataset data = well_conditioned_data(60, 8);
+  data.y_train.zeros();
+  data.y_test.zeros();
+  const Experiment experiment(std::move(data), ExperimentSetup{});
+  BOOST_TEST_REQUIRE(arma::norm(experiment.reference().w) == 0.0);
+  for (const real grad_tol : {1e-10, 0.0}) {
+    StopControls controls;
+    controls.grad_tol = grad_tol;
+    for (const std::string name : {"gd", "momentum", "nesterov", "adam", "lbfgs", "cg"}) {
+      const RunResult result = run(*this, experiment, name, {}, controls);
+      BOOST_TEST_CONTEXT(name << ", grad_tol " << grad_tol << ": " << to_string(result.status) << " " << result.message) {
+        BOOST_TEST(result.status == Status::converged_gradient);
+        BOOST_TEST(result.iterations == 0);
+        BOOST_TEST(result.grad_norm == 0.0);
+        BOOST_TEST(arma::norm(result.w) == 0.0);
+        BOOST_TEST(result.trace.size() == 1u);
+      }
+    }
+  }
+}
+
+// A curvature d^T H d that overflows is reported as such, not as an indefinite Hessian (nor
+// taken as a zero step, which left CG repeating the same iterate up to max_iterations): with
+// X = [[1e160]], y = [1e-160] the gradient at 0 is -2 but H = 2e320 overflows.
+BOOST_AUTO_TEST_CASE(cg_reports_an_overflowing_curvature) {
+  const LinearModelProblem problem(Mat(1, 1, arma::fill::value(1e160)), Vec{1e-160}, LossSpec{});
+  StopControls controls;
+  controls.max_iterations = 20;
+  Monitor monitor(controls, {}, [&] { return problem.data_passes(); });
+  Vec w(1, arma::fill::zeros);
+  registry.create("cg", {})->minimize(problem, w, monitor);
+  BOOST_TEST(monitor.status() == Status::failed);
+  BOOST_TEST(monitor.message().find("curvature is not finite (overflow)") != std::string::npos, monitor.message());
+  BOOST_TEST(monitor.iterations() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -389,6 +389,38 @@ BOOST_AUTO_TEST_CASE(smoothness_accurate_when_top_eigenvalues_are_close) {
   }
 }
 
+// A start vector orthogonal to the top eigenvector hides it from Lanczos: linspace(1, 2, 3) =
+// [1, 1.5, 2] is exactly orthogonal to v1 = [1, -2, 1] / sqrt(6). With X = V diag(10, 1, 1) V^T
+// (V orthonormal, first column v1) and n = 3, the Hessian (2/n) X^T X = V diag(200/3, 2/3, 2/3) V^T
+// has L = 200/3; from that start the Krylov space is the eigenspace of 2/3, and lr = auto was 1.5
+// (100 times too long: gradient descent diverged).
+BOOST_AUTO_TEST_CASE(smoothness_does_not_depend_on_a_lucky_start_vector) {
+  Mat V(3, 3);
+  V.col(0) = Vec{1.0, -2.0, 1.0} / std::sqrt(6.0);
+  V.col(1) = Vec{1.0, 0.0, -1.0} / std::sqrt(2.0);
+  V.col(2) = Vec{1.0, 1.0, 1.0} / std::sqrt(3.0);
+  BOOST_TEST_REQUIRE(arma::norm(V.t() * V - arma::eye<Mat>(3, 3), "fro") <= 1e-15);
+  BOOST_TEST_REQUIRE(std::fabs(arma::dot(V.col(0), arma::linspace<Vec>(1.0, 2.0, 3))) <= 1e-15);
+  const Mat X = V * arma::diagmat(Vec{10.0, 1.0, 1.0}) * V.t();
+  const Vec y{1.0, 2.0, 3.0};
+  const LinearModelProblem problem(X, y, LossSpec{});
+  BOOST_TEST(relative(problem.smoothness(), 200.0 / 3.0) <= 1e-10);
+  // The same with the other curvature bounds built from it: huber (1/n) X^T X, and ridge.
+  const LinearModelProblem huber(X, y, LossSpec{LossKind::huber, 1.0, 0.0, false});
+  BOOST_TEST(relative(huber.smoothness(), 100.0 / 3.0) <= 1e-10);
+  const LinearModelProblem ridge(X, y, LossSpec{LossKind::l2, 1.0, 0.5, false});
+  BOOST_TEST(relative(ridge.smoothness(), 200.0 / 3.0 + 0.5) <= 1e-10);
+}
+
+// Products with the curvature bound that overflow give a NumericalError for lr=auto, not an
+// index out of bounds from an empty eigenvalue vector.
+BOOST_AUTO_TEST_CASE(smoothness_with_overflowing_products_is_a_numerical_error) {
+  std::mt19937_64 rng(808);
+  const Mat X = 1e200 * (gaussian(rng, 20, 3) + 2.0);  // (A^T A v) ~ 1e400
+  const LinearModelProblem problem(X, gaussian_vec(rng, 20), LossSpec{});
+  require_throws_naming<kappa::NumericalError>([&] { problem.smoothness(); }, {"lr=auto", "not finite"});
+}
+
 // ------------------------------------------------------------------ work counters
 
 BOOST_AUTO_TEST_CASE(data_passes_count_rows_touched) {
@@ -437,6 +469,11 @@ BOOST_AUTO_TEST_CASE(construction_errors_name_the_problem) {
   require_throws_naming<kappa::InputError>([&] { LinearModelProblem(Mat(0, 3), Vec(), LossSpec{LossKind::l2, 1, 0, true}); }, "empty");
   require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::l2, 1.0, -0.5, false}); }, "ridge");
   require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::l2, 1.0, std::nan(""), false}); }, "ridge");
+  const double inf = std::numeric_limits<double>::infinity();
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::l2, 1.0, inf, false}); }, {"ridge", "inf"});
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::huber, 1.0, inf, true}); }, "ridge");
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::huber, inf, 0.0, false}); }, {"delta", "inf"});
+  require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::huber, std::nan(""), 0.0, false}); }, "delta");
   require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::huber, 0.0, 0.0, false}); }, "delta");
   require_throws_naming<kappa::InputError>([&] { LinearModelProblem(X, y, LossSpec{LossKind::huber, -1.0, 0.0, false}); }, "delta");
   // delta is a huber parameter only: other losses ignore it

@@ -1,12 +1,15 @@
 #define BOOST_TEST_MODULE solve
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 
 #include <kappa/error.hpp>
 #include <kappa/experiment.hpp>
 #include <kappa/synthetic.hpp>
+
+#include "test_support.hpp"
 
 // Experiment::run turns every way an optimizer can misbehave into exactly one status.
 
@@ -72,7 +75,180 @@ class NewtonStep final : public Optimizer {
   }
 };
 
+// Throws something that is not a std::exception, as a plugin may.
+class ThrowsInt final : public Optimizer {
+ public:
+  void minimize(const Problem&, Vec&, Monitor&) const override { throw 42; }
+};
+
+// Gives up before reporting anything.
+class FailsAtOnce final : public Optimizer {
+ public:
+  void minimize(const Problem&, Vec&, Monitor& monitor) const override { monitor.fail("cannot start"); }
+};
+
+// Gradient steps with step 1/L, reporting iterations 0 .. last, then gives up (fail) or throws.
+// Iteration 7 is not a trace point (0, 1, 2, 3, 4, 6, 8, ...).
+class GivesUpAfter final : public Optimizer {
+ public:
+  GivesUpAfter(long last, bool throws) : last_(last), throws_(throws) {}
+  void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
+    const real step = 1 / problem.smoothness();
+    Vec gradient;
+    for (long k = 0; k <= last_; ++k) {
+      const real loss = problem.loss_grad(w, gradient);
+      if (monitor.report(k, loss, arma::norm(gradient), w)) return;
+      if (k < last_) w -= step * gradient;
+    }
+    if (throws_) throw std::runtime_error("gave up by throwing");
+    monitor.fail("gave up");
+  }
+
+ private:
+  long last_;
+  bool throws_;
+};
+
+// Gradient steps until the monitor stops the run, then changes w anyway (one more step and a
+// shift): the result must be the w of the stopping report, kept here for the test.
+class ChangesWAfterTheStop final : public Optimizer {
+ public:
+  void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
+    const real step = 1 / problem.smoothness();
+    Vec gradient;
+    for (long k = 0;; ++k) {
+      const real loss = problem.loss_grad(w, gradient);
+      if (monitor.report(k, loss, arma::norm(gradient), w)) break;
+      w -= step * gradient;
+    }
+    reported = w;
+    w -= step * gradient;
+    w += 1.0;
+  }
+  mutable Vec reported;
+};
+
+// Spectrum data whose training (and test) part is multiplied by the given factors.
+Dataset scaled_data(real x_factor, real y_factor, bool test_part_only = false) {
+  SpectrumSpec spec;
+  spec.n = 30;
+  spec.d = 5;
+  spec.n_test = 10;
+  spec.condition = 5;
+  Dataset data = generate(spec);
+  data.source = "scaled-spectrum";
+  if (!test_part_only) {
+    data.X_train *= x_factor;
+    data.y_train *= y_factor;
+  }
+  data.X_test *= x_factor;
+  data.y_test *= y_factor;
+  return data;
+}
+
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(a_non_standard_exception_becomes_a_failed_run) {
+  const RunResult result = small_experiment().run("int", ThrowsInt{}, StopControls{});
+  BOOST_TEST(result.status == Status::failed);
+  BOOST_TEST(result.message == "optimizer threw a non-standard exception");
+  BOOST_TEST(std::isnan(result.grad_norm));
+}
+
+// A run that failed before reporting has no gradient norm: NaN, not 0 (which reads as converged).
+BOOST_AUTO_TEST_CASE(a_run_failed_before_reporting_has_a_nan_gradient_norm) {
+  const Experiment experiment = small_experiment();
+  for (const RunResult& result : {experiment.run("fails", FailsAtOnce{}, StopControls{}),
+                                  experiment.run("throwing-at-once", ThrowsInt{}, StopControls{})}) {
+    BOOST_TEST_CONTEXT(result.optimizer) {
+      BOOST_TEST(result.status == Status::failed);
+      BOOST_TEST(std::isnan(result.grad_norm));
+      BOOST_TEST(result.iterations == 0);
+      BOOST_TEST(result.trace.empty());
+    }
+  }
+  BOOST_TEST(std::isnan(RunResult{}.grad_norm));
+}
+
+// The last reported iteration is always the last trace point, also when the run was stopped by
+// fail() or an exception between two trace points; the status and message stand.
+BOOST_AUTO_TEST_CASE(the_last_reported_iteration_is_the_last_trace_point_after_a_failure) {
+  const Experiment experiment = small_experiment();
+  StopControls controls;
+  controls.grad_tol = 0;
+  for (const bool throws : {false, true}) {
+    BOOST_TEST_CONTEXT((throws ? "throws" : "fails")) {
+      const RunResult result = experiment.run("gives-up", GivesUpAfter(7, throws), controls);
+      BOOST_TEST(result.status == Status::failed);
+      BOOST_TEST(result.message == (throws ? "optimizer threw: gave up by throwing" : "gave up"));
+      BOOST_TEST(result.iterations == 7);
+      BOOST_TEST_REQUIRE(!result.trace.empty());
+      BOOST_TEST(result.trace.back().iteration == 7);
+      BOOST_TEST(result.trace.back().grad_norm == result.grad_norm);
+      // The traced weight error is that of the final weights.
+      BOOST_TEST(result.trace.back().relative_weight_error == result.evaluation.relative_weight_error,
+                 boost::test_tools::tolerance(1e-12));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(weights_changed_after_the_stop_are_not_the_result) {
+  const Experiment experiment = small_experiment();
+  StopControls controls;
+  controls.max_iterations = 5;
+  controls.grad_tol = 0;
+  const ChangesWAfterTheStop optimizer;
+  const RunResult result = experiment.run("changes-w", optimizer, controls);
+  BOOST_TEST(result.status == Status::max_iterations);
+  BOOST_TEST(result.iterations == 5);
+  BOOST_TEST_REQUIRE(optimizer.reported.n_elem == experiment.problem().dim());
+  BOOST_TEST(arma::approx_equal(result.w, optimizer.reported, "absdiff", 0.0));  // no preconditioner: w = z
+  const Evaluation expected = experiment.evaluate(optimizer.reported);
+  BOOST_TEST(result.evaluation.train_loss == expected.train_loss);
+  BOOST_TEST(result.evaluation.relative_weight_error == expected.relative_weight_error);
+  BOOST_TEST(result.trace.back().iteration == 5);
+  BOOST_TEST(result.trace.back().relative_weight_error == expected.relative_weight_error,
+             boost::test_tools::tolerance(1e-12));
+}
+
+// Data at scales double arithmetic cannot handle here is refused, naming the source and
+// suggesting to rescale: scaled by 1e-200 the gradients underflow to 0 and every run "converged"
+// at iteration 0 with a relative weight error of 1; scaled by 1e200 the losses overflow.
+BOOST_AUTO_TEST_CASE(data_at_extreme_scales_is_refused) {
+  struct Case {
+    const char* name;
+    real x_factor, y_factor;
+    bool test_part_only;
+    const char* names;
+  };
+  const Case cases[] = {{"all by 1e-200", 1e-200, 1e-200, false, "X_train"},
+                        {"all by 1e200", 1e200, 1e200, false, "X_train"},
+                        {"X by 1e-200", 1e-200, 1.0, false, "X_train"},
+                        {"X by 1e200", 1e200, 1.0, false, "X_train"},
+                        {"y by 1e200", 1.0, 1e200, false, "y_train"},
+                        {"test part by 1e200", 1e200, 1.0, true, "X_test"}};
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const Dataset data = scaled_data(c.x_factor, c.y_factor, c.test_part_only);
+      kappa::test::require_throws_naming<DataError>([&] { Experiment(data, ExperimentSetup{}); },
+                                                    {"scaled-spectrum", c.names, "rescale"});
+    }
+  }
+  // Well inside the limits, the same data is accepted and solved exactly (a Newton step).
+  for (const real factor : {1e-100, 1e100}) {
+    BOOST_TEST_CONTEXT("all by " << factor) {
+      const Experiment experiment(scaled_data(factor, factor), ExperimentSetup{});
+      const RunResult result = experiment.run("newton", NewtonStep{}, StopControls{});
+      BOOST_TEST(result.status == Status::converged_gradient);
+      BOOST_TEST(result.evaluation.relative_weight_error <= 1e-10);
+      BOOST_TEST(std::isfinite(result.evaluation.train_loss));
+    }
+  }
+  // Zero features (a column or all of X) are not "too small".
+  Dataset zero = scaled_data(1.0, 1.0);
+  zero.X_train.col(2).zeros();
+  BOOST_CHECK_NO_THROW(Experiment(zero, ExperimentSetup{}));
+}
 
 BOOST_AUTO_TEST_CASE(an_exception_becomes_a_failed_run_with_its_message) {
   const RunResult result = small_experiment().run("throwing", Throwing{}, StopControls{});

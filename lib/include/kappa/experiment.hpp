@@ -41,8 +41,9 @@ struct RunResult {
   long iterations = 0;
   double data_passes = 0;  // gradient evaluations in full-data equivalents
   double seconds = 0;
-  real grad_norm = 0;      // of the objective the optimizer saw (solver coordinates)
-  Vec w;                   // original coordinates
+  real grad_norm = arma::datum::nan;  // of the objective the optimizer saw (solver coordinates);
+                                      // NaN when the run failed before reporting anything
+  Vec w;                   // original coordinates: those of the report that stopped the run
   Evaluation evaluation;
   std::vector<TracePoint> trace;
 };
@@ -50,6 +51,11 @@ struct RunResult {
 class Experiment {
  public:
   // Validates the data, builds the problem, fits the preconditioner and computes w*.
+  // Throws DataError (naming the data source, suggesting to rescale) for data beyond the range
+  // that double arithmetic handles here: max |X| or max |y| above 1e150 (squares and products
+  // overflow), max |X| below 1e-150 unless X is zero (gradients underflow to 0, a false
+  // convergence), and for f(0) or f(w*) not finite. The test part is checked like the training
+  // part.
   Experiment(Dataset data, const ExperimentSetup& setup);
 
   const Dataset& data() const { return data_; }
@@ -62,8 +68,10 @@ class Experiment {
 
   Evaluation evaluate(const Vec& w) const;
 
-  // Runs one optimizer from w = 0. Never throws for a failing optimizer: exceptions and
-  // non-finite results become a failed or diverged RunResult with the reason.
+  // Runs one optimizer from w = 0. Never throws for a failing optimizer: exceptions (standard
+  // or not) and non-finite results become a failed or diverged RunResult with the reason. The
+  // result's w is that of the report that stopped the run (even if the optimizer changed w
+  // afterwards), and the last reported iteration is always the last trace point.
   RunResult run(const std::string& name, const Optimizer& optimizer, const StopControls& controls) const;
 
  private:

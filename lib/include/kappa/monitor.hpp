@@ -17,7 +17,7 @@ namespace kappa {
 
 // Exactly one of these ends every run.
 enum class Status {
-  converged_gradient,  // |grad f(w_k)| <= grad_tol * max(|grad f(w_0)|, tiny)
+  converged_gradient,  // |grad f(w_k)| <= grad_tol * max(|grad f(w_0)|, tiny), or |grad f(w_k)| = 0
   converged_loss,      // |f(w_{k-1}) - f(w_k)| <= loss_tol * max(|f(w_k)|, tiny)
   max_iterations,      // k reached max_iterations
   time_limit,          // wall time exceeded time_limit seconds
@@ -30,13 +30,15 @@ inline std::ostream& operator<<(std::ostream& out, Status status) { return out <
 
 struct StopControls {
   long max_iterations = 1000;
-  real grad_tol = 1e-10;           // relative to the initial gradient norm; 0 disables
+  real grad_tol = 1e-10;           // relative to the initial gradient norm, in [0, 1); 0 disables
+                                   // (a gradient that is exactly zero always converges)
   real loss_tol = 0.0;             // relative change between iterations; 0 disables
   double time_limit = 0.0;         // seconds of wall time; 0 means none
   real divergence_factor = 1e10;   // loss growth over the initial loss that counts as divergence
   int trace_points_per_decade = 10;
 
-  // Throws InputError naming the control for out-of-range values.
+  // Throws InputError naming the control for out-of-range values. grad_tol must be < 1: a
+  // tolerance >= 1 would stop every run at iteration 0 as "converged".
   void validate() const;
 };
 
@@ -70,19 +72,26 @@ class Monitor {
   // with `message`.
   void finish(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message);
 
-  // Called by the framework after minimize() returns: makes sure the last reported state is
-  // the last trace point, and marks a run that returned without stopping as failed.
+  // Called by the framework after minimize() returns (or throws), whether or not the run
+  // already stopped: makes sure the last reported state is the last trace point, and marks a
+  // run that returned without stopping as failed. The status of a stopped run is kept.
   void close(const Vec& w);
 
   bool stopped() const { return stopped_; }
   Status status() const { return status_; }
   const std::string& message() const { return message_; }
+  // Whether any iteration was reported. Before that, final_loss() and final_grad_norm() are NaN.
+  bool reported() const { return started_; }
   long iterations() const { return last_.iteration; }
-  real final_loss() const { return last_.loss; }
-  real final_grad_norm() const { return last_.grad_norm; }
+  real final_loss() const { return started_ ? last_.loss : arma::datum::nan; }
+  real final_grad_norm() const { return started_ ? last_.grad_norm : arma::datum::nan; }
   double seconds() const;
   const std::vector<TracePoint>& trace() const { return trace_; }
   const StopControls& controls() const { return controls_; }
+  // The weights of the report (or finish) that stopped the run, copied once at that moment:
+  // the result of the run even if the optimizer changes w afterwards. Null when the run was not
+  // stopped by a report (not stopped, or stopped by fail()).
+  const Vec* stopping_weights() const { return has_stopping_weights_ ? &stopping_weights_ : nullptr; }
 
  private:
   void stop(Status status, std::string message);
@@ -101,6 +110,9 @@ class Monitor {
   bool stopped_ = false;
   Status status_ = Status::failed;
   std::string message_;
+  // Declared last, so that the members above keep their offsets for plugins built before.
+  Vec stopping_weights_;
+  bool has_stopping_weights_ = false;
 };
 
 }  // namespace kappa
