@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -20,9 +21,13 @@ void add_data_options(po::options_description& options, DataOptions& data) {
     ("y-test", po::value(&data.paths.y_test)->default_value(data.paths.y_test)->value_name("PATH"), "dataset of the test targets (optional in the file)");
 }
 
-Dataset load_data(const DataOptions& data) {
+void check_data_options(const DataOptions& data) {
   if (data.file.empty() == data.synthetic.empty())
     throw UsageError("give exactly one of --data FILE or --synthetic SPEC (e.g. --synthetic seedlike)");
+}
+
+Dataset load_data(const DataOptions& data) {
+  check_data_options(data);
   return data.file.empty() ? generate_from_spec(data.synthetic) : read_hdf5(data.file, data.paths);
 }
 
@@ -32,7 +37,22 @@ void add_plugin_options(po::options_description& options, PluginOptions& plugins
      "directory with optimizer plugins, searched before KAPPA_PLUGIN_PATH and the built-in directory (repeatable)");
 }
 
+namespace {
+
+// A directory the user named must exist (a typo would otherwise silently load nothing from
+// it); KAPPA_PLUGIN_PATH and the built-in directories may be missing.
+void require_plugin_dirs(const std::vector<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    std::error_code error;
+    if (!std::filesystem::is_directory(dir, error))
+      throw UsageError("--plugin-dir '" + dir + "': not a directory (does it exist?)");
+  }
+}
+
+}  // namespace
+
 void load_plugins(const PluginOptions& plugins, PluginRegistry& registry, bool warn_refused) {
+  require_plugin_dirs(plugins.dirs);
   registry.load_directories(PluginRegistry::search_path(plugins.dirs));
   if (warn_refused)
     for (const std::string& refused : registry.load_errors()) std::cerr << "kappa: warning: " << refused << '\n';

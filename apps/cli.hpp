@@ -28,13 +28,15 @@ struct DataOptions {
   DatasetPaths paths;
 };
 void add_data_options(po::options_description& options, DataOptions& data);
+void check_data_options(const DataOptions& data);  // UsageError unless exactly one of file, spec
 Dataset load_data(const DataOptions& data);  // file or synthetic spec, exactly one
 
 struct PluginOptions {
   std::vector<std::string> dirs;
 };
 void add_plugin_options(po::options_description& options, PluginOptions& plugins);
-// Loads the plugin path; refused files are reported on stderr as one-line warnings.
+// Loads the plugin path; refused files are reported on stderr as one-line warnings. A
+// --plugin-dir that is not an existing directory is a UsageError naming it.
 void load_plugins(const PluginOptions& plugins, PluginRegistry& registry, bool warn_refused = true);
 
 // Parses argv for one command; prints help and returns false for --help.

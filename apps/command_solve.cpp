@@ -1,7 +1,9 @@
 // kappa solve: one problem, several optimizers, each compared with the direct solution.
-#include <iostream>
 #include <algorithm>
+#include <cmath>
+#include <iostream>
 #include <map>
+#include <optional>
 
 #include <kappa/parse.hpp>
 
@@ -19,45 +21,9 @@ norm, relative weight error |w - w*|/|w*| and test MAE. Losses are means over th
 (PyTorch's MSELoss convention). Example:
   kappa solve --synthetic seedlike --optimizer gd,adam,lbfgs,cg --max-iterations 20000)";
 
-// --set values: "key=value" applies to every listed optimizer that has the parameter,
-// "optimizer.key=value" to that optimizer only.
-std::map<std::string, RawParams> split_settings(const std::vector<std::string>& settings,
-                                                const std::vector<std::string>& optimizers, const PluginRegistry& registry) {
-  std::map<std::string, RawParams> per_optimizer;
-  for (const std::string& setting : settings) {
-    const auto equals = setting.find('=');
-    if (equals == std::string::npos || equals == 0) throw UsageError("--set '" + setting + "': expected KEY=VALUE or OPTIMIZER.KEY=VALUE");
-    std::string key = setting.substr(0, equals);
-    const std::string value = setting.substr(equals + 1);
-    const auto dot = key.find('.');
-    if (dot != std::string::npos) {
-      const std::string target = key.substr(0, dot);
-      if (std::find(optimizers.begin(), optimizers.end(), target) == optimizers.end())
-        throw UsageError("--set '" + setting + "': optimizer '" + target + "' is not in --optimizer");
-      per_optimizer[target][key.substr(dot + 1)] = value;
-      continue;
-    }
-    bool used = false;
-    for (const std::string& name : optimizers)
-      for (const ParamSpec& spec : registry.find(name).info.params)
-        if (spec.name == key) {
-          per_optimizer[name][key] = value;
-          used = true;
-        }
-    if (!used) throw InputError("--set '" + setting + "': no listed optimizer has a parameter '" + key + "'");
-  }
-  return per_optimizer;
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
-int run_solve(int argc, char** argv) {
-  DataOptions data_options;
-  PluginOptions plugin_options;
+struct SolveOptions {
+  DataOptions data;
+  PluginOptions plugins;
   std::string optimizer_list = "gd,adam,lbfgs,cg";
   std::string loss_name = "l2";
   real huber_delta = 1.0;
@@ -68,70 +34,176 @@ int run_solve(int argc, char** argv) {
   std::vector<std::string> settings;
   StopControls controls;
   std::string output;
-  long long seed = -1;
+  std::optional<long long> seed;
+};
 
+po::options_description describe(SolveOptions& o) {
   po::options_description options("solve options");
-  add_data_options(options, data_options);
+  add_data_options(options, o.data);
   options.add_options()
-    ("optimizer", po::value(&optimizer_list)->default_value(optimizer_list)->value_name("LIST"), "comma-separated optimizers (see kappa plugins)")
-    ("set", po::value(&settings)->composing()->value_name("KEY=VALUE"), "optimizer parameter, e.g. lr=1e-3 or adam.lr=1e-3 (repeatable)")
-    ("loss", po::value(&loss_name)->default_value(loss_name)->value_name("NAME"), "l2 (mean squared error) | l1 (mean absolute error) | huber")
-    ("huber-delta", po::value(&huber_delta)->default_value(huber_delta)->value_name("X"), "threshold of the huber loss")
-    ("ridge", po::value(&ridge)->default_value(ridge)->value_name("X"), "ridge penalty: adds ridge/2 |w|^2 (intercept not penalized)")
-    ("intercept", po::bool_switch(&intercept), "fit an intercept (last weight)")
-    ("preconditioner", po::value(&preconditioner)->default_value(preconditioner)->value_name("CHAIN"), "none | standardize (comma-separated chain)")
-    ("reference", po::value(&reference_method)->default_value(reference_method)->value_name("METHOD"), "direct solution w*: svd | qr | cholesky")
-    ("max-iterations", po::value(&controls.max_iterations)->default_value(controls.max_iterations)->value_name("N"), "stop after N updates")
-    ("grad-tol", po::value(&controls.grad_tol)->default_value(controls.grad_tol)->value_name("X"), "stop when |grad| <= X |grad_0| (0: off)")
-    ("loss-tol", po::value(&controls.loss_tol)->default_value(controls.loss_tol)->value_name("X"), "stop when the relative loss change <= X (0: off)")
-    ("time-limit", po::value(&controls.time_limit)->default_value(controls.time_limit)->value_name("SECONDS"), "wall-time limit per optimizer (0: none)")
-    ("seed", po::value(&seed)->value_name("N"), "seed of the synthetic data (overrides the spec's seed)")
-    ("output,o", po::value(&output)->value_name("FILE"), "also write the results to FILE: .json (with traces) or .csv");
-  add_plugin_options(options, plugin_options);
-  if (!parse_command_line(argc, argv, usage, options)) return 0;
+    ("optimizer", po::value(&o.optimizer_list)->default_value(o.optimizer_list)->value_name("LIST"), "comma-separated optimizers (see kappa plugins)")
+    ("set", po::value(&o.settings)->composing()->value_name("KEY=VALUE"),
+     "optimizer parameter, e.g. lr=1e-3 (every listed optimizer with an lr) or adam.lr=1e-3 (adam only, wins over lr=...) (repeatable)")
+    ("loss", po::value(&o.loss_name)->default_value(o.loss_name)->value_name("NAME"), "l2 (mean squared error) | l1 (mean absolute error) | huber")
+    ("huber-delta", po::value(&o.huber_delta)->default_value(o.huber_delta)->value_name("X"), "threshold of the huber loss (> 0; used by --loss huber only)")
+    ("ridge", po::value(&o.ridge)->default_value(o.ridge)->value_name("X"), "ridge penalty >= 0: adds ridge/2 |w|^2 (intercept not penalized)")
+    ("intercept", po::bool_switch(&o.intercept), "fit an intercept (last weight)")
+    ("preconditioner", po::value(&o.preconditioner)->default_value(o.preconditioner)->value_name("CHAIN"), "none | standardize (comma-separated chain)")
+    ("reference", po::value(&o.reference_method)->default_value(o.reference_method)->value_name("METHOD"), "direct solution w*: svd | qr | cholesky")
+    ("max-iterations", po::value(&o.controls.max_iterations)->default_value(o.controls.max_iterations)->value_name("N"), "stop after N updates")
+    ("grad-tol", po::value(&o.controls.grad_tol)->default_value(o.controls.grad_tol)->value_name("X"), "stop when |grad| <= X |grad_0| (0: off)")
+    ("loss-tol", po::value(&o.controls.loss_tol)->default_value(o.controls.loss_tol)->value_name("X"), "stop when the relative loss change <= X (0: off)")
+    ("time-limit", po::value(&o.controls.time_limit)->default_value(o.controls.time_limit)->value_name("SECONDS"), "wall-time limit per optimizer (0: none)")
+    ("seed", po::value<long long>()->notifier([&o](long long seed) { o.seed = seed; })->value_name("N"),
+     "seed >= 0 of the synthetic data (replaces the spec's seed)")
+    ("output,o", po::value(&o.output)->value_name("FILE"), "also write the results to FILE: .json (with traces) or .csv");
+  add_plugin_options(options, o.plugins);
+  return options;
+}
 
-  // Validate everything that can be checked before any work is done.
-  controls.validate();
-  if (!output.empty() && !ends_with(output, ".json") && !ends_with(output, ".csv"))
-    throw UsageError("--output '" + output + "': the file name must end in .json or .csv");
-  if (!output.empty()) require_writable(output);
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// --set values: "key=value" applies to every listed optimizer that has the parameter,
+// "optimizer.key=value" to that optimizer only, and wins over "key=value" in any order.
+struct Setting {
+  std::string text;    // as given, for messages
+  std::string target;  // optimizer name; empty for an unqualified key
+  std::string key;
+  std::string value;
+};
+
+Setting parse_setting(const std::string& text, const std::vector<std::string>& optimizers) {
+  const auto equals = text.find('=');
+  if (equals == std::string::npos || equals == 0) throw UsageError("--set '" + text + "': expected KEY=VALUE or OPTIMIZER.KEY=VALUE");
+  Setting setting{text, "", text.substr(0, equals), text.substr(equals + 1)};
+  const auto dot = setting.key.find('.');
+  if (dot == std::string::npos) return setting;
+  setting.target = setting.key.substr(0, dot);
+  setting.key = setting.key.substr(dot + 1);
+  if (std::find(optimizers.begin(), optimizers.end(), setting.target) == optimizers.end())
+    throw UsageError("--set '" + text + "': optimizer '" + setting.target + "' is not in --optimizer");
+  return setting;
+}
+
+void apply_unqualified(const Setting& setting, const std::vector<std::string>& optimizers, const PluginRegistry& registry,
+                       std::map<std::string, RawParams>& per_optimizer) {
+  bool used = false;
+  for (const std::string& name : optimizers)
+    for (const ParamSpec& spec : registry.find(name).info.params)
+      if (spec.name == setting.key) {
+        per_optimizer[name][setting.key] = setting.value;
+        used = true;
+      }
+  if (!used) throw InputError("--set '" + setting.text + "': no listed optimizer has a parameter '" + setting.key + "'");
+}
+
+std::map<std::string, RawParams> split_settings(const std::vector<std::string>& texts, const std::vector<std::string>& optimizers,
+                                                const PluginRegistry& registry) {
+  std::vector<Setting> settings;
+  for (const std::string& text : texts) settings.push_back(parse_setting(text, optimizers));
+  std::map<std::string, RawParams> per_optimizer;
+  for (const Setting& setting : settings)
+    if (setting.target.empty()) apply_unqualified(setting, optimizers, registry, per_optimizer);
+  for (const Setting& setting : settings)  // afterwards, so that OPT.key wins
+    if (!setting.target.empty()) per_optimizer[setting.target][setting.key] = setting.value;
+  return per_optimizer;
+}
+
+// The spec with its seed (if any) replaced by `seed`.
+std::string with_seed(const std::string& spec, long long seed) {
+  if (seed < 0) throw UsageError("--seed " + std::to_string(seed) + ": the seed must be an integer >= 0");
+  if (spec.empty()) throw UsageError("--seed applies to --synthetic data only");
+  const std::vector<std::string> items = split_list(spec, "--synthetic");
+  std::vector<std::string> kept{items.front()};  // the kind (or seedlike) stays first
+  for (std::size_t i = 1; i < items.size(); ++i)
+    if (trim(items[i].substr(0, items[i].find('='))) != "seed") kept.push_back(items[i]);
+  kept.push_back("seed=" + std::to_string(seed));
+  return join(kept, ",");
+}
+
+// The library's checks (LinearModelProblem), made before any work is done.
+void check_loss_options(const SolveOptions& o, LossKind loss) {
+  if (!std::isfinite(o.ridge) || o.ridge < 0)
+    throw InputError("--ridge " + format_number(o.ridge) + ": the ridge must be a finite number >= 0");
+  if (loss == LossKind::huber && (!std::isfinite(o.huber_delta) || o.huber_delta <= 0))
+    throw InputError("--huber-delta " + format_number(o.huber_delta) + ": the huber delta must be a finite number > 0");
+}
+
+void check_preconditioner(const std::string& chain) {
+  const std::vector<std::string> known = preconditioner_names();
+  for (const std::string& name : split_list(chain, "--preconditioner"))
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      throw InputError("--preconditioner '" + chain + "': unknown preconditioner '" + name + "' (known: " + join(known, ", ") + ")");
+}
+
+// Everything that can be checked before plugins are loaded and data read.
+ExperimentSetup checked_setup(SolveOptions& o) {
+  check_data_options(o.data);
+  o.controls.validate();
+  if (!o.output.empty() && !ends_with(o.output, ".json") && !ends_with(o.output, ".csv"))
+    throw UsageError("--output '" + o.output + "': the file name must end in .json or .csv");
+  if (!o.output.empty()) require_writable(o.output);
+  if (o.seed) o.data.synthetic = with_seed(o.data.synthetic, *o.seed);
   ExperimentSetup setup;
-  setup.loss.kind = parse_loss(loss_name);
-  setup.loss.huber_delta = huber_delta;
-  setup.loss.ridge = ridge;
-  setup.loss.intercept = intercept;
-  setup.preconditioner = preconditioner;
-  setup.reference_method = parse_direct_method(reference_method);
-  if (seed >= 0) {
-    if (data_options.synthetic.empty()) throw UsageError("--seed applies to --synthetic data only");
-    data_options.synthetic += ",seed=" + std::to_string(seed);
-  }
+  setup.loss.kind = parse_loss(o.loss_name);
+  check_loss_options(o, setup.loss.kind);
+  check_preconditioner(o.preconditioner);
+  setup.loss.huber_delta = o.huber_delta;
+  setup.loss.ridge = o.ridge;
+  setup.loss.intercept = o.intercept;
+  setup.preconditioner = o.preconditioner;
+  setup.reference_method = parse_direct_method(o.reference_method);
+  return setup;
+}
 
-  PluginRegistry registry;
-  load_plugins(plugin_options, registry);
-  const std::vector<std::string> optimizer_names = split_list(optimizer_list, "--optimizer");
-  const auto settings_by_optimizer = split_settings(settings, optimizer_names, registry);
-  std::vector<std::shared_ptr<const Optimizer>> optimizers;
-  for (const std::string& name : optimizer_names) {
-    const auto found = settings_by_optimizer.find(name);
-    optimizers.push_back(registry.create(name, found == settings_by_optimizer.end() ? RawParams{} : found->second));
-  }
+struct PlannedRun {
+  std::string name;
+  Params params;
+  std::shared_ptr<const Optimizer> optimizer;
+};
 
-  const Experiment experiment(load_data(data_options), setup);
+// Every listed optimizer, its parameters validated, created before any data is read.
+std::vector<PlannedRun> plan_runs(const SolveOptions& o, const PluginRegistry& registry) {
+  const std::vector<std::string> names = split_list(o.optimizer_list, "--optimizer");
+  const auto settings = split_settings(o.settings, names, registry);
+  std::vector<PlannedRun> runs;
+  for (const std::string& name : names) {
+    const auto found = settings.find(name);
+    Params params = registry.validate(name, found == settings.end() ? RawParams{} : found->second);
+    auto optimizer = registry.create_validated(name, params);
+    runs.push_back({name, std::move(params), std::move(optimizer)});
+  }
+  return runs;
+}
+
+SolveReport run_all(const Experiment& experiment, const SolveOptions& o, const std::vector<PlannedRun>& planned) {
   SolveReport report;
-  report.data_source = experiment.data().source;
-  report.loss = to_string(setup.loss.kind);
-  report.preconditioner = experiment.preconditioner().name();
-  report.samples = experiment.problem().num_samples();
-  report.dim = experiment.problem().dim();
   report.experiment = &experiment;
-  for (std::size_t i = 0; i < optimizers.size(); ++i)
-    report.runs.push_back(experiment.run(optimizer_names[i], *optimizers[i], controls));
+  report.controls = o.controls;
+  if (!o.data.file.empty()) report.file_paths = o.data.paths;
+  for (const PlannedRun& run : planned)
+    report.runs.push_back({experiment.run(run.name, *run.optimizer, o.controls), run.params.as_text()});
+  return report;
+}
 
+}  // namespace
+
+int run_solve(int argc, char** argv) {
+  SolveOptions o;
+  if (!parse_command_line(argc, argv, usage, describe(o))) return 0;
+  const ExperimentSetup setup = checked_setup(o);
+  PluginRegistry registry;
+  load_plugins(o.plugins, registry);
+  const std::vector<PlannedRun> planned = plan_runs(o, registry);
+
+  const Experiment experiment(load_data(o.data), setup);
+  const SolveReport report = run_all(experiment, o, planned);
   std::cout << format_table(report);
-  if (!output.empty()) {
-    write_file_atomically(output, ends_with(output, ".json") ? format_json(report) : format_csv(report));
-    std::cout << "\nwrote " << output << '\n';
+  if (!o.output.empty()) {
+    write_file_atomically(o.output, ends_with(o.output, ".json") ? format_json(report) : format_csv(report));
+    std::cout << "\nwrote " << o.output << '\n';
   }
   return 0;
 }

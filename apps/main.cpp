@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <new>
 
 #include "cli.hpp"
 
@@ -49,8 +50,14 @@ int main(int argc, char** argv) {
   } catch (const kappa::cli::UsageError& error) {
     std::cerr << "kappa " << command << ": " << error.what() << '\n';
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "kappa " << command << ": out of memory (the problem is too large for this machine)\n";
+    return 1;
   } catch (const std::exception& error) {
     std::cerr << "kappa " << command << ": " << error.what() << '\n';
+    return 1;
+  } catch (...) {  // e.g. `throw 42` from a plugin: still one line, not std::terminate
+    std::cerr << "kappa " << command << ": failed with a non-standard exception (from a plugin?)\n";
     return 1;
   }
 }

@@ -7,6 +7,8 @@
 namespace kappa::cli {
 namespace {
 
+using ParamText = std::map<std::string, std::string>;
+
 // One tidy row per method: the direct reference first, then each optimizer run.
 struct Row {
   std::string method;
@@ -15,39 +17,58 @@ struct Row {
   long iterations = 0;
   double data_passes = 0;
   double seconds = 0;
-  real grad_norm = 0;
+  real grad_norm = 0;  // of the objective the optimizers see (solver coordinates), for every row
   Evaluation evaluation;
   const std::vector<TracePoint>* trace = nullptr;
+  const ParamText* params = nullptr;  // optimizer rows only
+  bool reference = false;
+  real residual_norm = arma::datum::nan;  // reference row only
+  real normal_residual_norm = arma::datum::nan;
 };
 
-std::vector<Row> rows_of(const SolveReport& report) {
-  std::vector<Row> rows;
-  const Experiment& experiment = *report.experiment;
-  const DirectSolution& reference = experiment.reference();
+// |grad g(z*)| at z* = P^{-1} w*: the coordinates in which the optimizers report their
+// gradient norms, so that the reference row compares with theirs.
+real solver_gradient_norm(const Experiment& experiment) {
   Vec gradient;
-  experiment.problem().loss_grad(reference.w, gradient);
-  Row direct;
-  direct.method = "direct:" + to_string(reference.method);
-  direct.status = "reference";
-  direct.message = "rank " + std::to_string(reference.rank) + "/" + std::to_string(reference.w.n_elem);
-  direct.iterations = reference.irls_iterations;
-  direct.seconds = reference.seconds;
-  direct.grad_norm = arma::norm(gradient);
-  direct.evaluation = experiment.reference_evaluation();
-  rows.push_back(direct);
-  for (const RunResult& run : report.runs) {
-    Row row;
-    row.method = run.optimizer;
-    row.status = to_string(run.status);
-    row.message = run.message;
-    row.iterations = run.iterations;
-    row.data_passes = run.data_passes;
-    row.seconds = run.seconds;
-    row.grad_norm = run.grad_norm;
-    row.evaluation = run.evaluation;
-    row.trace = &run.trace;
-    rows.push_back(row);
-  }
+  experiment.solver_problem().loss_grad(experiment.preconditioner().to_solver(experiment.reference().w), gradient);
+  return arma::norm(gradient);
+}
+
+Row reference_row(const Experiment& experiment) {
+  const DirectSolution& reference = experiment.reference();
+  Row row;
+  row.method = "direct:" + to_string(reference.method);
+  row.status = "reference";
+  row.message = "rank " + std::to_string(reference.rank) + "/" + std::to_string(reference.w.n_elem);
+  row.iterations = reference.irls_iterations;
+  row.seconds = reference.seconds;
+  row.grad_norm = solver_gradient_norm(experiment);
+  row.evaluation = experiment.reference_evaluation();
+  row.reference = true;
+  row.residual_norm = reference.residual_norm;
+  row.normal_residual_norm = reference.normal_residual_norm;
+  return row;
+}
+
+Row run_row(const SolveRun& run) {
+  const RunResult& result = run.result;
+  Row row;
+  row.method = result.optimizer;
+  row.status = to_string(result.status);
+  row.message = result.message;
+  row.iterations = result.iterations;
+  row.data_passes = result.data_passes;
+  row.seconds = result.seconds;
+  row.grad_norm = result.grad_norm;
+  row.evaluation = result.evaluation;
+  row.trace = &result.trace;
+  row.params = &run.params;
+  return row;
+}
+
+std::vector<Row> rows_of(const SolveReport& report) {
+  std::vector<Row> rows{reference_row(*report.experiment)};
+  for (const SolveRun& run : report.runs) rows.push_back(run_row(run));
   return rows;
 }
 
@@ -81,6 +102,7 @@ std::string json_string(const std::string& text) {
 
 // JSON has no NaN: absent values are null.
 std::string json_number(double value) { return std::isfinite(value) ? number(value, "%.17g") : "null"; }
+std::string json_bool(bool value) { return value ? "true" : "false"; }
 
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
@@ -89,87 +111,193 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
+// "lr=0.001;beta1=0.9": one CSV field (no commas) that pandas keeps as text.
+std::string params_text(const ParamText* params) {
+  std::string text;
+  if (params)
+    for (const auto& [name, value] : *params) text += (text.empty() ? "" : ";") + name + "=" + value;
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table
+
+// The labels say what the direct solver's residuals are: with a ridge, the normal-equation
+// residual is that of the ridge-stacked system it solved (see direct.hpp).
+std::string residual_text(const DirectSolution& reference, const LossSpec& loss) {
+  const bool stacked = loss.kind == LossKind::l2 && loss.ridge != 0;
+  return ", |A w* - y| " + number(reference.residual_norm) +
+         (stacked ? ", normal residual of the ridge system " : ", |A^T (A w* - y)| ") + number(reference.normal_residual_norm);
+}
+
+std::string reference_line(const Experiment& experiment) {
+  const DirectSolution& reference = experiment.reference();
+  const LossSpec& loss = experiment.setup().loss;
+  std::string line = "reference: " + to_string(reference.method) + ", rank " + std::to_string(reference.rank) + " of " +
+                     std::to_string(reference.w.n_elem) + ", |w*| " + number(arma::norm(reference.w)) +
+                     residual_text(reference, loss);
+  // The singular values are those of the system the SVD solved: the design itself only for a
+  // plain l2 loss (ridge adds rows, l1/huber reweight them).
+  if (!reference.singular_values.is_empty() && loss.kind == LossKind::l2 && loss.ridge == 0) {
+    const Vec& sigma = reference.singular_values;
+    line += ", design sigma_max " + number(sigma.max()) + ", sigma_min " + number(sigma.min()) + ", cond " +
+            number(sigma.max() / sigma.min());
+  }
+  return line + '\n';
+}
+
+std::string table_header(const SolveReport& report) {
+  const Experiment& experiment = *report.experiment;
+  std::string text = "data: " + experiment.data().source + "  (" + std::to_string(experiment.problem().num_samples()) +
+                     " samples, " + std::to_string(experiment.problem().dim()) + " weights)\n" +
+                     "loss: " + to_string(experiment.setup().loss.kind) + "   preconditioner: " +
+                     experiment.preconditioner().name() + '\n' + reference_line(experiment);
+  if (!experiment.reference().note.empty()) text += "reference note: " + experiment.reference().note + '\n';
+  return text + '\n';
+}
+
+std::string table_line(const Row& row) {
+  char line[512];
+  std::snprintf(line, sizeof line, "%-16s %-19s %8ld %9s %9s %13s %11s %11s %11s\n", row.method.c_str(), row.status.c_str(),
+                row.iterations, number(row.data_passes, "%.7g").c_str(), number(row.seconds, "%.3g").c_str(),
+                number(row.evaluation.train_loss, "%.6e").c_str(), number(row.grad_norm, "%.3e").c_str(),
+                number(row.evaluation.relative_weight_error, "%.3e").c_str(), number(row.evaluation.test_mae, "%.6g").c_str());
+  return line;
+}
+
+std::string table_messages(const std::vector<Row>& rows) {
+  std::string text;
+  for (const Row& row : rows)
+    if (!row.message.empty() && !row.reference) text += row.method + ": " + row.message + '\n';
+  return text.empty() ? text : '\n' + text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+std::string json_datasets(const DatasetPaths& paths) {
+  return "{\"X_train\": " + json_string(paths.X_train) + ", \"y_train\": " + json_string(paths.y_train) +
+         ", \"X_test\": " + json_string(paths.X_test) + ", \"y_test\": " + json_string(paths.y_test) + "}";
+}
+
+// Everything a run depends on besides the optimizer's parameters.
+std::string json_setup(const SolveReport& report) {
+  const Experiment& experiment = *report.experiment;
+  const LossSpec& loss = experiment.setup().loss;
+  const StopControls& controls = report.controls;
+  std::ostringstream out;
+  out << "{\"data\": " << json_string(experiment.data().source);
+  if (report.file_paths) out << ", \"datasets\": " << json_datasets(*report.file_paths);
+  out << ", \"loss\": " << json_string(to_string(loss.kind)) << ", \"huber_delta\": " << json_number(loss.huber_delta)
+      << ", \"ridge\": " << json_number(loss.ridge) << ", \"intercept\": " << json_bool(loss.intercept)
+      << ", \"preconditioner\": " << json_string(experiment.setup().preconditioner)
+      << ", \"reference\": " << json_string(to_string(experiment.setup().reference_method))
+      << ", \"max_iterations\": " << controls.max_iterations << ", \"grad_tol\": " << json_number(controls.grad_tol)
+      << ", \"loss_tol\": " << json_number(controls.loss_tol) << ", \"time_limit\": " << json_number(controls.time_limit)
+      << ", \"divergence_factor\": " << json_number(controls.divergence_factor) << "}";
+  return out.str();
+}
+
+std::string json_params(const ParamText* params) {
+  std::string text = "{";
+  if (params)
+    for (const auto& [name, value] : *params) text += (text.size() > 1 ? ", " : "") + json_string(name) + ": " + json_string(value);
+  return text + "}";
+}
+
+std::string json_trace(const std::vector<TracePoint>* trace) {
+  std::ostringstream out;
+  out << "[";
+  bool first_point = true;
+  if (trace)
+    for (const TracePoint& point : *trace) {
+      out << (first_point ? "" : ", ") << "{\"iteration\": " << point.iteration << ", \"seconds\": " << json_number(point.seconds)
+          << ", \"data_passes\": " << json_number(point.data_passes) << ", \"loss\": " << json_number(point.loss)
+          << ", \"grad_norm\": " << json_number(point.grad_norm)
+          << ", \"relative_weight_error\": " << json_number(point.relative_weight_error) << "}";
+      first_point = false;
+    }
+  out << "]";
+  return out.str();
+}
+
+std::string json_row(const Row& row) {
+  const Evaluation& e = row.evaluation;
+  std::ostringstream out;
+  out << "{\"method\": " << json_string(row.method) << ", \"status\": " << json_string(row.status)
+      << ", \"message\": " << json_string(row.message) << ", \"params\": " << json_params(row.params)
+      << ", \"iterations\": " << row.iterations << ", \"data_passes\": " << json_number(row.data_passes)
+      << ", \"seconds\": " << json_number(row.seconds) << ", \"train_loss\": " << json_number(e.train_loss)
+      << ", \"loss_gap\": " << json_number(e.loss_gap) << ", \"grad_norm\": " << json_number(row.grad_norm)
+      << ", \"relative_weight_error\": " << json_number(e.relative_weight_error)
+      << ", \"weight_norm\": " << json_number(e.weight_norm) << ", \"test_mae\": " << json_number(e.test_mae)
+      << ", \"test_rmse\": " << json_number(e.test_rmse);
+  if (row.reference)
+    out << ", \"residual_norm\": " << json_number(row.residual_norm)
+        << ", \"normal_residual_norm\": " << json_number(row.normal_residual_norm);
+  out << ", \"trace\": " << json_trace(row.trace) << "}";
+  return out.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+// The setup columns, the same on every row (tidy data: each row stands alone).
+std::string csv_setup(const SolveReport& report) {
+  const ExperimentSetup& setup = report.experiment->setup();
+  const StopControls& controls = report.controls;
+  return std::string(to_string(setup.loss.kind)) + ',' + number(setup.loss.huber_delta, "%.17g") + ',' +
+         number(setup.loss.ridge, "%.17g") + ',' + (setup.loss.intercept ? "true" : "false") + ',' +
+         csv_field(setup.preconditioner) + ',' + to_string(setup.reference_method) + ',' +
+         csv_field(report.experiment->data().source) + ',' + std::to_string(controls.max_iterations) + ',' +
+         number(controls.grad_tol, "%.17g") + ',' + number(controls.loss_tol, "%.17g") + ',' +
+         number(controls.time_limit, "%.17g");
+}
+
+std::string csv_row(const Row& row, const std::string& setup) {
+  const Evaluation& e = row.evaluation;
+  std::ostringstream out;
+  out << csv_field(row.method) << ',' << row.status << ',' << csv_field(row.message) << ',' << row.iterations << ','
+      << number(row.data_passes, "%.17g") << ',' << number(row.seconds, "%.6g") << ',' << number(e.train_loss, "%.17g") << ','
+      << number(e.loss_gap, "%.17g") << ',' << number(row.grad_norm, "%.17g") << ','
+      << number(e.relative_weight_error, "%.17g") << ',' << number(e.weight_norm, "%.17g") << ','
+      << number(e.test_mae, "%.17g") << ',' << number(e.test_rmse, "%.17g") << ',' << number(row.residual_norm, "%.17g") << ','
+      << number(row.normal_residual_norm, "%.17g") << ',' << setup << ',' << csv_field(params_text(row.params)) << '\n';
+  return out.str();
+}
+
 }  // namespace
 
 std::string format_table(const SolveReport& report) {
-  std::ostringstream out;
-  const DirectSolution& reference = report.experiment->reference();
-  out << "data: " << report.data_source << "  (" << report.samples << " samples, " << report.dim << " weights)\n"
-      << "loss: " << report.loss << "   preconditioner: " << report.preconditioner << '\n';
-  out << "reference: " << to_string(reference.method) << ", rank " << reference.rank << " of " << reference.w.n_elem
-      << ", |w*| " << number(arma::norm(reference.w));
-  // The singular values are those of the system the SVD solved: the design itself only for a
-  // plain l2 loss (ridge adds rows, l1/huber reweight them).
-  const LossSpec& loss = report.experiment->setup().loss;
-  if (!reference.singular_values.is_empty() && loss.kind == LossKind::l2 && loss.ridge == 0) {
-    const Vec& sigma = reference.singular_values;
-    out << ", design sigma_max " << number(sigma.max()) << ", sigma_min " << number(sigma.min()) << ", cond "
-        << number(sigma.max() / sigma.min());
-  }
-  out << '\n';
-  if (!reference.note.empty()) out << "reference note: " << reference.note << '\n';
-  out << '\n';
-  char line[512];
-  std::snprintf(line, sizeof line, "%-16s %-19s %8s %9s %9s %13s %11s %11s %11s\n", "method", "status", "iters", "passes",
+  const std::vector<Row> rows = rows_of(report);
+  char header[512];
+  std::snprintf(header, sizeof header, "%-16s %-19s %8s %9s %9s %13s %11s %11s %11s\n", "method", "status", "iters", "passes",
                 "seconds", "train_loss", "grad_norm", "rel_w_err", "test_mae");
-  out << line;
-  for (const Row& row : rows_of(report)) {
-    std::snprintf(line, sizeof line, "%-16s %-19s %8ld %9s %9s %13s %11s %11s %11s\n", row.method.c_str(), row.status.c_str(),
-                  row.iterations, number(row.data_passes, "%.7g").c_str(), number(row.seconds, "%.3g").c_str(),
-                  number(row.evaluation.train_loss, "%.6e").c_str(), number(row.grad_norm, "%.3e").c_str(),
-                  number(row.evaluation.relative_weight_error, "%.3e").c_str(), number(row.evaluation.test_mae, "%.6g").c_str());
-    out << line;
-  }
-  bool any_message = false;
-  for (const Row& row : rows_of(report)) {
-    if (row.message.empty() || row.status == "reference") continue;
-    if (!any_message) out << '\n';
-    any_message = true;
-    out << row.method << ": " << row.message << '\n';
-  }
-  return out.str();
+  std::string text = table_header(report) + header;
+  for (const Row& row : rows) text += table_line(row);
+  return text + table_messages(rows);
 }
 
 std::string format_csv(const SolveReport& report) {
-  std::ostringstream out;
-  out << "method,status,message,iterations,data_passes,seconds,train_loss,loss_gap,grad_norm,relative_weight_error,"
-         "weight_norm,test_mae,test_rmse\n";
-  for (const Row& row : rows_of(report)) {
-    const Evaluation& e = row.evaluation;
-    out << csv_field(row.method) << ',' << row.status << ',' << csv_field(row.message) << ',' << row.iterations << ','
-        << number(row.data_passes, "%.17g") << ',' << number(row.seconds, "%.6g") << ',' << number(e.train_loss, "%.17g") << ','
-        << number(e.loss_gap, "%.17g") << ',' << number(row.grad_norm, "%.17g") << ','
-        << number(e.relative_weight_error, "%.17g") << ',' << number(e.weight_norm, "%.17g") << ','
-        << number(e.test_mae, "%.17g") << ',' << number(e.test_rmse, "%.17g") << '\n';
-  }
-  return out.str();
+  std::string text =
+      "method,status,message,iterations,data_passes,seconds,train_loss,loss_gap,grad_norm,relative_weight_error,"
+      "weight_norm,test_mae,test_rmse,residual_norm,normal_residual_norm,loss,huber_delta,ridge,intercept,preconditioner,"
+      "reference,data,max_iterations,grad_tol,loss_tol,time_limit,params\n";
+  const std::string setup = csv_setup(report);
+  for (const Row& row : rows_of(report)) text += csv_row(row, setup);
+  return text;
 }
 
 std::string format_json(const SolveReport& report) {
+  const Experiment& experiment = *report.experiment;
   std::ostringstream out;
-  out << "{\n  \"data\": " << json_string(report.data_source) << ",\n  \"samples\": " << report.samples
-      << ",\n  \"dim\": " << report.dim << ",\n  \"loss\": " << json_string(report.loss)
-      << ",\n  \"preconditioner\": " << json_string(report.preconditioner) << ",\n  \"rows\": [";
+  out << "{\n  \"data\": " << json_string(experiment.data().source) << ",\n  \"samples\": " << experiment.problem().num_samples()
+      << ",\n  \"dim\": " << experiment.problem().dim() << ",\n  \"loss\": " << json_string(to_string(experiment.setup().loss.kind))
+      << ",\n  \"preconditioner\": " << json_string(experiment.preconditioner().name())
+      << ",\n  \"setup\": " << json_setup(report) << ",\n  \"rows\": [";
   bool first_row = true;
   for (const Row& row : rows_of(report)) {
-    const Evaluation& e = row.evaluation;
-    out << (first_row ? "" : ",") << "\n    {\"method\": " << json_string(row.method) << ", \"status\": " << json_string(row.status)
-        << ", \"message\": " << json_string(row.message) << ", \"iterations\": " << row.iterations
-        << ", \"data_passes\": " << json_number(row.data_passes) << ", \"seconds\": " << json_number(row.seconds)
-        << ", \"train_loss\": " << json_number(e.train_loss) << ", \"loss_gap\": " << json_number(e.loss_gap)
-        << ", \"grad_norm\": " << json_number(row.grad_norm) << ", \"relative_weight_error\": " << json_number(e.relative_weight_error)
-        << ", \"weight_norm\": " << json_number(e.weight_norm) << ", \"test_mae\": " << json_number(e.test_mae)
-        << ", \"test_rmse\": " << json_number(e.test_rmse) << ", \"trace\": [";
-    bool first_point = true;
-    if (row.trace)
-      for (const TracePoint& point : *row.trace) {
-        out << (first_point ? "" : ", ") << "{\"iteration\": " << point.iteration << ", \"seconds\": " << json_number(point.seconds)
-            << ", \"data_passes\": " << json_number(point.data_passes) << ", \"loss\": " << json_number(point.loss)
-            << ", \"grad_norm\": " << json_number(point.grad_norm)
-            << ", \"relative_weight_error\": " << json_number(point.relative_weight_error) << "}";
-        first_point = false;
-      }
-    out << "]}";
+    out << (first_row ? "" : ",") << "\n    " << json_row(row);
     first_row = false;
   }
   out << "\n  ]\n}\n";

@@ -1,7 +1,11 @@
 #pragma once
 // Rendering a solve report: an aligned table for the terminal, CSV (one tidy row per method,
-// for pandas) and JSON (rows plus convergence traces).
+// for pandas) and JSON (setup, rows and convergence traces). The files record everything
+// needed to reproduce the run: data source, loss, ridge, intercept, preconditioner, reference
+// method, stopping controls and each optimizer's validated parameters.
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,14 +13,16 @@
 
 namespace kappa::cli {
 
+struct SolveRun {
+  RunResult result;
+  std::map<std::string, std::string> params;  // the validated values as text (Params::as_text)
+};
+
 struct SolveReport {
-  std::string data_source;
-  std::string loss;
-  std::string preconditioner;
-  Index samples = 0;
-  Index dim = 0;
-  const Experiment* experiment = nullptr;
-  std::vector<RunResult> runs;
+  const Experiment* experiment = nullptr;  // data, setup, preconditioner, reference solution
+  StopControls controls;
+  std::optional<DatasetPaths> file_paths;  // the datasets read, when the data came from a file
+  std::vector<SolveRun> runs;
 };
 
 std::string format_table(const SolveReport& report);

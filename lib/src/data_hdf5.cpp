@@ -1,7 +1,8 @@
 // validate(), read_hdf5() and write_hdf5() from kappa/data.hpp, on the HDF5 C API.
 //
 // Every failure becomes one kappa::DataError line naming the file (or data source), the dataset
-// and the reason. HDF5's own error-stack printing is switched off so that it is the only output.
+// and the reason. HDF5's own error-stack printing is switched off while kappa reads or writes,
+// so that this line is the only output, and restored afterwards.
 
 #include <hdf5.h>
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -126,7 +128,44 @@ struct H5File {
   hid_t id() const { return handle.get(); }
 };
 
-void silence_hdf5_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+// Silences HDF5's automatic error-stack printing while kappa reads or writes (its failures
+// become one DataError line) and restores the handler found on entry, so that other HDF5 code
+// in the process keeps its own error reporting.
+class SilencedHdf5Errors {
+ public:
+  SilencedHdf5Errors() {
+    saved_ = H5Eget_auto2(H5E_DEFAULT, &function_, &data_) >= 0;
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  SilencedHdf5Errors(const SilencedHdf5Errors&) = delete;
+  SilencedHdf5Errors& operator=(const SilencedHdf5Errors&) = delete;
+  ~SilencedHdf5Errors() {
+    if (saved_) H5Eset_auto2(H5E_DEFAULT, function_, data_);
+  }
+
+ private:
+  H5E_auto2_t function_ = nullptr;
+  void* data_ = nullptr;
+  bool saved_ = false;
+};
+
+// The HDF5 memory type of kappa::real buffers: HDF5 converts from (and to) the file's type.
+template <typename T>
+constexpr bool unsupported_real = false;
+
+template <typename T>
+hid_t memory_type_of() {
+  if constexpr (std::is_same_v<T, double>) {
+    return H5T_NATIVE_DOUBLE;
+  } else if constexpr (std::is_same_v<T, float>) {
+    return H5T_NATIVE_FLOAT;
+  } else {
+    static_assert(unsupported_real<T>, "kappa::real must be float or double");
+    return H5I_INVALID_HID;
+  }
+}
+
+hid_t real_memory_type() { return memory_type_of<real>(); }
 
 std::string dataset_name(const std::string& path) { return "dataset " + quoted(path); }
 
@@ -196,7 +235,7 @@ const char* type_class_name(H5T_class_t type_class) {
   }
 }
 
-// Any HDF5 floating type is accepted; H5Dread converts it to double.
+// Any HDF5 floating type is accepted; H5Dread converts it to kappa::real.
 void check_floating(const H5File& file, const std::string& path, hid_t dataset) {
   Handle type(H5Dget_type(dataset), H5Tclose);
   const H5T_class_t type_class = type.valid() ? H5Tget_class(type.get()) : H5T_NO_CLASS;
@@ -222,7 +261,7 @@ void check_not_empty(const H5File& file, const std::string& path,
 }
 
 void read_doubles(const H5File& file, const std::string& path, hid_t dataset, real* out) {
-  if (H5Dread(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+  if (H5Dread(dataset, real_memory_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
     fail(file.prefix, dataset_name(path) + " cannot be read");
 }
 
@@ -302,7 +341,7 @@ void write_array(const H5File& file, const std::string& path, const std::vector<
                                   link_options.get(), H5P_DEFAULT, H5P_DEFAULT),
                        H5Dclose);
   if (!dataset.valid()) fail(file.prefix, "cannot create " + dataset_name(path));
-  if (H5Dwrite(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0)
+  if (H5Dwrite(dataset.get(), real_memory_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0)
     fail(file.prefix, "cannot write " + dataset_name(path));
 }
 
@@ -355,7 +394,7 @@ void validate(const Dataset& data) {
 }
 
 Dataset read_hdf5(const std::string& file, const DatasetPaths& paths) {
-  silence_hdf5_errors();
+  const SilencedHdf5Errors silenced;
   const H5File h5 = open_for_reading(file);
   Dataset data;
   data.X_train = read_matrix(h5, paths.X_train);
@@ -378,7 +417,7 @@ void write_hdf5(const Dataset& data, const std::string& file, const DatasetPaths
     throw DataError("cannot write " + prefix + ": " + error.what());
   }
   check_directory(file, prefix);
-  silence_hdf5_errors();
+  const SilencedHdf5Errors silenced;
   TemporaryFile temporary(file + ".tmp");
   write_new_file(temporary.name(), data, paths, prefix);
   if (std::rename(temporary.name().c_str(), file.c_str()) != 0)

@@ -39,9 +39,10 @@ real parse_real(const std::string& text, const std::string& what) {
   const std::string value = trim(text);
   if (value.empty()) refuse(what, text, "a number");
   char* end = nullptr;
-  errno = 0;
   const double parsed = std::strtod(value.c_str(), &end);
-  if (end != value.c_str() + value.size() || errno == ERANGE) refuse(what, text, "a number");
+  if (end != value.c_str() + value.size()) refuse(what, text, "a number");
+  // strtod sets ERANGE both on overflow (+-HUGE_VAL, caught here as not finite) and on
+  // underflow, whose result (a subnormal such as 1e-320, or 0) is a valid finite value.
   if (!std::isfinite(parsed)) refuse(what, text, "a finite number");
   return static_cast<real>(parsed);
 }

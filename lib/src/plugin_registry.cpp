@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <new>
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
@@ -34,6 +35,36 @@ class CollectingRegistrar final : public PluginRegistrar {
   void add(OptimizerInfo info) override { added.push_back(std::move(info)); }
   std::vector<OptimizerInfo> added;
 };
+
+// Rethrows a copy of a kappa error thrown by plugin code, made here. The plugin's own object
+// must not escape: its vtable lives in the plugin, which may be unloaded (when the registry is
+// destroyed during unwinding) before the exception is caught and its what() called.
+[[noreturn]] void rethrow_own_copy(const Error& error, const std::string& prefix) {
+  if (dynamic_cast<const InputError*>(&error)) throw InputError(error.what());
+  if (dynamic_cast<const DataError*>(&error)) throw DataError(error.what());
+  if (dynamic_cast<const NumericalError*>(&error)) throw NumericalError(error.what());
+  throw PluginError(prefix + "threw: " + error.what());
+}
+
+// Runs an optimizer's factory. kappa's own error categories and std::bad_alloc keep their
+// type; any other exception, standard or not, becomes a PluginError naming the plugin file.
+std::unique_ptr<Optimizer> call_factory(const LoadedOptimizer& loaded, const Params& params) {
+  const std::string prefix = "plugin '" + loaded.library + "': factory of '" + loaded.info.name + "' ";
+  std::unique_ptr<Optimizer> created;
+  try {
+    created = loaded.info.create(params);
+  } catch (const Error& error) {
+    rethrow_own_copy(error, prefix);
+  } catch (const std::bad_alloc&) {
+    throw std::bad_alloc();
+  } catch (const std::exception& error) {
+    throw PluginError(prefix + "threw: " + error.what());
+  } catch (...) {
+    throw PluginError(prefix + "threw a non-standard exception");
+  }
+  if (!created) throw PluginError(prefix + "returned nothing");
+  return created;
+}
 
 }  // namespace
 
@@ -84,6 +115,8 @@ void PluginRegistry::load_file(const std::string& file) {
     library->handle.get<void(PluginRegistrar&)>(register_symbol)(registrar);
   } catch (const std::exception& error) {
     throw fail(std::string("registration threw: ") + error.what());
+  } catch (...) {  // e.g. `throw 42`: must not reach std::terminate
+    throw fail("registration threw a non-standard exception");
   }
   if (registrar.added.empty()) throw fail("registers no optimizer");
   for (const OptimizerInfo& info : registrar.added) {
@@ -132,12 +165,20 @@ const LoadedOptimizer& PluginRegistry::find(const std::string& name) const {
   throw InputError("unknown optimizer '" + name + "' (loaded: " + (known.empty() ? "none; check --plugin-dir" : known) + ")");
 }
 
+Params PluginRegistry::validate(const std::string& name, const RawParams& params) const {
+  return Params::validate(find(name).info.params, params, "optimizer '" + name + "'");
+}
+
 std::shared_ptr<const Optimizer> PluginRegistry::create(const std::string& name, const RawParams& params) const {
+  return create_validated(name, validate(name, params));
+}
+
+std::shared_ptr<const Optimizer> PluginRegistry::create_validated(const std::string& name, const Params& params) const {
   const LoadedOptimizer& loaded = find(name);
   const auto index = static_cast<std::size_t>(&loaded - optimizers_.data());
-  const Params validated = Params::validate(loaded.info.params, params, "optimizer '" + name + "'");
-  std::unique_ptr<Optimizer> created = loaded.info.create(validated);
-  if (!created) throw PluginError("plugin '" + loaded.library + "': factory of '" + name + "' returned nothing");
+  // Values validated against another optimizer's schema would fail inside the plugin: check
+  // them against this one (from their text, which reproduces them exactly).
+  std::unique_ptr<Optimizer> created = call_factory(loaded, validate(name, params.as_text()));
   // The optimizer's code lives in the plugin: keep the library loaded while the object lives.
   struct Holder {
     std::shared_ptr<Library> library;

@@ -171,11 +171,16 @@ std::string describe(const KernelSpec& spec) {
          ",noise=" + round_trip_text(spec.noise) + ",seed=" + std::to_string(spec.seed);
 }
 
+constexpr real kMinimumWidth = 1e-100;
+
 void check(const KernelSpec& spec) {
   const std::string what = "kernel problem '" + describe(spec) + "': ";
   require(spec.n >= 1, what + "n must be >= 1");
   require(spec.input_dim >= 1, what + "input_dim must be >= 1");
   require(std::isfinite(spec.width) && spec.width > 0.0, what + "width must be a finite number > 0");
+  // Below this, 2 width^2 underflows to 0 and the Gaussian kernel's diagonal becomes 0/0 = NaN.
+  require(spec.width >= kMinimumWidth,
+          what + "width must be >= " + format_number(kMinimumWidth) + " (a smaller width^2 underflows)");
   require(std::isfinite(spec.noise) && spec.noise >= 0.0,
           what + "noise must be a finite number >= 0");
 }

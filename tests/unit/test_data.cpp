@@ -474,3 +474,56 @@ BOOST_FIXTURE_TEST_CASE(failed_write_leaves_no_file, TempDir) {
   BOOST_TEST(!fs::exists(rejected + ".tmp"));
   BOOST_TEST(fs::is_empty(dir));
 }
+
+// ---------------------------------------------------------------------------------------------
+// HDF5's error printing: silenced inside read_hdf5/write_hdf5 only, then restored.
+
+namespace {
+
+int hdf5_error_reports = 0;
+herr_t count_hdf5_errors(hid_t, void*) {
+  ++hdf5_error_reports;
+  return 0;
+}
+
+// Makes HDF5 push an error (and call the automatic handler, if any).
+void provoke_hdf5_error() { H5Dclose(H5I_INVALID_HID); }
+
+// Installs the counting handler for one test and puts the previous one back.
+struct CountingHandler {
+  H5E_auto2_t previous = nullptr;
+  void* previous_data = nullptr;
+  CountingHandler() {
+    H5Eget_auto2(H5E_DEFAULT, &previous, &previous_data);
+    H5Eset_auto2(H5E_DEFAULT, count_hdf5_errors, nullptr);
+    hdf5_error_reports = 0;
+  }
+  ~CountingHandler() { H5Eset_auto2(H5E_DEFAULT, previous, previous_data); }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(hdf5_error_handler_is_restored_after_read_and_write, TempDir) {
+  const CountingHandler handler;
+  provoke_hdf5_error();
+  BOOST_TEST_REQUIRE(hdf5_error_reports == 1);
+
+  // Failures inside kappa do not reach the caller's handler...
+  expect_bad_file(file("missing_dataset.h5"), [](RawFile& raw) { raw.doubles("kernels/train_kernel", {4, 3}, counting(12)); },
+                  {"dataset 'vectors/train_vector' not found"});
+  std::ofstream(file("text.h5")) << "not HDF5\n";
+  expect_data_error([&] { kappa::read_hdf5(file("text.h5")); }, {"not an HDF5 file"});
+  kappa::write_hdf5(small_dataset(4), file("ok.h5"));
+  const DatasetPaths same_path{"a/X", "a/X", "X_test", "y_test"};
+  expect_data_error([&] { kappa::write_hdf5(small_dataset(4), file("clash.h5"), same_path); }, {"cannot create"});
+  BOOST_TEST(hdf5_error_reports == 1);
+
+  // ...and afterwards the caller's handler is back, on success and on failure alike.
+  H5E_auto2_t current = nullptr;
+  void* current_data = nullptr;
+  H5Eget_auto2(H5E_DEFAULT, &current, &current_data);
+  BOOST_TEST((current == &count_hdf5_errors));
+  kappa::read_hdf5(file("ok.h5"));
+  provoke_hdf5_error();
+  BOOST_TEST(hdf5_error_reports == 2);
+}

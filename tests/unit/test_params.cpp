@@ -79,6 +79,7 @@ BOOST_AUTO_TEST_CASE(strict_parsing_helpers) {
   BOOST_CHECK_THROW(parse_real("", "x"), InputError);
   BOOST_CHECK_THROW(parse_real("inf", "x"), InputError);
   BOOST_CHECK_THROW(parse_real("1e999", "x"), InputError);
+  BOOST_CHECK_THROW(parse_real("-1e999", "x"), InputError);
   BOOST_TEST(parse_integer("42", "x") == 42);
   BOOST_CHECK_THROW(parse_integer("4.2", "x"), InputError);
   const auto items = split_list("a, b,c", "x");
@@ -89,4 +90,14 @@ BOOST_AUTO_TEST_CASE(strict_parsing_helpers) {
   BOOST_TEST(pairs.at("cond") == "1e6");
   BOOST_TEST(pairs.at("flag").empty());
   BOOST_CHECK_THROW(parse_key_values("n=3,n=4", "spec"), InputError);
+}
+
+BOOST_AUTO_TEST_CASE(underflow_is_accepted_overflow_is_not) {
+  // strtod reports ERANGE for both; only overflow makes the value unusable.
+  BOOST_TEST(parse_real("1e-320", "x") == 1e-320);  // subnormal
+  BOOST_TEST(parse_real("-4.9e-324", "x") == -4.9e-324);
+  BOOST_TEST(parse_real("1e-400", "x") == 0.0);  // below the smallest subnormal: rounds to 0
+  BOOST_TEST(parse_real("2.2250738585072014e-308", "x") == 2.2250738585072014e-308);  // smallest normal
+  BOOST_TEST(contains(error_of({{"lr", "1e999"}}), "'1e999' is not a finite number"));
+  BOOST_TEST(error_of({{"lr", "1e-320"}}).empty());
 }

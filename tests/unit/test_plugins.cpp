@@ -10,12 +10,16 @@
 #include <kappa/plugin_registry.hpp>
 #include <kappa/synthetic.hpp>
 
+#include "test_support.hpp"
+
 using namespace kappa;
 
 namespace {
 
 const std::string plugin_dir = KAPPA_TEST_PLUGIN_DIR;
 const std::string bad_dir = KAPPA_TEST_BAD_PLUGIN_DIR;
+// tests/plugins builds the plugin with throwing factories next to bad_plugins.
+const std::string factory_dir = bad_dir + "/../factory_plugins";
 
 // The PluginError message of loading `file`, or "" when it loaded.
 std::string refusal_of(const std::string& file) {
@@ -73,11 +77,55 @@ BOOST_AUTO_TEST_CASE(throwing_registration_is_refused) {
   BOOST_TEST(contains(message, "registration threw: broken on purpose"));
 }
 
+BOOST_AUTO_TEST_CASE(registration_throwing_a_non_standard_exception_is_refused) {
+  const std::string file = bad_dir + "/libkappa_plugin_bad_throwing_int.so";
+  const std::string message = refusal_of(file);
+  BOOST_TEST(contains(message, file));
+  BOOST_TEST(contains(message, "registration threw a non-standard exception"));
+}
+
 BOOST_AUTO_TEST_CASE(a_directory_scan_skips_broken_plugins_and_keeps_their_reasons) {
   PluginRegistry registry;
   registry.load_directories({bad_dir, plugin_dir});
-  BOOST_TEST(registry.load_errors().size() == 4u);
+  BOOST_TEST(registry.load_errors().size() == 5u);
   BOOST_TEST(registry.optimizers().size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_factory_is_a_plugin_error_naming_the_file) {
+  const std::string file = factory_dir + "/libkappa_plugin_bad_throwing_factory.so";
+  PluginRegistry registry;
+  registry.load_file(file);
+  BOOST_TEST(registry.optimizers().size() == 3u);
+  kappa::test::require_throws_naming<PluginError>([&] { registry.create("bad_factory_int", {}); },
+                                                  {file, "factory of 'bad_factory_int' threw a non-standard exception"});
+  kappa::test::require_throws_naming<PluginError>([&] { registry.create("bad_factory_std", {}); },
+                                                  {file, "factory of 'bad_factory_std' threw: factory broken on purpose"});
+}
+
+BOOST_AUTO_TEST_CASE(a_kappa_error_from_a_factory_outlives_the_plugin) {
+  // The registry, and with it the plugin, is gone when the exception is caught: what reaches
+  // the handler must be libkappa's copy, not the plugin's object (whose vtable was unloaded).
+  std::string message;
+  try {
+    PluginRegistry registry;
+    registry.load_file(factory_dir + "/libkappa_plugin_bad_throwing_factory.so");
+    registry.create("bad_factory_input", {});
+  } catch (const InputError& error) {
+    message = error.what();
+  }
+  BOOST_TEST(message == "optimizer 'bad_factory_input': parameters inconsistent on purpose");
+}
+
+BOOST_AUTO_TEST_CASE(validated_parameters_create_the_same_optimizer) {
+  PluginRegistry registry;
+  registry.load_directories({plugin_dir});
+  const Params params = registry.validate("gd", {{"lr", "1e-3"}});
+  BOOST_TEST(params.as_text().at("lr") == "1e-3");
+  BOOST_TEST(params.get_real("lr") == 1e-3);
+  BOOST_TEST(registry.create_validated("gd", params) != nullptr);
+  // Values validated for another optimizer are refused by name.
+  kappa::test::require_throws_naming<InputError>(
+      [&] { registry.create_validated("gd", registry.validate("adam", {})); }, {"optimizer 'gd'", "unknown parameter"});
 }
 
 BOOST_AUTO_TEST_CASE(unknown_optimizer_and_bad_parameters_are_input_errors) {

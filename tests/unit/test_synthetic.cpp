@@ -334,6 +334,8 @@ BOOST_AUTO_TEST_CASE(spec_errors_name_the_key) {
   expect_input_error("kind=spectrum,cond=0.5", {"key 'cond'", "'0.5'", ">= 1"});
   expect_input_error("kind=kernel,width=0", {"key 'width'", "'0'", "> 0"});
   expect_input_error("kind=kernel,width=-0.2", {"key 'width'", "'-0.2'"});
+  // width^2 underflows to 0: the Gaussian kernel would be 0/0 = NaN.
+  expect_input_error("kind=kernel,width=1e-300", {"width must be >= 1e-100", "underflows"});
   expect_input_error("kind=spectrum,n=0", {"key 'n'", "'0'", ">= 1"});
   expect_input_error("kind=spectrum,n=-5", {"key 'n'", "'-5'"});
   expect_input_error("kind=spectrum,d=0", {"key 'd'", "'0'"});
@@ -350,4 +352,13 @@ BOOST_AUTO_TEST_CASE(spec_errors_name_the_key) {
   expect_input_error("", {"synthetic spec"});
   expect_input_error("kind=spectrum,n=1,d=5", {"cond"});
   expect_input_error("kind=spectrum,profile=clustered,cond=1.1", {"clustered", "cond"});
+}
+
+BOOST_AUTO_TEST_CASE(smallest_kernel_width_gives_finite_data) {
+  // At the smallest accepted width every off-diagonal entry underflows to 0: K = I, no NaN.
+  const Dataset data = kappa::generate_from_spec("kind=kernel,n=20,n_test=5,input_dim=1,width=1e-100");
+  BOOST_TEST(data.X_train.is_finite());
+  BOOST_TEST(data.X_test.is_finite());
+  BOOST_TEST(identical(data.X_train, Mat(20, 20, arma::fill::eye)));
+  BOOST_CHECK_THROW(kappa::generate(kernel(KernelKind::gaussian, 20, 5, 1, 1e-300, 1)), kappa::InputError);
 }

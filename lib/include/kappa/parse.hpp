@@ -11,6 +11,8 @@
 
 namespace kappa {
 
+// A value too small for a normal double (e.g. 1e-320) is accepted as the subnormal (or zero) it
+// rounds to; one too large (e.g. 1e999) is refused.
 real parse_real(const std::string& text, const std::string& what);
 long long parse_integer(const std::string& text, const std::string& what);
 bool parse_bool(const std::string& text, const std::string& what);  // true/false/1/0/yes/no/on/off

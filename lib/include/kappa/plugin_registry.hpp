@@ -31,11 +31,12 @@ class PluginRegistry {
   static std::vector<std::string> search_path(const std::vector<std::string>& extra_dirs);
 
   // Loads one plugin file. Throws PluginError naming the file and the reason: not loadable
-  // (not a shared library), missing symbol, wrong ABI version, or an exception from its
-  // registration function.
+  // (not a shared library), missing symbol, wrong ABI version, or an exception (of any type)
+  // from its registration function.
   void load_file(const std::string& file);
 
-  // Loads every plugin file in the directories (missing directories are skipped). A file that
+  // Loads every plugin file in the directories (missing directories are skipped: callers that
+  // want an explicitly given directory to exist check it themselves). A file that
   // fails to load is skipped and its one-line reason kept in load_errors().
   void load_directories(const std::vector<std::string>& dirs);
 
@@ -43,9 +44,20 @@ class PluginRegistry {
   const std::vector<LoadedOptimizer>& optimizers() const { return optimizers_; }
   const LoadedOptimizer& find(const std::string& name) const;  // InputError when unknown
 
+  // Validates `params` against the schema of optimizer `name` (InputError naming the key, or an
+  // unknown optimizer).
+  Params validate(const std::string& name, const RawParams& params) const;
+
   // Validates `params` against the optimizer's schema and creates it. The returned object keeps
-  // its library loaded for as long as it lives.
+  // its library loaded for as long as it lives. An exception from the plugin's factory that is
+  // not a kappa::Error (nor std::bad_alloc), including a non-standard one, becomes a
+  // PluginError naming the plugin file.
   std::shared_ptr<const Optimizer> create(const std::string& name, const RawParams& params) const;
+
+  // The same from values validate() returned, so that a caller can keep (and report) exactly
+  // the values the optimizer runs with. They are checked again against the schema of `name`.
+  // (Not an overload of create(): create(name, {}) would then be ambiguous.)
+  std::shared_ptr<const Optimizer> create_validated(const std::string& name, const Params& params) const;
 
  private:
   struct Library;
