@@ -64,7 +64,7 @@ class Problem {
   void curvature_bound_vec(const Vec& v, Vec& out) const;
 
   // Smoothness constant L = lambda_max(M), by the Lanczos method (relative accuracy ~1e-10).
-  // Throws NumericalError when the problem has no curvature bound.
+  // Throws NumericalError when the problem has no curvature bound or the products overflow.
   real smoothness() const;
 
   // Full passes over the data so far (rows touched / n): the work measure reported as
@@ -88,8 +88,8 @@ class Problem {
 class LinearModelProblem final : public Problem {
  public:
   // `X` is the feature matrix (n x d) WITHOUT the intercept column; the problem appends it when
-  // spec.intercept is set. Throws InputError for an empty X, mismatched y, ridge < 0, or
-  // huber_delta <= 0.
+  // spec.intercept is set. Throws InputError for an empty X, mismatched y, a ridge that is
+  // negative or not finite, or a huber_delta that is not finite and > 0.
   LinearModelProblem(const Mat& X, const Vec& y, const LossSpec& spec);
 
   Index dim() const override { return design_.n_cols; }

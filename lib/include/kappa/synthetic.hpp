@@ -5,7 +5,7 @@
 // key=value pairs, the first of which names its kind:
 //
 //   kind=spectrum,n=200,d=50,cond=1e6,profile=geometric,noise=0.01,n_test=100,seed=1
-//   kind=kernel,kernel=gaussian,n=600,n_test=300,input_dim=1,width=0.1,noise=0,seed=1
+//   kind=kernel,kernel=gaussian,n=600,n_test=300,input_dim=6,width=0.8,noise=0,seed=1
 //   seedlike                      (shorthand for the built-in seed-shaped kernel problem)
 //
 // The same specification and seed give the same data bit for bit on the same build.
@@ -72,7 +72,7 @@ KernelPoints kernel_points(const KernelSpec& spec);
 
 // Parses a specification string (see the top of this file) and generates the data. Throws
 // InputError naming the key and value for an unknown kind or key, a malformed number, or a
-// value out of range (n, d >= 1, cond >= 1, width > 0, noise >= 0).
+// value out of range (n, d >= 1, cond >= 1, width >= 1e-100, noise >= 0).
 Dataset generate_from_spec(const std::string& spec);
 
 }  // namespace kappa
