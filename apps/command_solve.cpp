@@ -123,21 +123,6 @@ std::string with_seed(const std::string& spec, long long seed) {
   return join(kept, ",");
 }
 
-// The library's checks (LinearModelProblem), made before any work is done.
-void check_loss_options(const SolveOptions& o, LossKind loss) {
-  if (!std::isfinite(o.ridge) || o.ridge < 0)
-    throw InputError("--ridge " + format_number(o.ridge) + ": the ridge must be a finite number >= 0");
-  if (loss == LossKind::huber && (!std::isfinite(o.huber_delta) || o.huber_delta <= 0))
-    throw InputError("--huber-delta " + format_number(o.huber_delta) + ": the huber delta must be a finite number > 0");
-}
-
-void check_preconditioner(const std::string& chain) {
-  const std::vector<std::string> known = preconditioner_names();
-  for (const std::string& name : split_list(chain, "--preconditioner"))
-    if (std::find(known.begin(), known.end(), name) == known.end())
-      throw InputError("--preconditioner '" + chain + "': unknown preconditioner '" + name + "' (known: " + join(known, ", ") + ")");
-}
-
 // Everything that can be checked before plugins are loaded and data read.
 ExperimentSetup checked_setup(SolveOptions& o) {
   check_data_options(o.data);
@@ -148,11 +133,11 @@ ExperimentSetup checked_setup(SolveOptions& o) {
   if (o.seed) o.data.synthetic = with_seed(o.data.synthetic, *o.seed);
   ExperimentSetup setup;
   setup.loss.kind = parse_loss(o.loss_name);
-  check_loss_options(o, setup.loss.kind);
-  check_preconditioner(o.preconditioner);
   setup.loss.huber_delta = o.huber_delta;
   setup.loss.ridge = o.ridge;
   setup.loss.intercept = o.intercept;
+  setup.loss.validate();  // the library's own rules, applied before any work is done
+  parse_preconditioner_chain(o.preconditioner);
   setup.preconditioner = o.preconditioner;
   setup.reference_method = parse_direct_method(o.reference_method);
   return setup;

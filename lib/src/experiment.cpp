@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "kappa/error.hpp"
@@ -114,8 +115,8 @@ RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, c
   }
   // The result is the w of the report that stopped the run, whatever the optimizer did to w
   // afterwards; after fail() (or a return without a rule), the optimizer's w as it is.
-  const Vec* stopping_weights = monitor.stopping_weights();
-  const Vec& final_z = stopping_weights != nullptr ? *stopping_weights : z;
+  const std::optional<Vec>& stopping_weights = monitor.stopping_weights();
+  const Vec& final_z = stopping_weights ? *stopping_weights : z;
   if (final_z.n_elem != dim)
     monitor.fail("the optimizer returned " + std::to_string(final_z.n_elem) + " weights, expected " + std::to_string(dim));
   // Also when already stopped (keeping the status): the last reported iteration becomes the

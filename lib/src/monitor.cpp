@@ -113,7 +113,6 @@ bool Monitor::report(long iteration, real loss, real grad_norm, const Vec& w) {
   if (stop_now) {
     // The result of the run: kept even if the optimizer changes w after being stopped.
     stopping_weights_ = w;
-    has_stopping_weights_ = true;
   }
   if (stop_now || iteration == 0 || iteration >= next_trace_iteration_) record(point, w);
   return stop_now;
@@ -126,7 +125,6 @@ void Monitor::finish(long iteration, real loss, real grad_norm, const Vec& w, co
   if (!report(iteration, loss, grad_norm, w)) {
     stop(Status::failed, message);
     stopping_weights_ = w;  // this report ended the run too
-    has_stopping_weights_ = true;
     record(last_, w);
   }
 }
@@ -138,7 +136,7 @@ void Monitor::close(const Vec& w) {
   }
   stop(Status::failed, "the optimizer returned before any stopping rule was met");  // no-op when stopped
   if (trace_.empty() || trace_.back().iteration != last_.iteration)
-    record(last_, has_stopping_weights_ ? stopping_weights_ : w);
+    record(last_, stopping_weights_ ? *stopping_weights_ : w);
 }
 
 }  // namespace kappa

@@ -1,5 +1,7 @@
 #include "kappa/preconditioner.hpp"
 
+#include <algorithm>
+
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
 
@@ -96,18 +98,27 @@ class Chain final : public Preconditioner {
   std::vector<std::unique_ptr<Preconditioner>> links_;
 };
 
+// `name` is one of preconditioner_names() (checked by parse_preconditioner_chain).
 std::unique_ptr<Preconditioner> make_single(const std::string& name, const Mat& design, bool intercept) {
-  if (name == "none") return std::make_unique<Identity>();
   if (name == "standardize") return std::make_unique<Standardize>(design, intercept);
-  throw InputError("unknown preconditioner '" + name + "' (known: " + join(preconditioner_names(), ", ") + ")");
+  return std::make_unique<Identity>();
 }
 
 }  // namespace
 
 std::vector<std::string> preconditioner_names() { return {"none", "standardize"}; }
 
+std::vector<std::string> parse_preconditioner_chain(const std::string& chain) {
+  const std::vector<std::string> names = split_list(chain, "preconditioner '" + chain + "'");
+  const std::vector<std::string> known = preconditioner_names();
+  for (const std::string& name : names)
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      throw InputError("preconditioner '" + chain + "': unknown preconditioner '" + name + "' (known: " + join(known, ", ") + ")");
+  return names;
+}
+
 std::unique_ptr<Preconditioner> make_preconditioner(const std::string& chain, const Mat& design, bool intercept) {
-  const std::vector<std::string> names = split_list(chain, "preconditioner");
+  const std::vector<std::string> names = parse_preconditioner_chain(chain);
   if (names.size() == 1) return make_single(names.front(), design, intercept);
   // Each link is fitted on the design as transformed by the links before it.
   std::vector<std::unique_ptr<Preconditioner>> links;

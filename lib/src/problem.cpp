@@ -45,6 +45,13 @@ LossKind parse_loss(const std::string& name) {
   throw InputError("unknown loss '" + name + "' (known: l2, l1, huber)");
 }
 
+void LossSpec::validate() const {
+  if (!(ridge >= 0) || !std::isfinite(ridge))
+    throw InputError("ridge = " + format_number(ridge) + ": expected a finite number >= 0");
+  if (kind == LossKind::huber && (!(huber_delta > 0) || !std::isfinite(huber_delta)))
+    throw InputError("huber delta = " + format_number(huber_delta) + ": expected a finite number > 0");
+}
+
 Mat design_matrix(const Mat& X, bool intercept) {
   if (!intercept) return X;
   if (X.is_empty()) return Mat(X.n_rows, X.n_cols + 1);  // no copy from Armadillo's null memory
@@ -149,10 +156,7 @@ LinearModelProblem::LinearModelProblem(const Mat& X, const Vec& y, const LossSpe
   if (X.is_empty()) throw InputError("problem: the design matrix is empty");
   if (X.n_rows != y.n_elem)
     throw InputError("problem: X has " + std::to_string(X.n_rows) + " rows but y has " + std::to_string(y.n_elem) + " values");
-  if (!(spec.ridge >= 0) || !std::isfinite(spec.ridge))
-    throw InputError("problem: ridge must be >= 0 and finite, got " + format_number(spec.ridge));
-  if (spec.kind == LossKind::huber && (!(spec.huber_delta > 0) || !std::isfinite(spec.huber_delta)))
-    throw InputError("problem: huber delta must be > 0 and finite, got " + format_number(spec.huber_delta));
+  spec.validate();
 }
 
 real LinearModelProblem::mean_loss(const Vec& residuals) const {

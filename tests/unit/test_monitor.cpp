@@ -272,16 +272,16 @@ BOOST_AUTO_TEST_CASE(stopping_weights_are_those_of_the_stopping_report) {
   Monitor monitor(controls, [&](const Vec& w) { seen.push_back(w); return 0.0; }, {});
   Vec w{1.0, 2.0, 3.0};
   BOOST_TEST(!monitor.report(0, 1.0, 1.0, w));
-  BOOST_TEST(monitor.stopping_weights() == nullptr);
+  BOOST_TEST(!monitor.stopping_weights().has_value());
   w += 1.0;
   BOOST_TEST(!monitor.report(1, 0.5, 0.5, w));
-  BOOST_TEST(monitor.stopping_weights() == nullptr);
+  BOOST_TEST(!monitor.stopping_weights().has_value());
   w += 1.0;
   BOOST_TEST(monitor.report(2, 0.25, 0.25, w));
   BOOST_TEST(monitor.status() == Status::max_iterations);
   const Vec expected{3.0, 4.0, 5.0};
   w.fill(-7.0);  // the optimizer changes w after being stopped
-  BOOST_TEST_REQUIRE(monitor.stopping_weights() != nullptr);
+  BOOST_TEST_REQUIRE(monitor.stopping_weights().has_value());
   BOOST_TEST(arma::approx_equal(*monitor.stopping_weights(), expected, "absdiff", 0.0));
   monitor.close(w);
   BOOST_TEST(arma::approx_equal(seen.back(), expected, "absdiff", 0.0));  // traced at the stop
@@ -290,12 +290,12 @@ BOOST_AUTO_TEST_CASE(stopping_weights_are_those_of_the_stopping_report) {
   Monitor failed = make_monitor(StopControls{});
   failed.report(0, 1.0, 1.0, point);
   failed.fail("gave up");
-  BOOST_TEST(failed.stopping_weights() == nullptr);
+  BOOST_TEST(!failed.stopping_weights().has_value());
   Monitor unfinished = make_monitor(StopControls{});
   unfinished.report(0, 1.0, 1.0, point);
   const Vec last{9.0, 8.0, 7.0};
   unfinished.finish(1, 0.5, 0.5, last, "gave up early");
   BOOST_TEST(unfinished.status() == Status::failed);
-  BOOST_TEST_REQUIRE(unfinished.stopping_weights() != nullptr);
+  BOOST_TEST_REQUIRE(unfinished.stopping_weights().has_value());
   BOOST_TEST(arma::approx_equal(*unfinished.stopping_weights(), last, "absdiff", 0.0));
 }

@@ -34,15 +34,19 @@ class Throwing final : public Optimizer {
   }
 };
 
+// Evaluates f and grad f at w and reports them as iteration k: what each fake below does.
+bool evaluate_and_report(const Problem& problem, const Vec& w, long k, Monitor& monitor, Vec& gradient) {
+  const real loss = problem.loss_grad(w, gradient);
+  return monitor.report(k, loss, arma::norm(gradient), w);
+}
+
 class WritesNaN final : public Optimizer {
  public:
   void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
     Vec gradient;
-    const real loss = problem.loss_grad(w, gradient);
-    if (monitor.report(0, loss, arma::norm(gradient), w)) return;
+    if (evaluate_and_report(problem, w, 0, monitor, gradient)) return;
     w.fill(std::numeric_limits<real>::quiet_NaN());
-    const real bad = problem.loss_grad(w, gradient);
-    monitor.report(1, bad, arma::norm(gradient), w);
+    evaluate_and_report(problem, w, 1, monitor, gradient);
   }
 };
 
@@ -50,8 +54,7 @@ class ReturnsEarly final : public Optimizer {
  public:
   void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
     Vec gradient;
-    const real loss = problem.loss_grad(w, gradient);
-    monitor.report(0, loss, arma::norm(gradient), w);
+    evaluate_and_report(problem, w, 0, monitor, gradient);
   }
 };
 
@@ -60,8 +63,7 @@ class NewtonStep final : public Optimizer {
  public:
   void minimize(const Problem& problem, Vec& w, Monitor& monitor) const override {
     Vec gradient;
-    const real loss = problem.loss_grad(w, gradient);
-    if (monitor.report(0, loss, arma::norm(gradient), w)) return;
+    if (evaluate_and_report(problem, w, 0, monitor, gradient)) return;
     Mat hessian(problem.dim(), problem.dim());
     const Mat identity = arma::eye<Mat>(problem.dim(), problem.dim());
     Vec column;
@@ -96,8 +98,7 @@ class GivesUpAfter final : public Optimizer {
     const real step = 1 / problem.smoothness();
     Vec gradient;
     for (long k = 0; k <= last_; ++k) {
-      const real loss = problem.loss_grad(w, gradient);
-      if (monitor.report(k, loss, arma::norm(gradient), w)) return;
+      if (evaluate_and_report(problem, w, k, monitor, gradient)) return;
       if (k < last_) w -= step * gradient;
     }
     if (throws_) throw std::runtime_error("gave up by throwing");
@@ -117,8 +118,7 @@ class ChangesWAfterTheStop final : public Optimizer {
     const real step = 1 / problem.smoothness();
     Vec gradient;
     for (long k = 0;; ++k) {
-      const real loss = problem.loss_grad(w, gradient);
-      if (monitor.report(k, loss, arma::norm(gradient), w)) break;
+      if (evaluate_and_report(problem, w, k, monitor, gradient)) break;
       w -= step * gradient;
     }
     reported = w;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -89,9 +90,9 @@ class Monitor {
   const std::vector<TracePoint>& trace() const { return trace_; }
   const StopControls& controls() const { return controls_; }
   // The weights of the report (or finish) that stopped the run, copied once at that moment:
-  // the result of the run even if the optimizer changes w afterwards. Null when the run was not
-  // stopped by a report (not stopped, or stopped by fail()).
-  const Vec* stopping_weights() const { return has_stopping_weights_ ? &stopping_weights_ : nullptr; }
+  // the result of the run even if the optimizer changes w afterwards. Empty when the run was
+  // not stopped by a report (not stopped, or stopped by fail()).
+  const std::optional<Vec>& stopping_weights() const { return stopping_weights_; }
 
  private:
   void stop(Status status, std::string message);
@@ -110,9 +111,7 @@ class Monitor {
   bool stopped_ = false;
   Status status_ = Status::failed;
   std::string message_;
-  // Declared last, so that the members above keep their offsets for plugins built before.
-  Vec stopping_weights_;
-  bool has_stopping_weights_ = false;
+  std::optional<Vec> stopping_weights_;
 };
 
 }  // namespace kappa

@@ -44,6 +44,9 @@ std::unique_ptr<Preconditioner> make_preconditioner(const std::string& chain, co
 // Names accepted by make_preconditioner, for help texts.
 std::vector<std::string> preconditioner_names();
 
+// The names of a chain, each checked: InputError naming the chain and the unknown name.
+std::vector<std::string> parse_preconditioner_chain(const std::string& chain);
+
 // g(z) = f(P z). Holds references: `base` and `preconditioner` must outlive it.
 class PreconditionedProblem final : public Problem {
  public:

@@ -31,6 +31,10 @@ struct LossSpec {
   real huber_delta = 1.0;
   real ridge = 0.0;
   bool intercept = false;
+
+  // Throws InputError naming the value: ridge must be finite and >= 0, huber_delta (huber only)
+  // finite and > 0. Callers that check options before any work (the CLI) use the same rules.
+  void validate() const;
 };
 
 // Builds the design matrix A of the conventions above.
