@@ -20,6 +20,7 @@ std::string to_string(Status status) {
     case Status::converged_gradient: return "converged-gradient";
     case Status::converged_loss: return "converged-loss";
     case Status::max_iterations: return "max-iterations";
+    case Status::max_epochs: return "max-epochs";
     case Status::time_limit: return "time-limit";
     case Status::diverged: return "diverged";
     case Status::failed: return "failed";
@@ -27,7 +28,7 @@ std::string to_string(Status status) {
   return "?";
 }
 
-void StopControls::validate() const {
+void RunControls::validate() const {
   auto refuse = [](const std::string& name, double value, const std::string& expected) {
     std::ostringstream message;
     message << "stopping control '" << name << "' = " << format_number(value) << ": expected " << expected;
@@ -35,6 +36,8 @@ void StopControls::validate() const {
   };
   if (max_iterations < 1) refuse("max_iterations", static_cast<double>(max_iterations), "an integer >= 1");
   // grad_tol >= 1 would stop every run at iteration 0 as converged (|g_0| <= grad_tol |g_0|).
+  if (!(max_epochs >= 0 && std::isfinite(max_epochs)))
+    refuse("max_epochs", static_cast<double>(max_epochs), "a number of data passes >= 0 (0 = none)");
   if (!(grad_tol >= 0 && grad_tol < 1))
     refuse("grad_tol", static_cast<double>(grad_tol), "a number >= 0 and < 1 (relative to the initial gradient; 0 = off)");
   if (!(loss_tol >= 0)) refuse("loss_tol", static_cast<double>(loss_tol), "a number >= 0");
@@ -43,7 +46,7 @@ void StopControls::validate() const {
   if (trace_points_per_decade < 1) refuse("trace_points_per_decade", static_cast<double>(trace_points_per_decade), "an integer >= 1");
 }
 
-Monitor::Monitor(const StopControls& controls, std::function<real(const Vec&)> relative_error,
+Monitor::Monitor(const RunControls& controls, std::function<real(const Vec&)> relative_error,
                  std::function<double()> data_passes)
     : controls_(controls),
       relative_error_(std::move(relative_error)),
@@ -90,6 +93,8 @@ bool Monitor::check_rules(const TracePoint& point) {
     stop(Status::converged_loss, "");
   } else if (point.iteration >= controls_.max_iterations) {
     stop(Status::max_iterations, "");
+  } else if (controls_.max_epochs > 0 && point.data_passes >= controls_.max_epochs) {
+    stop(Status::max_epochs, "");
   } else if (controls_.time_limit > 0 && point.seconds >= controls_.time_limit) {
     stop(Status::time_limit, "");
   }
@@ -116,6 +121,13 @@ bool Monitor::report(long iteration, real loss, real grad_norm, const Vec& w) {
   }
   if (stop_now || iteration == 0 || iteration >= next_trace_iteration_) record(point, w);
   return stop_now;
+}
+
+bool Monitor::report_due(long iteration) const {
+  if (stopped_ || !started_ || iteration == 0 || iteration >= next_trace_iteration_) return true;
+  if (iteration >= controls_.max_iterations) return true;
+  if (controls_.max_epochs > 0 && data_passes_ && data_passes_() >= controls_.max_epochs) return true;
+  return controls_.time_limit > 0 && seconds() >= controls_.time_limit;
 }
 
 void Monitor::fail(const std::string& message) { stop(Status::failed, message); }

@@ -5,8 +5,8 @@
 namespace kappa {
 
 ParamSpec step_size_param(const std::string& default_value) {
-  ParamSpec spec = real_param("lr", default_value, "step size (learning rate); auto = 1/L, L = largest eigenvalue of the curvature bound (Lanczos)", 0.0, true);
-  spec.allows_auto = true;
+  ParamSpec spec = real_param("lr", default_value, "step size (learning rate); auto = 1/L (L: largest eigenvalue of the curvature bound, Lanczos), 1/L_b for minibatches (docs/optimizers.md)", 0.0, true);
+  spec.keyword = "auto";
   return spec;
 }
 

@@ -46,7 +46,7 @@ std::string ParamSpec::domain() const {
   } else if (has_upper) {
     text += " <= " + format_number(upper);
   }
-  if (allows_auto) text += " or auto";
+  if (!keyword.empty()) text += " or " + keyword;
   return text;
 }
 
@@ -76,6 +76,11 @@ ParamSpec bool_param(std::string name, std::string default_value, std::string he
   return make_spec(std::move(name), ParamType::boolean, std::move(default_value), std::move(help));
 }
 
+ParamSchema with_params(ParamSchema schema, const ParamSchema& more) {
+  schema.insert(schema.end(), more.begin(), more.end());
+  return schema;
+}
+
 Params Params::validate(const ParamSchema& schema, const RawParams& given, const std::string& owner) {
   for (const auto& [name, text] : given) {
     bool known = false;
@@ -94,8 +99,9 @@ Params Params::validate(const ParamSchema& schema, const RawParams& given, const
     const std::string what = owner + ": parameter '" + spec.name + "'";
     auto out_of_domain = [&]() { return InputError(what + " = '" + text + "' is out of range (expected " + spec.domain() + ")"); };
     Value value;
-    if (spec.allows_auto && text == "auto") {
-      value = std::string("auto");
+    if (!spec.keyword.empty() && text == spec.keyword) {
+      value = text;
+      params.keyword_names_.insert(spec.name);
     } else {
       switch (spec.type) {
         case ParamType::real:
@@ -149,9 +155,11 @@ const std::string& Params::get_choice(const std::string& name) const {
   throw InputError(owner_ + ": parameter '" + name + "' is not a choice");
 }
 
-bool Params::is_auto(const std::string& name) const {
-  const auto* text = std::get_if<std::string>(&value(name));
-  return text != nullptr && *text == "auto";
+bool Params::is_keyword(const std::string& name) const {
+  value(name);  // throws for an unknown name
+  return keyword_names_.count(name) != 0;
 }
+
+bool Params::is_auto(const std::string& name) const { return is_keyword(name) && std::get<std::string>(value(name)) == "auto"; }
 
 }  // namespace kappa

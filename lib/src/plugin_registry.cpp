@@ -90,7 +90,8 @@ std::vector<std::string> PluginRegistry::search_path(const std::vector<std::stri
   const fs::path program = boost::dll::program_location(error);
   const std::string build_root = KAPPA_BUILD_ROOT;
   if (error || program.string().compare(0, build_root.size() + 1, build_root + "/") == 0) dirs.push_back(KAPPA_BUILD_PLUGIN_DIR);
-  if (!error) dirs.push_back((program.parent_path().parent_path() / "lib" / "kappa" / "plugins").string());
+  // <prefix>/bin/kappa -> <prefix>/<libdir>/kappa/plugins, so a moved installation finds its plugins.
+  if (!error) dirs.push_back((program.parent_path().parent_path() / KAPPA_RELATIVE_PLUGIN_DIR).string());
   dirs.push_back(KAPPA_INSTALL_PLUGIN_DIR);
   return dirs;
 }

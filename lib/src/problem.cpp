@@ -92,6 +92,51 @@ void Problem::curvature_bound_vec(const Vec& v, Vec& out) const {
   compute_curvature_bound_vec(v, out);
 }
 
+void Problem::require_least_squares_form() const {
+  if (!has_least_squares_form())
+    throw NumericalError("this problem has no least-squares form (it needs the l2 loss in the regression formulation)");
+}
+
+Index Problem::least_squares_rows() const {
+  require_least_squares_form();
+  return compute_least_squares_rows();
+}
+
+void Problem::least_squares_apply(const Vec& w, Vec& out) const {
+  require_least_squares_form();
+  compute_least_squares_apply(w, out);
+}
+
+void Problem::least_squares_apply_transpose(const Vec& u, Vec& out) const {
+  require_least_squares_form();
+  count_rows(num_samples());  // with the product by B, the work of one gradient
+  compute_least_squares_apply_transpose(u, out);
+}
+
+Vec Problem::least_squares_rhs() const {
+  require_least_squares_form();
+  return compute_least_squares_rhs();
+}
+
+Mat Problem::least_squares_matrix() const {
+  require_least_squares_form();
+  count_rows(num_samples());
+  return compute_least_squares_matrix();
+}
+
+real Problem::compute_max_sample_smoothness() const {
+  throw NumericalError("this problem has no per-sample smoothness bound; give the step size explicitly");
+}
+
+// Only reached through the checks above, for a problem that claims the form without providing it.
+Index Problem::compute_least_squares_rows() const { throw NumericalError("least-squares form not implemented"); }
+void Problem::compute_least_squares_apply(const Vec&, Vec&) const { throw NumericalError("least-squares form not implemented"); }
+void Problem::compute_least_squares_apply_transpose(const Vec&, Vec&) const {
+  throw NumericalError("least-squares form not implemented");
+}
+Vec Problem::compute_least_squares_rhs() const { throw NumericalError("least-squares form not implemented"); }
+Mat Problem::compute_least_squares_matrix() const { throw NumericalError("least-squares form not implemented"); }
+
 real Problem::smoothness() const {
   if (!has_curvature_bound()) throw NumericalError("no smoothness constant: the loss is not smooth (use an explicit step size)");
   // Lanczos with full reorthogonalization (Golub & Van Loan, Alg. 10.1.1 and Sec. 10.3): the
@@ -247,6 +292,44 @@ void LinearModelProblem::compute_curvature_bound_vec(const Vec& v, Vec& out) con
   const real rho_second = spec_.kind == LossKind::l2 ? 2.0 : 1.0;
   out = design_.t() * (design_ * v) * (rho_second / static_cast<real>(num_samples()));
   add_ridge_gradient(v, out);
+}
+
+// The least-squares form B = [A / sqrt(n); sqrt(ridge/2) E_f], c = [y / sqrt(n); 0].
+Index LinearModelProblem::compute_least_squares_rows() const {
+  return num_samples() + (spec_.ridge > 0 ? num_features_ : 0);
+}
+
+void LinearModelProblem::compute_least_squares_apply(const Vec& w, Vec& out) const {
+  const Index n = num_samples();
+  out.set_size(compute_least_squares_rows());
+  out.head(n) = design_ * w / std::sqrt(static_cast<real>(n));
+  if (spec_.ridge > 0) out.tail(num_features_) = std::sqrt(spec_.ridge / 2) * w.head(num_features_);
+}
+
+void LinearModelProblem::compute_least_squares_apply_transpose(const Vec& u, Vec& out) const {
+  const Index n = num_samples();
+  out = design_.t() * u.head(n) / std::sqrt(static_cast<real>(n));
+  if (spec_.ridge > 0) out.head(num_features_) += std::sqrt(spec_.ridge / 2) * u.tail(num_features_);
+}
+
+Vec LinearModelProblem::compute_least_squares_rhs() const {
+  Vec rhs(compute_least_squares_rows(), arma::fill::zeros);
+  rhs.head(num_samples()) = targets_ / std::sqrt(static_cast<real>(num_samples()));
+  return rhs;
+}
+
+Mat LinearModelProblem::compute_least_squares_matrix() const {
+  const Index n = num_samples();
+  Mat matrix(compute_least_squares_rows(), dim(), arma::fill::zeros);
+  matrix.head_rows(n) = design_ / std::sqrt(static_cast<real>(n));
+  if (spec_.ridge > 0) matrix.submat(n, 0, n + num_features_ - 1, num_features_ - 1).diag().fill(std::sqrt(spec_.ridge / 2));
+  return matrix;
+}
+
+real LinearModelProblem::compute_max_sample_smoothness() const {
+  if (spec_.kind == LossKind::l1) throw NumericalError("the l1 loss is not smooth: give the step size explicitly");
+  const real rho_second = spec_.kind == LossKind::l2 ? 2.0 : 1.0;
+  return rho_second * arma::max(arma::sum(arma::square(design_), 1)) + spec_.ridge;
 }
 
 }  // namespace kappa

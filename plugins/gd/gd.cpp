@@ -1,21 +1,13 @@
-// Full-batch gradient descent with a fixed step: w_{k+1} = w_k - lr grad f(w_k).
-// On an L-smooth, mu-strongly convex f, lr = 1/L contracts the error by (1 - mu/L) per step
-// (Nesterov 2004, Thm. 2.1.15); lr >= 2/L diverges on a quadratic.
+// Gradient descent: w_{k+1} = w_k - lr_k g_k, with g_k the full gradient by default (batch_size
+// = full) or a minibatch gradient. On an L-smooth, mu-strongly convex f, lr = 1/L contracts the
+// error by (1 - mu/L) per full-batch step (Nesterov 2004, Thm. 2.1.15); lr >= 2/L diverges on a
+// quadratic. `sgd` is the same update with minibatches and averaging by default.
 #include <kappa/first_order.hpp>
 #include <kappa/plugin.hpp>
 
-namespace {
-
 using namespace kappa;
 
-void gradient_descent(const Params& params, const Problem& problem, Vec& w, Monitor& monitor) {
-  const real lr = resolve_step_size(params, problem);
-  iterate_first_order(problem, w, monitor, [lr](Vec& weights, const Vec& gradient, long) { weights -= lr * gradient; });
-}
-
-}  // namespace
-
 KAPPA_PLUGIN(registrar) {
-  registrar.add({"gd", "full-batch gradient descent with a fixed step size", {step_size_param("auto")},
-                 function_optimizer(gradient_descent)});
+  registrar.add({"gd", "gradient descent, full batch by default (Cauchy 1847; Nesterov 2004, Sec. 2.1.5)",
+                 first_order_params("auto", "full"), function_optimizer(minimize_gradient_steps)});
 }

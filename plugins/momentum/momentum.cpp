@@ -11,12 +11,11 @@ namespace {
 using namespace kappa;
 
 void heavy_ball(const Params& params, const Problem& problem, Vec& w, Monitor& monitor) {
-  const real lr = resolve_step_size(params, problem);
   const real beta = params.get_real("momentum");
   Vec velocity(w.n_elem, arma::fill::zeros);
-  iterate_first_order(problem, w, monitor, [&](Vec& weights, const Vec& gradient, long) {
+  iterate_first_order(params, problem, w, monitor, [&](Vec& weights, const Vec& gradient, long, real step) {
     velocity = beta * velocity + gradient;
-    weights -= lr * velocity;
+    weights -= step * velocity;
   });
 }
 
@@ -24,6 +23,6 @@ void heavy_ball(const Params& params, const Problem& problem, Vec& w, Monitor& m
 
 KAPPA_PLUGIN(registrar) {
   registrar.add({"momentum", "heavy-ball momentum, PyTorch SGD(momentum) form (Polyak 1964)",
-                 {step_size_param("auto"), real_param("momentum", "0.9", "momentum coefficient beta", 0.0, false, 0.999999)},
+                 with_params(first_order_params("auto"), {real_param("momentum", "0.9", "momentum coefficient beta", 0.0, false, 0.999999)}),
                  function_optimizer(heavy_ball)});
 }

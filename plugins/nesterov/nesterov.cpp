@@ -11,12 +11,11 @@ namespace {
 using namespace kappa;
 
 void nesterov(const Params& params, const Problem& problem, Vec& w, Monitor& monitor) {
-  const real lr = resolve_step_size(params, problem);
   const real beta = params.get_real("momentum");
   Vec velocity(w.n_elem, arma::fill::zeros);
-  iterate_first_order(problem, w, monitor, [&](Vec& weights, const Vec& gradient, long) {
+  iterate_first_order(params, problem, w, monitor, [&](Vec& weights, const Vec& gradient, long, real step) {
     velocity = beta * velocity + gradient;
-    weights -= lr * (gradient + beta * velocity);
+    weights -= step * (gradient + beta * velocity);
   });
 }
 
@@ -24,6 +23,6 @@ void nesterov(const Params& params, const Problem& problem, Vec& w, Monitor& mon
 
 KAPPA_PLUGIN(registrar) {
   registrar.add({"nesterov", "Nesterov accelerated gradient, PyTorch SGD(nesterov=True) form (Nesterov 1983)",
-                 {step_size_param("auto"), real_param("momentum", "0.9", "momentum coefficient beta", 0.0, false, 0.999999)},
+                 with_params(first_order_params("auto"), {real_param("momentum", "0.9", "momentum coefficient beta", 0.0, false, 0.999999)}),
                  function_optimizer(nesterov)});
 }

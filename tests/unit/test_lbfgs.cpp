@@ -475,7 +475,7 @@ PluginRun run_lbfgs(const kappa::RawParams& params, const LinearModelProblem& pr
   load_lbfgs(registry);
   const auto optimizer = registry.create("lbfgs", params);
   const Vec reference = arma::solve(problem.design(), problem.targets());
-  kappa::StopControls controls;
+  kappa::RunControls controls;
   controls.max_iterations = max_iterations;
   controls.grad_tol = grad_tol;
   if (record_iterates) controls.trace_points_per_decade = 1000000;  // every iteration up to ~4e5
@@ -611,7 +611,7 @@ BOOST_AUTO_TEST_CASE(reaches_the_default_gradient_tolerance_with_each_line_searc
   setups[3].first = "huber (delta 0.05, below the noise)";
   setups[3].second.loss.kind = LossKind::huber;
   setups[3].second.loss.huber_delta = 0.05;
-  kappa::StopControls controls;  // the defaults: grad_tol 1e-10
+  kappa::RunControls controls;  // the defaults: grad_tol 1e-10
   controls.max_iterations = 2000;
   for (const auto& [name, setup] : setups) {
     const kappa::Experiment experiment(data, setup);

@@ -14,14 +14,14 @@ using namespace kappa;
 
 namespace {
 
-Monitor make_monitor(const StopControls& controls) { return Monitor(controls, {}, {}); }
+Monitor make_monitor(const RunControls& controls) { return Monitor(controls, {}, {}); }
 
 const Vec point(3, arma::fill::zeros);
 
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(gradient_tolerance_is_relative_to_the_initial_gradient) {
-  StopControls controls;
+  RunControls controls;
   controls.grad_tol = 1e-3;
   Monitor monitor = make_monitor(controls);
   BOOST_TEST(!monitor.report(0, 1.0, 10.0, point));
@@ -32,7 +32,7 @@ BOOST_AUTO_TEST_CASE(gradient_tolerance_is_relative_to_the_initial_gradient) {
 }
 
 BOOST_AUTO_TEST_CASE(loss_change_tolerance) {
-  StopControls controls;
+  RunControls controls;
   controls.grad_tol = 0;
   controls.loss_tol = 1e-6;
   Monitor monitor = make_monitor(controls);
@@ -43,7 +43,7 @@ BOOST_AUTO_TEST_CASE(loss_change_tolerance) {
 }
 
 BOOST_AUTO_TEST_CASE(max_iterations) {
-  StopControls controls;
+  RunControls controls;
   controls.max_iterations = 5;
   Monitor monitor = make_monitor(controls);
   long iteration = 0;
@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_CASE(max_iterations) {
 }
 
 BOOST_AUTO_TEST_CASE(time_limit) {
-  StopControls controls;
+  RunControls controls;
   controls.time_limit = 0.02;
   controls.max_iterations = 1000000000;
   Monitor monitor = make_monitor(controls);
@@ -68,18 +68,18 @@ BOOST_AUTO_TEST_CASE(time_limit) {
 
 BOOST_AUTO_TEST_CASE(non_finite_loss_or_gradient_is_divergence) {
   for (const real bad : {std::numeric_limits<real>::quiet_NaN(), std::numeric_limits<real>::infinity()}) {
-    Monitor loss_monitor = make_monitor(StopControls{});
+    Monitor loss_monitor = make_monitor(RunControls{});
     BOOST_TEST(!loss_monitor.report(0, 1.0, 1.0, point));
     BOOST_TEST(loss_monitor.report(1, bad, 1.0, point));
     BOOST_TEST(loss_monitor.status() == Status::diverged);
-    Monitor gradient_monitor = make_monitor(StopControls{});
+    Monitor gradient_monitor = make_monitor(RunControls{});
     BOOST_TEST(gradient_monitor.report(0, 1.0, bad, point));
     BOOST_TEST(gradient_monitor.status() == Status::diverged);
   }
 }
 
 BOOST_AUTO_TEST_CASE(exploding_loss_is_divergence) {
-  StopControls controls;
+  RunControls controls;
   controls.divergence_factor = 1e10;
   Monitor monitor = make_monitor(controls);
   BOOST_TEST(!monitor.report(0, 2.0, 1.0, point));
@@ -90,7 +90,7 @@ BOOST_AUTO_TEST_CASE(exploding_loss_is_divergence) {
 }
 
 BOOST_AUTO_TEST_CASE(first_reason_stands_and_fail_keeps_its_message) {
-  Monitor monitor = make_monitor(StopControls{});
+  Monitor monitor = make_monitor(RunControls{});
   monitor.report(0, 1.0, 1.0, point);
   monitor.fail("line search failed");
   monitor.fail("second reason");
@@ -100,10 +100,10 @@ BOOST_AUTO_TEST_CASE(first_reason_stands_and_fail_keeps_its_message) {
 }
 
 BOOST_AUTO_TEST_CASE(close_marks_a_run_that_returned_without_a_rule) {
-  Monitor silent = make_monitor(StopControls{});
+  Monitor silent = make_monitor(RunControls{});
   silent.close(point);
   BOOST_TEST(silent.status() == Status::failed);
-  Monitor early = make_monitor(StopControls{});
+  Monitor early = make_monitor(RunControls{});
   early.report(0, 1.0, 1.0, point);
   early.report(1, 0.5, 0.5, point);
   early.close(point);
@@ -112,11 +112,11 @@ BOOST_AUTO_TEST_CASE(close_marks_a_run_that_returned_without_a_rule) {
 }
 
 BOOST_AUTO_TEST_CASE(finish_applies_the_rules) {
-  Monitor converged = make_monitor(StopControls{});
+  Monitor converged = make_monitor(RunControls{});
   converged.report(0, 1.0, 1.0, point);
   converged.finish(1, 0.0, 0.0, point, "unused");
   BOOST_TEST(converged.status() == Status::converged_gradient);
-  Monitor unfinished = make_monitor(StopControls{});
+  Monitor unfinished = make_monitor(RunControls{});
   unfinished.report(0, 1.0, 1.0, point);
   unfinished.finish(1, 0.5, 0.5, point, "gave up early");
   BOOST_TEST(unfinished.status() == Status::failed);
@@ -124,7 +124,7 @@ BOOST_AUTO_TEST_CASE(finish_applies_the_rules) {
 }
 
 BOOST_AUTO_TEST_CASE(trace_is_log_spaced_and_keeps_first_and_last) {
-  StopControls controls;
+  RunControls controls;
   controls.max_iterations = 100000;
   controls.grad_tol = 0;
   controls.trace_points_per_decade = 10;
@@ -150,7 +150,7 @@ BOOST_AUTO_TEST_CASE(trace_is_log_spaced_and_keeps_first_and_last) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid_controls_are_refused_by_name) {
-  auto refused = [](StopControls controls, const std::string& name) {
+  auto refused = [](RunControls controls, const std::string& name) {
     try {
       controls.validate();
     } catch (const InputError& error) {
@@ -158,19 +158,19 @@ BOOST_AUTO_TEST_CASE(invalid_controls_are_refused_by_name) {
     }
     return false;
   };
-  StopControls zero_iterations;
+  RunControls zero_iterations;
   zero_iterations.max_iterations = 0;
   BOOST_TEST(refused(zero_iterations, "max_iterations"));
-  StopControls negative_tolerance;
+  RunControls negative_tolerance;
   negative_tolerance.grad_tol = -1;
   BOOST_TEST(refused(negative_tolerance, "grad_tol"));
-  StopControls negative_loss_tolerance;
+  RunControls negative_loss_tolerance;
   negative_loss_tolerance.loss_tol = -1e-3;
   BOOST_TEST(refused(negative_loss_tolerance, "loss_tol"));
-  StopControls negative_time;
+  RunControls negative_time;
   negative_time.time_limit = -1;
   BOOST_TEST(refused(negative_time, "time_limit"));
-  StopControls nan_tolerance;
+  RunControls nan_tolerance;
   nan_tolerance.grad_tol = std::numeric_limits<real>::quiet_NaN();
   BOOST_TEST(refused(nan_tolerance, "grad_tol"));
 }
@@ -181,7 +181,7 @@ BOOST_AUTO_TEST_CASE(invalid_controls_are_refused_by_name) {
 BOOST_AUTO_TEST_CASE(zero_gradient_is_converged_whatever_grad_tol) {
   for (const real grad_tol : {0.0, 1e-10, 0.5}) {
     BOOST_TEST_CONTEXT("grad_tol " << grad_tol) {
-      StopControls controls;
+      RunControls controls;
       controls.grad_tol = grad_tol;
       Monitor later = make_monitor(controls);
       BOOST_TEST(!later.report(0, 1.0, 1.0, point));
@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(zero_gradient_is_converged_whatever_grad_tol) {
     }
   }
   // finish() with a zero gradient picks the same status, not its failure message.
-  StopControls off;
+  RunControls off;
   off.grad_tol = 0;
   Monitor finished = make_monitor(off);
   finished.report(0, 1.0, 1.0, point);
@@ -212,7 +212,7 @@ BOOST_AUTO_TEST_CASE(zero_gradient_is_converged_whatever_grad_tol) {
 // grad_tol >= 1 stops every run at iteration 0 (|g_0| <= grad_tol |g_0|) as "converged".
 BOOST_AUTO_TEST_CASE(grad_tol_of_one_or_more_is_refused_by_name) {
   for (const real grad_tol : {1.0, 2.0, std::numeric_limits<real>::infinity()}) {
-    StopControls controls;
+    RunControls controls;
     controls.grad_tol = grad_tol;
     BOOST_TEST_CONTEXT("grad_tol " << grad_tol) {
       bool refused = false;
@@ -225,13 +225,13 @@ BOOST_AUTO_TEST_CASE(grad_tol_of_one_or_more_is_refused_by_name) {
       BOOST_CHECK_THROW(make_monitor(controls), InputError);
     }
   }
-  StopControls just_below;
+  RunControls just_below;
   just_below.grad_tol = 0.999;
   BOOST_CHECK_NO_THROW(just_below.validate());
 }
 
 BOOST_AUTO_TEST_CASE(nothing_reported_means_nan_final_values) {
-  Monitor monitor = make_monitor(StopControls{});
+  Monitor monitor = make_monitor(RunControls{});
   BOOST_TEST(!monitor.reported());
   BOOST_TEST(std::isnan(monitor.final_grad_norm()));
   BOOST_TEST(std::isnan(monitor.final_loss()));
@@ -239,7 +239,7 @@ BOOST_AUTO_TEST_CASE(nothing_reported_means_nan_final_values) {
   BOOST_TEST(std::isnan(monitor.final_grad_norm()));
   monitor.report(0, 2.0, 3.0, point);  // already stopped: not recorded
   BOOST_TEST(std::isnan(monitor.final_grad_norm()));
-  Monitor started = make_monitor(StopControls{});
+  Monitor started = make_monitor(RunControls{});
   started.report(0, 2.0, 3.0, point);
   BOOST_TEST(started.reported());
   BOOST_TEST(started.final_grad_norm() == 3.0);
@@ -249,7 +249,7 @@ BOOST_AUTO_TEST_CASE(nothing_reported_means_nan_final_values) {
 // close() after a stop keeps the status and message, and makes the last reported iteration the
 // last trace point (iteration 7 is not a trace point: 0, 1, .., 6, 8, 11, ...).
 BOOST_AUTO_TEST_CASE(close_after_a_stop_keeps_the_status_and_traces_the_last_report) {
-  StopControls controls;
+  RunControls controls;
   controls.grad_tol = 0;
   Monitor monitor = make_monitor(controls);
   for (long k = 0; k <= 7; ++k) BOOST_TEST(!monitor.report(k, 1.0 / (k + 1), 1.0, point));
@@ -266,7 +266,7 @@ BOOST_AUTO_TEST_CASE(close_after_a_stop_keeps_the_status_and_traces_the_last_rep
 
 // The weights of the stopping report are kept (a copy), and only those.
 BOOST_AUTO_TEST_CASE(stopping_weights_are_those_of_the_stopping_report) {
-  StopControls controls;
+  RunControls controls;
   controls.max_iterations = 2;
   std::vector<Vec> seen;
   Monitor monitor(controls, [&](const Vec& w) { seen.push_back(w); return 0.0; }, {});
@@ -287,11 +287,11 @@ BOOST_AUTO_TEST_CASE(stopping_weights_are_those_of_the_stopping_report) {
   BOOST_TEST(arma::approx_equal(seen.back(), expected, "absdiff", 0.0));  // traced at the stop
 
   // fail() carries no weights; finish() that ends the run as failed keeps those it was given.
-  Monitor failed = make_monitor(StopControls{});
+  Monitor failed = make_monitor(RunControls{});
   failed.report(0, 1.0, 1.0, point);
   failed.fail("gave up");
   BOOST_TEST(!failed.stopping_weights().has_value());
-  Monitor unfinished = make_monitor(StopControls{});
+  Monitor unfinished = make_monitor(RunControls{});
   unfinished.report(0, 1.0, 1.0, point);
   const Vec last{9.0, 8.0, 7.0};
   unfinished.finish(1, 0.5, 0.5, last, "gave up early");

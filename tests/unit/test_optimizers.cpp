@@ -34,15 +34,15 @@ Dataset well_conditioned_data(Index n = 200, Index d = 50) {
   return generate(spec);
 }
 
-StopControls tight_controls(long max_iterations = 50000) {
-  StopControls controls;
+RunControls tight_controls(long max_iterations = 50000) {
+  RunControls controls;
   controls.max_iterations = max_iterations;
   controls.grad_tol = 1e-10;
   return controls;
 }
 
 RunResult run(const Plugins& plugins, const Experiment& experiment, const std::string& name, const RawParams& params = {},
-              const StopControls& controls = tight_controls()) {
+              const RunControls& controls = tight_controls()) {
   return experiment.run(name, *plugins.registry.create(name, params), controls);
 }
 
@@ -51,14 +51,15 @@ RunResult run(const Plugins& plugins, const Experiment& experiment, const std::s
 BOOST_FIXTURE_TEST_SUITE(reach_the_direct_solution, Plugins)
 
 // A relative gradient of 1e-10 on a problem with cond(H) = cond(X)^2 = 100 bounds the relative
-// weight error by about 100 * 1e-10 * |grad_0| / (mu |w*|), far below the 1e-6 asked for.
+// weight error by about 100 * 1e-10 * |grad_0| / (mu |w*|), below the 1e-8 asked of deterministic methods
+// (the bound; measured: every one of them, Adam included on this full-batch problem).
 BOOST_AUTO_TEST_CASE(every_optimizer_with_its_defaults) {
   const Experiment experiment(well_conditioned_data(), ExperimentSetup{});
   for (const std::string name : {"gd", "momentum", "nesterov", "adam", "lbfgs", "cg"}) {
     const RunResult result = run(*this, experiment, name);
     BOOST_TEST_CONTEXT(name << ": " << to_string(result.status) << " " << result.message) {
       BOOST_TEST(result.status == Status::converged_gradient);
-      BOOST_TEST(result.evaluation.relative_weight_error <= 1e-6);
+      BOOST_TEST(result.evaluation.relative_weight_error <= 1e-8);
       BOOST_TEST(std::fabs(result.evaluation.test_mae - experiment.reference_evaluation().test_mae) <=
                  1e-6 * experiment.reference_evaluation().test_mae);
     }
@@ -180,7 +181,7 @@ BOOST_FIXTURE_TEST_SUITE(exact_minimizer, Plugins)
 BOOST_AUTO_TEST_CASE(a_zero_gradient_converges_with_grad_tol_zero) {
   const Experiment experiment(one_sample(), ExperimentSetup{});
   BOOST_TEST_REQUIRE(experiment.reference().w(0) == 1.5);
-  StopControls controls;
+  RunControls controls;
   controls.grad_tol = 0;
   controls.max_iterations = 100;
   for (const std::string name : {"cg", "lbfgs", "gd"}) {
@@ -204,7 +205,7 @@ BOOST_AUTO_TEST_CASE(zero_targets_converge_at_iteration_zero) {
   const Experiment experiment(std::move(data), ExperimentSetup{});
   BOOST_TEST_REQUIRE(arma::norm(experiment.reference().w) == 0.0);
   for (const real grad_tol : {1e-10, 0.0}) {
-    StopControls controls;
+    RunControls controls;
     controls.grad_tol = grad_tol;
     for (const std::string name : {"gd", "momentum", "nesterov", "adam", "lbfgs", "cg"}) {
       const RunResult result = run(*this, experiment, name, {}, controls);
@@ -224,7 +225,7 @@ BOOST_AUTO_TEST_CASE(zero_targets_converge_at_iteration_zero) {
 // X = [[1e160]], y = [1e-160] the gradient at 0 is -2 but H = 2e320 overflows.
 BOOST_AUTO_TEST_CASE(cg_reports_an_overflowing_curvature) {
   const LinearModelProblem problem(Mat(1, 1, arma::fill::value(1e160)), Vec{1e-160}, LossSpec{});
-  StopControls controls;
+  RunControls controls;
   controls.max_iterations = 20;
   Monitor monitor(controls, {}, [&] { return problem.data_passes(); });
   Vec w(1, arma::fill::zeros);

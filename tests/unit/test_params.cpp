@@ -11,7 +11,7 @@ namespace {
 
 ParamSchema schema() {
   ParamSpec lr = real_param("lr", "auto", "step size", 0.0, true);
-  lr.allows_auto = true;
+  lr.keyword = "auto";
   return {lr, integer_param("history", "10", "memory", 1, 1000), choice_param("line_search", "strong_wolfe", "kind", {"strong_wolfe", "none"}),
           bool_param("average", "false", "averaging")};
 }

@@ -149,7 +149,7 @@ Dataset scaled_data(real x_factor, real y_factor, bool test_part_only = false) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_non_standard_exception_becomes_a_failed_run) {
-  const RunResult result = small_experiment().run("int", ThrowsInt{}, StopControls{});
+  const RunResult result = small_experiment().run("int", ThrowsInt{}, RunControls{});
   BOOST_TEST(result.status == Status::failed);
   BOOST_TEST(result.message == "optimizer threw a non-standard exception");
   BOOST_TEST(std::isnan(result.grad_norm));
@@ -158,8 +158,8 @@ BOOST_AUTO_TEST_CASE(a_non_standard_exception_becomes_a_failed_run) {
 // A run that failed before reporting has no gradient norm: NaN, not 0 (which reads as converged).
 BOOST_AUTO_TEST_CASE(a_run_failed_before_reporting_has_a_nan_gradient_norm) {
   const Experiment experiment = small_experiment();
-  for (const RunResult& result : {experiment.run("fails", FailsAtOnce{}, StopControls{}),
-                                  experiment.run("throwing-at-once", ThrowsInt{}, StopControls{})}) {
+  for (const RunResult& result : {experiment.run("fails", FailsAtOnce{}, RunControls{}),
+                                  experiment.run("throwing-at-once", ThrowsInt{}, RunControls{})}) {
     BOOST_TEST_CONTEXT(result.optimizer) {
       BOOST_TEST(result.status == Status::failed);
       BOOST_TEST(std::isnan(result.grad_norm));
@@ -174,7 +174,7 @@ BOOST_AUTO_TEST_CASE(a_run_failed_before_reporting_has_a_nan_gradient_norm) {
 // fail() or an exception between two trace points; the status and message stand.
 BOOST_AUTO_TEST_CASE(the_last_reported_iteration_is_the_last_trace_point_after_a_failure) {
   const Experiment experiment = small_experiment();
-  StopControls controls;
+  RunControls controls;
   controls.grad_tol = 0;
   for (const bool throws : {false, true}) {
     BOOST_TEST_CONTEXT((throws ? "throws" : "fails")) {
@@ -194,7 +194,7 @@ BOOST_AUTO_TEST_CASE(the_last_reported_iteration_is_the_last_trace_point_after_a
 
 BOOST_AUTO_TEST_CASE(weights_changed_after_the_stop_are_not_the_result) {
   const Experiment experiment = small_experiment();
-  StopControls controls;
+  RunControls controls;
   controls.max_iterations = 5;
   controls.grad_tol = 0;
   const ChangesWAfterTheStop optimizer;
@@ -238,7 +238,7 @@ BOOST_AUTO_TEST_CASE(data_at_extreme_scales_is_refused) {
   for (const real factor : {1e-100, 1e100}) {
     BOOST_TEST_CONTEXT("all by " << factor) {
       const Experiment experiment(scaled_data(factor, factor), ExperimentSetup{});
-      const RunResult result = experiment.run("newton", NewtonStep{}, StopControls{});
+      const RunResult result = experiment.run("newton", NewtonStep{}, RunControls{});
       BOOST_TEST(result.status == Status::converged_gradient);
       BOOST_TEST(result.evaluation.relative_weight_error <= 1e-10);
       BOOST_TEST(std::isfinite(result.evaluation.train_loss));
@@ -251,26 +251,26 @@ BOOST_AUTO_TEST_CASE(data_at_extreme_scales_is_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(an_exception_becomes_a_failed_run_with_its_message) {
-  const RunResult result = small_experiment().run("throwing", Throwing{}, StopControls{});
+  const RunResult result = small_experiment().run("throwing", Throwing{}, RunControls{});
   BOOST_TEST(result.status == Status::failed);
   BOOST_TEST(result.message.find("exploded on purpose") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(nan_weights_become_a_divergence_never_a_silent_nan) {
-  const RunResult result = small_experiment().run("nan", WritesNaN{}, StopControls{});
+  const RunResult result = small_experiment().run("nan", WritesNaN{}, RunControls{});
   BOOST_TEST(result.status == Status::diverged);
   BOOST_TEST(!result.message.empty());
 }
 
 BOOST_AUTO_TEST_CASE(returning_without_a_stopping_rule_is_a_failure) {
-  const RunResult result = small_experiment().run("early", ReturnsEarly{}, StopControls{});
+  const RunResult result = small_experiment().run("early", ReturnsEarly{}, RunControls{});
   BOOST_TEST(result.status == Status::failed);
   BOOST_TEST(result.message.find("before any stopping rule") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(finish_with_an_exact_step_converges) {
   const Experiment experiment = small_experiment();
-  const RunResult result = experiment.run("newton", NewtonStep{}, StopControls{});
+  const RunResult result = experiment.run("newton", NewtonStep{}, RunControls{});
   BOOST_TEST(result.status == Status::converged_gradient);
   BOOST_TEST(result.iterations == 1);
   BOOST_TEST(result.evaluation.relative_weight_error <= 1e-12);

@@ -3,9 +3,12 @@
 // decides when a run stops and why, so the stopping rules mean the same for every plugin.
 //
 // An iteration is one update of the weights. Iteration 0 is the starting point; optimizers
-// report it before their first update.
+// report it before their first update. An epoch is n samples' worth of work: the problem's
+// data_passes() (rows touched / n), so one full-batch gradient is one epoch, and a minibatch
+// of b rows is b/n of one.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -21,6 +24,7 @@ enum class Status {
   converged_gradient,  // |grad f(w_k)| <= grad_tol * max(|grad f(w_0)|, tiny), or |grad f(w_k)| = 0
   converged_loss,      // |f(w_{k-1}) - f(w_k)| <= loss_tol * max(|f(w_k)|, tiny)
   max_iterations,      // k reached max_iterations
+  max_epochs,          // the work reached max_epochs data passes
   time_limit,          // wall time exceeded time_limit seconds
   diverged,            // loss or gradient not finite, or f(w_k) > divergence_factor * max(f(w_0), tiny)
   failed,              // the optimizer gave up or threw; the message says why
@@ -29,14 +33,18 @@ enum class Status {
 std::string to_string(Status status);
 inline std::ostream& operator<<(std::ostream& out, Status status) { return out << to_string(status); }
 
-struct StopControls {
+// The settings of one run that are not the optimizer's own parameters: when to stop, how to
+// trace, and the seed of every random choice the optimizer makes (minibatch order, ...).
+struct RunControls {
   long max_iterations = 1000;
+  double max_epochs = 0.0;         // data passes (see above); 0 means none
   real grad_tol = 1e-10;           // relative to the initial gradient norm, in [0, 1); 0 disables
                                    // (a gradient that is exactly zero always converges)
   real loss_tol = 0.0;             // relative change between iterations; 0 disables
   double time_limit = 0.0;         // seconds of wall time; 0 means none
   real divergence_factor = 1e10;   // loss growth over the initial loss that counts as divergence
   int trace_points_per_decade = 10;
+  std::uint64_t seed = 0;          // same seed, same run, bit for bit
 
   // Throws InputError naming the control for out-of-range values. grad_tol must be < 1: a
   // tolerance >= 1 would stop every run at iteration 0 as "converged".
@@ -58,12 +66,18 @@ class Monitor {
  public:
   // `relative_error(w)` computes |P w - w*| / |w*| for a solver-space w; it is called only at
   // trace points. `data_passes()` reports the problem's work counter.
-  Monitor(const StopControls& controls, std::function<real(const Vec&)> relative_error,
+  Monitor(const RunControls& controls, std::function<real(const Vec&)> relative_error,
           std::function<double()> data_passes);
 
   // Reports the state after iteration `iteration` (0 = the starting point). Returns true when
   // the run must stop; the optimizer then returns with w as reported.
   bool report(long iteration, real loss, real grad_norm, const Vec& w);
+
+  // For optimizers that do not evaluate the full objective at every iteration (minibatch
+  // methods): whether iteration `iteration` must be reported, because it is a trace point or a
+  // budget (iterations, epochs, time) is reached. Reporting only those iterations gives the
+  // same stops and the same trace as reporting all of them, with the rules checked there.
+  bool report_due(long iteration) const;
 
   // The optimizer cannot go on (line search failed, unsupported problem, ...).
   void fail(const std::string& message);
@@ -88,7 +102,7 @@ class Monitor {
   real final_grad_norm() const { return started_ ? last_.grad_norm : arma::datum::nan; }
   double seconds() const;
   const std::vector<TracePoint>& trace() const { return trace_; }
-  const StopControls& controls() const { return controls_; }
+  const RunControls& controls() const { return controls_; }
   // The weights of the report (or finish) that stopped the run, copied once at that moment:
   // the result of the run even if the optimizer changes w afterwards. Empty when the run was
   // not stopped by a report (not stopped, or stopped by fail()).
@@ -99,7 +113,7 @@ class Monitor {
   void record(const TracePoint& point, const Vec& w);
   bool check_rules(const TracePoint& point);
 
-  StopControls controls_;
+  RunControls controls_;
   std::function<real(const Vec&)> relative_error_;
   std::function<double()> data_passes_;
   std::chrono::steady_clock::time_point start_;

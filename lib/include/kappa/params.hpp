@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -27,7 +28,8 @@ struct ParamSpec {
   double upper = std::numeric_limits<double>::infinity();
   bool lower_exclusive = false;
   std::vector<std::string> choices;  // for ParamType::choice
-  bool allows_auto = false;          // a real that also accepts the word "auto"
+  std::string keyword;               // a word a real or integer also accepts in place of a
+                                     // number, e.g. "auto" (lr) or "full" (batch_size); empty: none
 
   // Short description of the admissible values, e.g. "real > 0 or auto", "one of a|b".
   std::string domain() const;
@@ -45,6 +47,9 @@ ParamSpec choice_param(std::string name, std::string default_value, std::string 
 ParamSpec bool_param(std::string name, std::string default_value, std::string help);
 
 using ParamSchema = std::vector<ParamSpec>;
+
+// `schema` followed by `more`: a plugin's own parameters after shared ones.
+ParamSchema with_params(ParamSchema schema, const ParamSchema& more);
 using RawParams = std::map<std::string, std::string>;
 
 // Validated parameter values: every schema entry has a value (given or default).
@@ -58,7 +63,9 @@ class Params {
   long long get_integer(const std::string& name) const;
   bool get_bool(const std::string& name) const;
   const std::string& get_choice(const std::string& name) const;
-  bool is_auto(const std::string& name) const;
+  // Whether the parameter holds its keyword (ParamSpec::keyword) rather than a number.
+  bool is_keyword(const std::string& name) const;
+  bool is_auto(const std::string& name) const;  // holds the keyword "auto"
 
   // The text of every value as given (or the default), for results files.
   const std::map<std::string, std::string>& as_text() const { return text_; }
@@ -69,6 +76,7 @@ class Params {
 
   std::map<std::string, Value> values_;
   std::map<std::string, std::string> text_;
+  std::set<std::string> keyword_names_;  // parameters holding their keyword
   std::string owner_;
 };
 

@@ -15,7 +15,7 @@
 
 #include "kappa/optimizer.hpp"
 
-#define KAPPA_PLUGIN_ABI_VERSION 1
+#define KAPPA_PLUGIN_ABI_VERSION 2  // 2: RunControls (seed, max_epochs), ParamSpec::keyword, Problem least-squares form
 
 namespace kappa {
 

@@ -55,6 +55,10 @@ class Problem {
   // Loss and gradient over the given rows (mean over them, see the conventions above).
   real batch_loss_grad(const Vec& w, const IndexVec& rows, Vec& gradient) const;
 
+  // The same evaluation as loss_grad for measuring rather than optimizing (the Monitor's view
+  // of a minibatch run): not counted in data_passes().
+  real loss_grad_uncounted(const Vec& w, Vec& gradient) const { return compute_loss_grad(w, gradient); }
+
   // Hessian-vector product where the loss is twice differentiable (l2, huber).
   virtual bool has_hessian() const = 0;
   void hess_vec(const Vec& w, const Vec& v, Vec& out) const;
@@ -71,6 +75,26 @@ class Problem {
   // Throws NumericalError when the problem has no curvature bound or the products overflow.
   real smoothness() const;
 
+  // The least-squares form of an l2 problem: f(w) = |B w - c|^2 with
+  //   B = [A / sqrt(n); sqrt(ridge/2) E_f],  c = [y / sqrt(n); 0],
+  // E_f selecting the feature weights (the ridge rows exist only when ridge > 0). Methods for
+  // linear least squares (CGLS, LSQR, direct solves) work with B and c instead of f. A product
+  // with B and one with B^T together count as one data pass (the work of one gradient); the
+  // pass is counted on the product with B^T. Throws NumericalError when the problem has no
+  // such form (has_least_squares_form() false).
+  virtual bool has_least_squares_form() const { return false; }
+  Index least_squares_rows() const;
+  void least_squares_apply(const Vec& w, Vec& out) const;            // out = B w
+  void least_squares_apply_transpose(const Vec& u, Vec& out) const;  // out = B^T u
+  Vec least_squares_rhs() const;                                     // c
+  Mat least_squares_matrix() const;                                  // B, dense (counts one pass)
+
+  // The largest smoothness constant of one sample's loss, max_i L_i with
+  // f_i(w) = rho(a_i^T w - y_i) + ridge/2 |w_f|^2, so L_i = rho''_max |a_i|^2 + ridge: what
+  // bounds a stable minibatch step (first_order.hpp). Throws NumericalError when the problem
+  // has no such bound.
+  real max_sample_smoothness() const { return compute_max_sample_smoothness(); }
+
   // Full passes over the data so far (rows touched / n): the work measure reported as
   // "evaluations" and, for minibatch methods, the epoch count.
   double data_passes() const { return static_cast<double>(rows_touched_) / static_cast<double>(num_samples()); }
@@ -82,9 +106,18 @@ class Problem {
   virtual real compute_batch_loss_grad(const Vec& w, const IndexVec& rows, Vec& gradient) const = 0;
   virtual void compute_hess_vec(const Vec& w, const Vec& v, Vec& out) const = 0;
   virtual void compute_curvature_bound_vec(const Vec& v, Vec& out) const = 0;
+  virtual real compute_max_sample_smoothness() const;
+  // The least-squares form; only problems with has_least_squares_form() override these.
+  virtual Index compute_least_squares_rows() const;
+  virtual void compute_least_squares_apply(const Vec& w, Vec& out) const;
+  virtual void compute_least_squares_apply_transpose(const Vec& u, Vec& out) const;
+  virtual Vec compute_least_squares_rhs() const;
+  virtual Mat compute_least_squares_matrix() const;
   void count_rows(Index rows) const { rows_touched_ += rows; }
 
  private:
+  void require_least_squares_form() const;
+
   mutable unsigned long long rows_touched_ = 0;
 };
 
@@ -101,6 +134,7 @@ class LinearModelProblem final : public Problem {
   bool has_hessian() const override { return spec_.kind != LossKind::l1; }
   bool is_quadratic() const override { return spec_.kind == LossKind::l2; }
   bool has_curvature_bound() const override { return spec_.kind != LossKind::l1; }
+  bool has_least_squares_form() const override { return spec_.kind == LossKind::l2; }
 
   const Mat& design() const { return design_; }
   const Vec& targets() const { return targets_; }
@@ -112,6 +146,12 @@ class LinearModelProblem final : public Problem {
   real compute_batch_loss_grad(const Vec& w, const IndexVec& rows, Vec& gradient) const override;
   void compute_hess_vec(const Vec& w, const Vec& v, Vec& out) const override;
   void compute_curvature_bound_vec(const Vec& v, Vec& out) const override;
+  real compute_max_sample_smoothness() const override;
+  Index compute_least_squares_rows() const override;
+  void compute_least_squares_apply(const Vec& w, Vec& out) const override;
+  void compute_least_squares_apply_transpose(const Vec& u, Vec& out) const override;
+  Vec compute_least_squares_rhs() const override;
+  Mat compute_least_squares_matrix() const override;
 
  private:
   // Mean of rho over the residuals, and rho'(r_i) (before the 1/n of the mean) into `derivative`.

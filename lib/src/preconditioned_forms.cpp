@@ -1,0 +1,52 @@
+// PreconditionedProblem's least-squares form and per-sample smoothness, used by CGLS/LSQR/direct
+// and by minibatch step sizes (first_order.hpp). Kept apart from preconditioner.cpp, which holds
+// the preconditioners themselves.
+#include <cmath>
+
+#include "kappa/error.hpp"
+#include "kappa/preconditioner.hpp"
+
+namespace kappa {
+
+// ---------------------------------------------------------------- least-squares form, sample smoothness
+// (added by the lead; g = c f(P z), so g's least-squares form is sqrt(c) B P, sqrt(c) rhs)
+
+Index PreconditionedProblem::compute_least_squares_rows() const { return base_.least_squares_rows(); }
+
+void PreconditionedProblem::compute_least_squares_apply(const Vec& z, Vec& out) const {
+  base_.least_squares_apply(preconditioner_.to_original(z), out);
+  if (objective_scale_ != 1) out *= std::sqrt(objective_scale_);
+}
+
+void PreconditionedProblem::compute_least_squares_apply_transpose(const Vec& u, Vec& out) const {
+  Vec base_out;
+  base_.least_squares_apply_transpose(u, base_out);
+  out = preconditioner_.gradient_to_solver(base_out);
+  if (objective_scale_ != 1) out *= std::sqrt(objective_scale_);
+}
+
+Vec PreconditionedProblem::compute_least_squares_rhs() const { return std::sqrt(objective_scale_) * base_.least_squares_rhs(); }
+
+Mat PreconditionedProblem::compute_least_squares_matrix() const {
+  return std::sqrt(objective_scale_) * preconditioner_.transform_design(base_.least_squares_matrix());
+}
+
+real PreconditionedProblem::compute_max_sample_smoothness() const {
+  // The samples of g are those of f with the rows a_i replaced by P^T a_i, times c.
+  const auto* linear = dynamic_cast<const LinearModelProblem*>(&base_);
+  if (linear == nullptr) return objective_scale_ * base_.max_sample_smoothness();
+  const LossKind kind = linear->spec().kind;
+  if (kind == LossKind::l1) throw NumericalError("the l1 loss is not smooth: give the step size explicitly");
+  const real rho_second = kind == LossKind::l2 ? 2.0 : 1.0;
+  const Mat transformed_rows = transformed_ ? Mat() : preconditioner_.transform_design(linear->design());
+  const Mat& rows = transformed_ ? transformed_->design() : transformed_rows;
+  real ridge_curvature = 0;  // of ridge/2 |(P z)_f|^2: ridge lambda_max(P_f^T P_f) <= ridge |P_f|_F^2
+  if (linear->spec().ridge > 0) {
+    const Index features = linear->dim() - (linear->spec().intercept ? 1 : 0);
+    const Mat P = preconditioner_.transform_design(Mat(linear->dim(), linear->dim(), arma::fill::eye));
+    ridge_curvature = linear->spec().ridge * arma::accu(arma::square(P.head_rows(features)));
+  }
+  return objective_scale_ * (rho_second * arma::max(arma::sum(arma::square(rows), 1)) + ridge_curvature);
+}
+
+}  // namespace kappa
