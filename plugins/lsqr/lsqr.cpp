@@ -1,0 +1,183 @@
+// LSQR (Paige & Saunders, ACM TOMS 8(1), 1982): Golub-Kahan bidiagonalization of B started from
+// the residual r_0 = c - B w_0, with the bidiagonal least-squares problem solved by plane
+// rotations (their Sec. 4.1), for an l2 problem f(w) = |B w - c|^2 (problem.hpp, least-squares
+// form; the ridge rows are part of B, so LSQR's own damping is not needed):
+//   beta_1 u_1 = r_0, alpha_1 v_1 = B^T u_1, x = w_0, d_1 = v_1, phibar_1 = beta_1, rhobar_1 = alpha_1;
+//   beta_{i+1} u_{i+1} = B v_i - alpha_i u_i,  alpha_{i+1} v_{i+1} = B^T u_{i+1} - beta_{i+1} v_i,
+//   rho_i = hypot(rhobar_i, beta_{i+1}), c_i = rhobar_i / rho_i, s_i = beta_{i+1} / rho_i,
+//   theta_{i+1} = s_i alpha_{i+1}, rhobar_{i+1} = -c_i alpha_{i+1}, phi_i = c_i phibar_i,
+//   phibar_{i+1} = s_i phibar_i, x += (phi_i / rho_i) d_i, d_{i+1} = v_{i+1} - (theta_{i+1} / rho_i) d_i.
+// One product by B and one by B^T per iteration: one data pass. In exact arithmetic the iterates
+// are those of CGLS (the k-th minimizes |B w - c| over w_0 + K_k(B^T B, B^T r_0)), with better
+// behaviour in floating point when B is ill-conditioned (Paige & Saunders, Sec. 7-8).
+//
+// Stopping tests of the paper's Sec. 6, on LSQR's own estimates (no extra products):
+// |r_k| ~ phibar_{k+1}, |B^T r_k| ~ phibar_{k+1} alpha_{k+1} |c_k|, |B| ~ |B_k|_F (the Frobenius
+// norm of the bidiagonal so far), cond(B) ~ |B_k|_F |D_k|_F (D_k = [d_1/rho_1, ...]), |x_k| exact:
+//   S1  |r_k| <= btol |r_0| + atol |B| |x_k|        (a compatible system is solved)
+//   S2  |B^T r_k| / (|B| |r_k|) <= atol              (a least-squares solution is found)
+//   S3  cond(B) >= conlim                            (further iterations amplify rounding)
+// and, as in the paper's code, the same tests at machine precision (1 + test <= 1), which apply
+// whatever the tolerances. The paper sets atol, btol to the relative accuracy of the data; kappa's
+// data are exact in double, so the defaults are 0 (only the machine-precision forms act), and
+// conlim = 1e8, the paper's recommended limit for least-squares problems (the error of the
+// solution grows like cond(B)^2 there).
+//
+// Reported values are exact, not the estimates: at the iterations where a report is needed
+// (Monitor::report_due: trace points and budgets), where the estimated gradient 2 |B^T r| already
+// meets the run's gradient rule, at every iteration when the run has a loss tolerance, and when
+// an own test fires, the plugin computes r = c - B w and B^T r (one more data pass) and reports
+// |r|^2 and 2 |B^T r|. Other iterations are not reported (the monitor allows this; the rules
+// are checked at the reported ones). Data passes = iterations + reports. An own test that fires
+// ends the run through monitor.finish: converged-gradient if the run's gradient rule holds on the
+// exact values there, otherwise failed with the test named.
+#include <kappa/parse.hpp>
+#include <kappa/plugin.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace {
+
+using namespace kappa;
+
+constexpr real eps = std::numeric_limits<real>::epsilon();
+
+// f(w) = |c - B w|^2 and |grad f(w)| = 2 |B^T (c - B w)|: one data pass.
+struct Exact {
+  real loss;
+  real gradient_norm;
+};
+Exact evaluate(const Problem& problem, const Vec& c, const Vec& w) {
+  Vec r, s;
+  problem.least_squares_apply(w, r);
+  r = c - r;
+  problem.least_squares_apply_transpose(r, s);
+  return {arma::dot(r, r), 2 * arma::norm(s)};
+}
+
+// The first of the paper's tests that holds, as a message; empty when none does.
+std::string stopping_test(real atol, real btol, real conlim, real r_norm, real ar_norm, real b_norm_estimate,
+                          real cond_estimate, real x_norm, real r0_norm) {
+  const real test1 = r_norm / r0_norm;
+  const real test2 = r_norm > 0 ? ar_norm / (b_norm_estimate * r_norm) : 0;
+  const real test3 = 1 / cond_estimate;
+  const real relative_x = b_norm_estimate * x_norm / r0_norm;
+  const real t1 = test1 / (1 + relative_x);
+  const real rtol = btol + atol * relative_x;
+  auto estimates = [&] {
+    return " (estimates: |r| = " + format_number(r_norm) + ", |B^T r| = " + format_number(ar_norm) +
+           ", cond(B) = " + format_number(cond_estimate) + ")";
+  };
+  if (test1 <= rtol) return "LSQR test S1: |r| <= btol |r_0| + atol |B| |x| (atol = " + format_number(atol) +
+                            ", btol = " + format_number(btol) + ")" + estimates();
+  if (test2 <= atol) return "LSQR test S2: |B^T r| / (|B| |r|) <= atol = " + format_number(atol) + estimates();
+  if (conlim > 0 && test3 <= 1 / conlim)
+    return "LSQR test S3: estimated cond(B) >= conlim = " + format_number(conlim) +
+           ", further iterations would amplify rounding (conlim=0 turns the test off)" + estimates();
+  if (1 + t1 <= 1) return "LSQR test S1 at machine precision: |r| / (|r_0| + |B| |x|) <= eps" + estimates();
+  if (1 + test2 <= 1) return "LSQR test S2 at machine precision: |B^T r| / (|B| |r|) <= eps" + estimates();
+  if (1 + test3 <= 1) return "LSQR test S3 at machine precision: estimated cond(B) >= 1/eps" + estimates();
+  return "";
+}
+
+void lsqr(const Params& params, const Problem& problem, Vec& w, Monitor& monitor) {
+  if (!problem.has_least_squares_form()) {
+    monitor.fail("needs a linear least-squares problem |B w - c|^2 (the l2 loss in the regression formulation); "
+                 "this problem has no such form");
+    return;
+  }
+  const real atol = params.get_real("atol");
+  const real btol = params.get_real("btol");
+  const real conlim = params.get_real("conlim");
+  const Vec c = problem.least_squares_rhs();
+  const Vec w0 = w;
+
+  Vec u, v, product;
+  problem.least_squares_apply(w, u);
+  u = c - u;
+  real beta = arma::norm(u);
+  if (beta > 0) u /= beta;
+  problem.least_squares_apply_transpose(u, v);
+  real alpha = arma::norm(v);
+  if (alpha > 0) v /= alpha;
+  // Exact at the start: r_0 = beta_1 u_1 and B^T r_0 = alpha_1 beta_1 v_1.
+  const real r0_norm = beta;
+  const real initial_gradient = 2 * alpha * beta;
+  if (monitor.report(0, beta * beta, initial_gradient, w)) return;
+
+  const RunControls& controls = monitor.controls();
+  const real gradient_target = controls.grad_tol * std::max(initial_gradient, std::numeric_limits<real>::min());
+  const bool report_every_iteration = controls.loss_tol > 0;
+
+  Vec direction = v;
+  real phibar = beta;
+  real rhobar = alpha;
+  real b_norm_sq = 0;  // |B_k|_F^2
+  real dd_norm_sq = 0;  // |D_k|_F^2
+  for (long k = 1;; ++k) {
+    // Golub-Kahan bidiagonalization step.
+    problem.least_squares_apply(v, product);
+    u = product - alpha * u;
+    beta = arma::norm(u);
+    if (beta > 0) u /= beta;
+    b_norm_sq += alpha * alpha + beta * beta;
+    problem.least_squares_apply_transpose(u, product);
+    v = product - beta * v;
+    alpha = arma::norm(v);
+    if (alpha > 0) v /= alpha;
+
+    // Plane rotation eliminating beta_{k+1} from the lower bidiagonal matrix.
+    const real rho = std::hypot(rhobar, beta);
+    const real cs = rhobar / rho;
+    const real sn = beta / rho;
+    const real theta = sn * alpha;
+    rhobar = -cs * alpha;
+    const real phi = cs * phibar;
+    phibar = sn * phibar;
+
+    dd_norm_sq += arma::dot(direction, direction) / (rho * rho);
+    w += (phi / rho) * direction;
+    direction = v - (theta / rho) * direction;
+
+    const real r_norm = phibar;
+    const real ar_norm = phibar * alpha * std::fabs(cs);
+    const real b_norm = std::sqrt(b_norm_sq);
+    const real cond_estimate = b_norm * std::sqrt(dd_norm_sq);
+    const std::string own_test = stopping_test(atol, btol, conlim, r_norm, ar_norm, b_norm, cond_estimate,
+                                               arma::norm(w - w0), r0_norm);
+    const bool finite = std::isfinite(rho) && std::isfinite(phibar) && std::isfinite(alpha) && w.is_finite();
+    const bool may_converge = 2 * ar_norm == 0 || (controls.grad_tol > 0 && 2 * ar_norm <= gradient_target);
+    if (!own_test.empty() || !finite) {
+      const Exact exact = evaluate(problem, c, w);
+      monitor.finish(k, exact.loss, exact.gradient_norm, w,
+                     own_test.empty() ? "the bidiagonalization broke down (not finite)"
+                                      : own_test + ", before any stopping rule of the run held: |grad f| = " +
+                                            format_number(exact.gradient_norm / initial_gradient) +
+                                            " |grad f(w_0)|");
+      return;
+    }
+    if (report_every_iteration || may_converge || monitor.report_due(k)) {
+      const Exact exact = evaluate(problem, c, w);
+      if (monitor.report(k, exact.loss, exact.gradient_norm, w)) return;
+    }
+  }
+}
+
+}  // namespace
+
+KAPPA_PLUGIN(registrar) {
+  registrar.add({"lsqr",
+                 "LSQR, Golub-Kahan bidiagonalization for linear least squares (Paige & Saunders 1982)",
+                 {real_param("atol", "0",
+                             "tests S1/S2: relative accuracy of B; 0 = exact data, only the machine-precision tests act",
+                             0.0, false, 1.0),
+                  real_param("btol", "0", "test S1: relative accuracy of c; 0 = exact data", 0.0, false, 1.0),
+                  real_param("conlim", "1e8",
+                             "test S3: stop when the estimate of cond(B) reaches conlim (1e8: the paper's limit for "
+                             "least squares); 0 = off",
+                             0.0)},
+                 function_optimizer(lsqr)});
+}
