@@ -51,6 +51,9 @@ void require_writable(const std::string& file);
 void write_file_atomically(const std::string& file, const std::string& content);
 
 int run_solve(int argc, char** argv);
+int run_diagnose(int argc, char** argv);
+int run_study(int argc, char** argv);
+int run_report(int argc, char** argv);
 int run_generate(int argc, char** argv);
 int run_plugins(int argc, char** argv);
 

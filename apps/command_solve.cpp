@@ -6,6 +6,7 @@
 #include <optional>
 
 #include <kappa/parse.hpp>
+#include <kappa/theory.hpp>
 
 #include "cli.hpp"
 #include "report_writer.hpp"
@@ -31,8 +32,9 @@ struct SolveOptions {
   bool intercept = false;
   std::string preconditioner = "none";
   std::string reference_method = "svd";
+  std::string formulation = "regression";
   std::vector<std::string> settings;
-  StopControls controls;
+  RunControls controls;
   std::string output;
   std::optional<long long> seed;
 };
@@ -48,14 +50,21 @@ po::options_description describe(SolveOptions& o) {
     ("huber-delta", po::value(&o.huber_delta)->default_value(o.huber_delta)->value_name("X"), "threshold of the huber loss (> 0; used by --loss huber only)")
     ("ridge", po::value(&o.ridge)->default_value(o.ridge)->value_name("X"), "ridge penalty >= 0: adds ridge/2 |w|^2 (intercept not penalized)")
     ("intercept", po::bool_switch(&o.intercept), "fit an intercept (last weight)")
-    ("preconditioner", po::value(&o.preconditioner)->default_value(o.preconditioner)->value_name("CHAIN"), "none | standardize (comma-separated chain)")
+    ("preconditioner", po::value(&o.preconditioner)->default_value(o.preconditioner)->value_name("CHAIN"), "none | center | standardize | equilibrate[:max] | target-scale[:max] | jacobi | whiten | sketch[:sparse][:gamma=G][:seed=S] | spectral[:k=K]; a comma-separated chain is applied left to right (docs/preconditioners.md)")
+    ("formulation", po::value(&o.formulation)->default_value(o.formulation)->value_name("NAME"),
+     "regression: minimize the loss of X w ~ y | kernel-system: X is a symmetric PSD kernel K, minimize "
+     "1/2 a^T (K + ridge I) a - y^T a (condition cond(K), not cond(K)^2; loss l2, no intercept)")
     ("reference", po::value(&o.reference_method)->default_value(o.reference_method)->value_name("METHOD"), "direct solution w*: svd | qr | cholesky")
     ("max-iterations", po::value(&o.controls.max_iterations)->default_value(o.controls.max_iterations)->value_name("N"), "stop after N updates")
+    ("max-epochs", po::value(&o.controls.max_epochs)->default_value(o.controls.max_epochs)->value_name("X"),
+     "stop after X data passes (epochs; one full gradient is one) (0: none)")
     ("grad-tol", po::value(&o.controls.grad_tol)->default_value(o.controls.grad_tol)->value_name("X"), "stop when |grad| <= X |grad_0| (0: off)")
     ("loss-tol", po::value(&o.controls.loss_tol)->default_value(o.controls.loss_tol)->value_name("X"), "stop when the relative loss change <= X (0: off)")
     ("time-limit", po::value(&o.controls.time_limit)->default_value(o.controls.time_limit)->value_name("SECONDS"), "wall-time limit per optimizer (0: none)")
     ("seed", po::value<long long>()->notifier([&o](long long seed) { o.seed = seed; })->value_name("N"),
      "seed >= 0 of the synthetic data (replaces the spec's seed)")
+    ("run-seed", po::value(&o.controls.seed)->default_value(o.controls.seed)->value_name("N"),
+     "seed of the runs' random choices (minibatch order): same seed, same trajectory")
     ("output,o", po::value(&o.output)->value_name("FILE"), "also write the results to FILE: .json (with traces) or .csv");
   add_plugin_options(options, o.plugins);
   return options;
@@ -140,6 +149,8 @@ ExperimentSetup checked_setup(SolveOptions& o) {
   parse_preconditioner_chain(o.preconditioner);
   setup.preconditioner = o.preconditioner;
   setup.reference_method = parse_direct_method(o.reference_method);
+  setup.formulation = parse_formulation(o.formulation);
+  if (setup.formulation == Formulation::kernel_system) check_kernel_system_spec(setup.loss);
   return setup;
 }
 
@@ -163,13 +174,42 @@ std::vector<PlannedRun> plan_runs(const SolveOptions& o, const PluginRegistry& r
   return runs;
 }
 
+// Theory beside measurement (theory.hpp): the iterations each run's method class needs on this
+// quadratic to reduce |grad| by grad_tol, with the run's own parameters. The spectrum costs an
+// SVD (or eigendecomposition) of the problem, so it is computed only when some run has a
+// prediction; problems without one (l1) leave the column empty.
+void add_predictions(const Experiment& experiment, const RunControls& controls, SolveReport& report) {
+  const Index samples = experiment.problem().num_samples();
+  const bool wanted = std::any_of(report.runs.begin(), report.runs.end(), [&](const SolveRun& run) {
+    return method_class(run.result.optimizer, run.params, samples) != MethodClass::none;
+  });
+  if (!wanted) return;
+  HessianSpectrum spectrum;
+  try {
+    spectrum = hessian_spectrum(experiment.problem(), experiment.preconditioner());
+  } catch (const NumericalError& error) {
+    for (SolveRun& run : report.runs) run.prediction = std::string("no prediction: ") + error.what();
+    return;
+  }
+  for (SolveRun& run : report.runs) {
+    const Prediction prediction = predict_iterations(run.result.optimizer, run.params, spectrum, controls.grad_tol, samples);
+    run.predicted_iterations = prediction.iterations;
+    if (prediction.method != MethodClass::none) run.prediction = prediction.basis;
+  }
+}
+
 SolveReport run_all(const Experiment& experiment, const SolveOptions& o, const std::vector<PlannedRun>& planned) {
   SolveReport report;
   report.experiment = &experiment;
   report.controls = o.controls;
   if (!o.data.file.empty()) report.file_paths = o.data.paths;
-  for (const PlannedRun& run : planned)
-    report.runs.push_back({experiment.run(run.name, *run.optimizer, o.controls), run.params.as_text()});
+  for (const PlannedRun& run : planned) {
+    SolveRun solve_run;
+    solve_run.result = experiment.run(run.name, *run.optimizer, o.controls);
+    solve_run.params = run.params.as_text();
+    report.runs.push_back(std::move(solve_run));
+  }
+  add_predictions(experiment, o.controls, report);
   return report;
 }
 

@@ -15,6 +15,8 @@ struct Row {
   std::string status;
   std::string message;
   long iterations = 0;
+  double predicted_iterations = arma::datum::nan;  // optimizer rows with a prediction only
+  std::string prediction;
   double data_passes = 0;
   double seconds = 0;
   real grad_norm = 0;  // of the objective the optimizers see (solver coordinates), for every row
@@ -57,6 +59,8 @@ Row run_row(const SolveRun& run) {
   row.status = to_string(result.status);
   row.message = result.message;
   row.iterations = result.iterations;
+  row.predicted_iterations = run.predicted_iterations;
+  row.prediction = run.prediction;
   row.data_passes = result.data_passes;
   row.seconds = result.seconds;
   row.grad_norm = result.grad_norm;
@@ -133,6 +137,18 @@ std::string residual_text(const DirectSolution& reference, const LossSpec& loss)
 std::string reference_line(const Experiment& experiment) {
   const DirectSolution& reference = experiment.reference();
   const LossSpec& loss = experiment.setup().loss;
+  if (experiment.setup().formulation == Formulation::kernel_system) {
+    // The svd reference's "singular values" are the eigenvalues of K + lambda I (kernel_system.hpp).
+    std::string line = "reference: " + to_string(reference.method) + ", rank " + std::to_string(reference.rank) + " of " +
+                       std::to_string(reference.w.n_elem) + ", |alpha*| " + number(arma::norm(reference.w)) +
+                       ", |(K + lambda I) alpha* - y| " + number(reference.residual_norm);
+    if (!reference.singular_values.is_empty()) {
+      const Vec& eigenvalues = reference.singular_values;
+      line += ", eigenvalues of K + lambda I " + number(eigenvalues.max()) + " to " + number(eigenvalues.min()) + ", cond " +
+              number(eigenvalues.max() / eigenvalues.min());
+    }
+    return line + '\n';
+  }
   std::string line = "reference: " + to_string(reference.method) + ", rank " + std::to_string(reference.rank) + " of " +
                      std::to_string(reference.w.n_elem) + ", |w*| " + number(arma::norm(reference.w)) +
                      residual_text(reference, loss);
@@ -150,16 +166,26 @@ std::string table_header(const SolveReport& report) {
   const Experiment& experiment = *report.experiment;
   std::string text = "data: " + experiment.data().source + "  (" + std::to_string(experiment.problem().num_samples()) +
                      " samples, " + std::to_string(experiment.problem().dim()) + " weights)\n" +
-                     "loss: " + to_string(experiment.setup().loss.kind) + "   preconditioner: " +
-                     experiment.preconditioner().name() + '\n' + reference_line(experiment);
+                     (experiment.setup().formulation == Formulation::kernel_system
+                          ? "formulation: kernel-system, f(a) = 1/2 a^T (K + lambda I) a - y^T a + c, lambda = " +
+                                number(experiment.setup().loss.ridge)
+                          : "loss: " + to_string(experiment.setup().loss.kind)) +
+                     "   preconditioner: " + experiment.preconditioner().name() + '\n' + reference_line(experiment);
   if (!experiment.reference().note.empty()) text += "reference note: " + experiment.reference().note + '\n';
   return text + '\n';
 }
 
+// The predicted iterations: "-" without a prediction, "inf" when the method does not converge.
+std::string predicted_text(double predicted) {
+  if (std::isnan(predicted)) return "-";
+  if (std::isinf(predicted)) return "inf";
+  return number(predicted, predicted < 1e8 ? "%.0f" : "%.2g");
+}
+
 std::string table_line(const Row& row) {
   char line[512];
-  std::snprintf(line, sizeof line, "%-16s %-19s %8ld %9s %9s %13s %11s %11s %11s\n", row.method.c_str(), row.status.c_str(),
-                row.iterations, number(row.data_passes, "%.7g").c_str(), number(row.seconds, "%.3g").c_str(),
+  std::snprintf(line, sizeof line, "%-16s %-19s %8ld %9s %9s %9s %13s %11s %11s %11s\n", row.method.c_str(), row.status.c_str(),
+                row.iterations, predicted_text(row.predicted_iterations).c_str(), number(row.data_passes, "%.7g").c_str(), number(row.seconds, "%.3g").c_str(),
                 number(row.evaluation.train_loss, "%.6e").c_str(), number(row.grad_norm, "%.3e").c_str(),
                 number(row.evaluation.relative_weight_error, "%.3e").c_str(), number(row.evaluation.test_mae, "%.6g").c_str());
   return line;
@@ -169,6 +195,10 @@ std::string table_messages(const std::vector<Row>& rows) {
   std::string text;
   for (const Row& row : rows)
     if (!row.message.empty() && !row.reference) text += row.method + ": " + row.message + '\n';
+  std::string predictions;
+  for (const Row& row : rows)
+    if (!row.prediction.empty()) predictions += "  " + row.method + ": " + row.prediction + '\n';
+  if (!predictions.empty()) text += (text.empty() ? "" : "\n") + std::string("predicted (theory, see kappa diagnose):\n") + predictions;
   return text.empty() ? text : '\n' + text;
 }
 
@@ -184,7 +214,7 @@ std::string json_datasets(const DatasetPaths& paths) {
 std::string json_setup(const SolveReport& report) {
   const Experiment& experiment = *report.experiment;
   const LossSpec& loss = experiment.setup().loss;
-  const StopControls& controls = report.controls;
+  const RunControls& controls = report.controls;
   std::ostringstream out;
   out << "{\"data\": " << json_string(experiment.data().source);
   if (report.file_paths) out << ", \"datasets\": " << json_datasets(*report.file_paths);
@@ -192,7 +222,9 @@ std::string json_setup(const SolveReport& report) {
       << ", \"ridge\": " << json_number(loss.ridge) << ", \"intercept\": " << json_bool(loss.intercept)
       << ", \"preconditioner\": " << json_string(experiment.setup().preconditioner)
       << ", \"reference\": " << json_string(to_string(experiment.setup().reference_method))
-      << ", \"max_iterations\": " << controls.max_iterations << ", \"grad_tol\": " << json_number(controls.grad_tol)
+      << ", \"formulation\": " << json_string(to_string(experiment.setup().formulation))
+      << ", \"max_iterations\": " << controls.max_iterations << ", \"max_epochs\": " << json_number(controls.max_epochs)
+      << ", \"run_seed\": " << controls.seed << ", \"grad_tol\": " << json_number(controls.grad_tol)
       << ", \"loss_tol\": " << json_number(controls.loss_tol) << ", \"time_limit\": " << json_number(controls.time_limit)
       << ", \"divergence_factor\": " << json_number(controls.divergence_factor) << "}";
   return out.str();
@@ -221,12 +253,20 @@ std::string json_trace(const std::vector<TracePoint>* trace) {
   return out.str();
 }
 
+// Predicted iterations: null without a prediction, the string "inf" when the method does not
+// converge (JSON has no infinity).
+std::string json_predicted(double predicted) {
+  if (std::isinf(predicted)) return "\"inf\"";
+  return json_number(predicted);
+}
+
 std::string json_row(const Row& row) {
   const Evaluation& e = row.evaluation;
   std::ostringstream out;
   out << "{\"method\": " << json_string(row.method) << ", \"status\": " << json_string(row.status)
       << ", \"message\": " << json_string(row.message) << ", \"params\": " << json_params(row.params)
-      << ", \"iterations\": " << row.iterations << ", \"data_passes\": " << json_number(row.data_passes)
+      << ", \"iterations\": " << row.iterations << ", \"predicted_iterations\": " << json_predicted(row.predicted_iterations)
+      << ", \"prediction\": " << json_string(row.prediction) << ", \"data_passes\": " << json_number(row.data_passes)
       << ", \"seconds\": " << json_number(row.seconds) << ", \"train_loss\": " << json_number(e.train_loss)
       << ", \"loss_gap\": " << json_number(e.loss_gap) << ", \"grad_norm\": " << json_number(row.grad_norm)
       << ", \"relative_weight_error\": " << json_number(e.relative_weight_error)
@@ -245,12 +285,12 @@ std::string json_row(const Row& row) {
 // The setup columns, the same on every row (tidy data: each row stands alone).
 std::string csv_setup(const SolveReport& report) {
   const ExperimentSetup& setup = report.experiment->setup();
-  const StopControls& controls = report.controls;
+  const RunControls& controls = report.controls;
   return std::string(to_string(setup.loss.kind)) + ',' + number(setup.loss.huber_delta, "%.17g") + ',' +
          number(setup.loss.ridge, "%.17g") + ',' + (setup.loss.intercept ? "true" : "false") + ',' +
-         csv_field(setup.preconditioner) + ',' + to_string(setup.reference_method) + ',' +
+         csv_field(setup.preconditioner) + ',' + to_string(setup.reference_method) + ',' + to_string(setup.formulation) + ',' +
          csv_field(report.experiment->data().source) + ',' + std::to_string(controls.max_iterations) + ',' +
-         number(controls.grad_tol, "%.17g") + ',' + number(controls.loss_tol, "%.17g") + ',' +
+         number(controls.max_epochs, "%.17g") + ',' + std::to_string(controls.seed) + ',' + number(controls.grad_tol, "%.17g") + ',' + number(controls.loss_tol, "%.17g") + ',' +
          number(controls.time_limit, "%.17g");
 }
 
@@ -258,6 +298,7 @@ std::string csv_row(const Row& row, const std::string& setup) {
   const Evaluation& e = row.evaluation;
   std::ostringstream out;
   out << csv_field(row.method) << ',' << row.status << ',' << csv_field(row.message) << ',' << row.iterations << ','
+      << (std::isnan(row.predicted_iterations) ? std::string() : number(row.predicted_iterations, "%.17g")) << ','
       << number(row.data_passes, "%.17g") << ',' << number(row.seconds, "%.6g") << ',' << number(e.train_loss, "%.17g") << ','
       << number(e.loss_gap, "%.17g") << ',' << number(row.grad_norm, "%.17g") << ','
       << number(e.relative_weight_error, "%.17g") << ',' << number(e.weight_norm, "%.17g") << ','
@@ -271,7 +312,7 @@ std::string csv_row(const Row& row, const std::string& setup) {
 std::string format_table(const SolveReport& report) {
   const std::vector<Row> rows = rows_of(report);
   char header[512];
-  std::snprintf(header, sizeof header, "%-16s %-19s %8s %9s %9s %13s %11s %11s %11s\n", "method", "status", "iters", "passes",
+  std::snprintf(header, sizeof header, "%-16s %-19s %8s %9s %9s %9s %13s %11s %11s %11s\n", "method", "status", "iters", "predicted", "passes",
                 "seconds", "train_loss", "grad_norm", "rel_w_err", "test_mae");
   std::string text = table_header(report) + header;
   for (const Row& row : rows) text += table_line(row);
@@ -280,9 +321,9 @@ std::string format_table(const SolveReport& report) {
 
 std::string format_csv(const SolveReport& report) {
   std::string text =
-      "method,status,message,iterations,data_passes,seconds,train_loss,loss_gap,grad_norm,relative_weight_error,"
+      "method,status,message,iterations,predicted_iterations,data_passes,seconds,train_loss,loss_gap,grad_norm,relative_weight_error,"
       "weight_norm,test_mae,test_rmse,residual_norm,normal_residual_norm,loss,huber_delta,ridge,intercept,preconditioner,"
-      "reference,data,max_iterations,grad_tol,loss_tol,time_limit,params\n";
+      "reference,formulation,data,max_iterations,max_epochs,run_seed,grad_tol,loss_tol,time_limit,params\n";
   const std::string setup = csv_setup(report);
   for (const Row& row : rows_of(report)) text += csv_row(row, setup);
   return text;

@@ -16,11 +16,15 @@ namespace kappa::cli {
 struct SolveRun {
   RunResult result;
   std::map<std::string, std::string> params;  // the validated values as text (Params::as_text)
+  // Theory beside measurement (theory.hpp): iterations predicted for this run's method class to
+  // reach grad_tol (NaN: no prediction; infinity: does not converge) and the formula used.
+  double predicted_iterations = arma::datum::nan;
+  std::string prediction;
 };
 
 struct SolveReport {
   const Experiment* experiment = nullptr;  // data, setup, preconditioner, reference solution
-  StopControls controls;
+  RunControls controls;
   std::optional<DatasetPaths> file_paths;  // the datasets read, when the data came from a file
   std::vector<SolveRun> runs;
 };

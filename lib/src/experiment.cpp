@@ -55,31 +55,48 @@ Dataset validated(Dataset data) {
   return data;
 }
 
+// The problem of the setup's formulation (see ExperimentSetup).
+std::unique_ptr<const Problem> make_problem(const Dataset& data, const ExperimentSetup& setup) {
+  if (setup.formulation == Formulation::kernel_system) {
+    check_kernel_system_spec(setup.loss);
+    return std::make_unique<KernelSystemProblem>(data.X_train, data.y_train, setup.loss.ridge, data.source);
+  }
+  return std::make_unique<LinearModelProblem>(data.X_train, data.y_train, setup.loss);
+}
+
 }  // namespace
 
 Experiment::Experiment(Dataset data, const ExperimentSetup& setup)
     : data_(validated(std::move(data))),
       setup_(setup),
-      problem_(data_.X_train, data_.y_train, setup.loss),
+      problem_(make_problem(data_, setup)),
       test_design_(data_.has_test() ? design_matrix(data_.X_test, setup.loss.intercept) : Mat()) {
-  preconditioner_ = make_preconditioner(setup.preconditioner, problem_.design(), setup.loss.intercept);
-  solver_problem_ = std::make_unique<PreconditionedProblem>(problem_, *preconditioner_);
-  const real initial_loss = problem_.loss(Vec(problem_.dim(), arma::fill::zeros));
+  const auto* kernel_system = dynamic_cast<const KernelSystemProblem*>(problem_.get());
+  if (kernel_system) {
+    preconditioner_ = make_kernel_system_preconditioner(setup.preconditioner, *kernel_system);
+    solver_problem_ = std::make_unique<PreconditionedProblem>(*kernel_system, *preconditioner_);
+  } else {
+    const auto& linear_problem = static_cast<const LinearModelProblem&>(*problem_);
+    preconditioner_ = make_preconditioner(setup.preconditioner, linear_problem);
+    solver_problem_ = make_solver_problem(linear_problem, *preconditioner_);
+  }
+  const real initial_loss = problem_->loss(Vec(problem_->dim(), arma::fill::zeros));
   if (!std::isfinite(initial_loss))
     throw DataError(data_prefix(data_) + "the loss at w = 0 is not finite (" + format_number(initial_loss) +
                     "); rescale the data (divide X and y by a common factor)");
-  reference_ = reference_solution(data_.X_train, data_.y_train, setup.loss, setup.reference_method);
-  reference_loss_ = problem_.loss(reference_.w);
+  reference_ = kernel_system ? kernel_system_reference(*kernel_system, setup.reference_method)
+                             : reference_solution(data_.X_train, data_.y_train, setup.loss, setup.reference_method);
+  reference_loss_ = problem_->loss(reference_.w);
   if (!std::isfinite(reference_loss_))
     throw DataError(data_prefix(data_) + "the loss at the reference solution w* is not finite (" +
                     format_number(reference_loss_) + "); rescale the data (divide X and y by a common factor)");
   reference_evaluation_ = evaluate(reference_.w);
-  problem_.reset_counters();
+  problem_->reset_counters();
 }
 
 Evaluation Experiment::evaluate(const Vec& w) const {
   Evaluation evaluation;
-  evaluation.train_loss = problem_.loss(w);
+  evaluation.train_loss = problem_->loss(w);
   evaluation.loss_gap = evaluation.train_loss - reference_loss_;
   evaluation.relative_weight_error = relative_distance(w, reference_.w);
   evaluation.weight_norm = arma::norm(w);
@@ -91,12 +108,12 @@ Evaluation Experiment::evaluate(const Vec& w) const {
   return evaluation;
 }
 
-RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, const StopControls& controls) const {
+RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, const RunControls& controls) const {
   RunResult result;
   result.optimizer = name;
   solver_problem_->reset_counters();
   const Vec& reference = reference_.w;
-  const Index dim = problem_.dim();
+  const Index dim = problem_->dim();
   // The relative error is computed at trace points only; a w of the wrong size (an optimizer
   // that resized it) gives NaN there instead of an exception.
   Monitor monitor(

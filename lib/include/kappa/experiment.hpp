@@ -12,6 +12,7 @@
 
 #include "kappa/data.hpp"
 #include "kappa/direct.hpp"
+#include "kappa/kernel_system.hpp"
 #include "kappa/monitor.hpp"
 #include "kappa/optimizer.hpp"
 #include "kappa/preconditioner.hpp"
@@ -22,6 +23,12 @@ struct ExperimentSetup {
   LossSpec loss;
   std::string preconditioner = "none";
   DirectMethod reference_method = DirectMethod::svd;
+  // regression: f(w) = (1/n) sum rho(a_i^T w - y_i) + ridge/2 |w_f|^2 (problem.hpp);
+  // kernel_system: X_train is a square symmetric PSD kernel K and the problem is
+  // 1/2 a^T (K + ridge I) a - y^T a + c (kernel_system.hpp), loss l2 only, no intercept; its
+  // reference is (K + ridge I)^+ y by reference_method, its preconditioners are fitted on
+  // (K + ridge I)^{1/2}. Test predictions are X_test w in both.
+  Formulation formulation = Formulation::regression;
 };
 
 // Quality of a weight vector on the original problem.
@@ -60,7 +67,8 @@ class Experiment {
 
   const Dataset& data() const { return data_; }
   const ExperimentSetup& setup() const { return setup_; }
-  const LinearModelProblem& problem() const { return problem_; }  // original coordinates
+  // Original coordinates: a LinearModelProblem (regression) or a KernelSystemProblem.
+  const Problem& problem() const { return *problem_; }
   const Problem& solver_problem() const { return *solver_problem_; }  // what optimizers see
   const Preconditioner& preconditioner() const { return *preconditioner_; }
   const DirectSolution& reference() const { return reference_; }
@@ -72,12 +80,12 @@ class Experiment {
   // or not) and non-finite results become a failed or diverged RunResult with the reason. The
   // result's w is that of the report that stopped the run (even if the optimizer changed w
   // afterwards), and the last reported iteration is always the last trace point.
-  RunResult run(const std::string& name, const Optimizer& optimizer, const StopControls& controls) const;
+  RunResult run(const std::string& name, const Optimizer& optimizer, const RunControls& controls) const;
 
  private:
   Dataset data_;
   ExperimentSetup setup_;
-  LinearModelProblem problem_;
+  std::unique_ptr<const Problem> problem_;
   Mat test_design_;
   std::unique_ptr<Preconditioner> preconditioner_;
   std::unique_ptr<Problem> solver_problem_;
