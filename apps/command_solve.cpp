@@ -146,7 +146,7 @@ ExperimentSetup checked_setup(SolveOptions& o) {
   setup.loss.ridge = o.ridge;
   setup.loss.intercept = o.intercept;
   setup.loss.validate();  // the library's own rules, applied before any work is done
-  parse_preconditioner_chain(o.preconditioner);
+  parse_preconditioner_chain(o.preconditioner, setup.loss);  // e.g. center without --intercept, before any work
   setup.preconditioner = o.preconditioner;
   setup.reference_method = parse_direct_method(o.reference_method);
   setup.formulation = parse_formulation(o.formulation);

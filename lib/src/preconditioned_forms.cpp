@@ -13,22 +13,50 @@ namespace kappa {
 
 Index PreconditionedProblem::compute_least_squares_rows() const { return base_.least_squares_rows(); }
 
+// The materialized form has its own copy of A P (with the intercept column, without the ridge,
+// whose rows sqrt(ridge/2) (P z)_f are formed here): products use it, so the ill-conditioning
+// or offsets that P removed do not come back through rounding in A (P z).
 void PreconditionedProblem::compute_least_squares_apply(const Vec& z, Vec& out) const {
-  base_.least_squares_apply(preconditioner_.to_original(z), out);
+  if (transformed_) {
+    const Index n = num_samples();
+    out.set_size(base_.least_squares_rows());
+    out.head(n) = transformed_->design() * z / std::sqrt(static_cast<real>(n));
+    if (out.n_elem > n) out.tail(out.n_elem - n) = std::sqrt(ridge_ / 2) * preconditioner_.to_original(z).head(num_features_);
+  } else {
+    base_.least_squares_apply(preconditioner_.to_original(z), out);
+  }
   if (objective_scale_ != 1) out *= std::sqrt(objective_scale_);
 }
 
 void PreconditionedProblem::compute_least_squares_apply_transpose(const Vec& u, Vec& out) const {
-  Vec base_out;
-  base_.least_squares_apply_transpose(u, base_out);
-  out = preconditioner_.gradient_to_solver(base_out);
+  if (transformed_) {
+    const Index n = num_samples();
+    out = transformed_->design().t() * u.head(n) / std::sqrt(static_cast<real>(n));
+    if (u.n_elem > n) {
+      Vec ridge_part(dim(), arma::fill::zeros);
+      ridge_part.head(num_features_) = std::sqrt(ridge_ / 2) * u.tail(u.n_elem - n);
+      out += preconditioner_.gradient_to_solver(ridge_part);
+    }
+  } else {
+    Vec base_out;
+    base_.least_squares_apply_transpose(u, base_out);
+    out = preconditioner_.gradient_to_solver(base_out);
+  }
   if (objective_scale_ != 1) out *= std::sqrt(objective_scale_);
 }
 
 Vec PreconditionedProblem::compute_least_squares_rhs() const { return std::sqrt(objective_scale_) * base_.least_squares_rhs(); }
 
 Mat PreconditionedProblem::compute_least_squares_matrix() const {
-  return std::sqrt(objective_scale_) * preconditioner_.transform_design(base_.least_squares_matrix());
+  if (!transformed_) return std::sqrt(objective_scale_) * preconditioner_.transform_design(base_.least_squares_matrix());
+  const Index n = num_samples();
+  Mat matrix(base_.least_squares_rows(), dim(), arma::fill::zeros);
+  matrix.head_rows(n) = transformed_->design() / std::sqrt(static_cast<real>(n));
+  if (matrix.n_rows > n) {
+    const Mat P = preconditioner_.transform_design(Mat(dim(), dim(), arma::fill::eye));
+    matrix.tail_rows(matrix.n_rows - n) = std::sqrt(ridge_ / 2) * P.head_rows(num_features_);
+  }
+  return std::sqrt(objective_scale_) * matrix;
 }
 
 real PreconditionedProblem::compute_max_sample_smoothness() const {
