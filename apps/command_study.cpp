@@ -1,0 +1,397 @@
+// kappa study: run a grid of tasks (INI file) serially or over MPI ranks, into one results file.
+// docs/study.md describes the grid syntax, the execution model and the results layout.
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+
+#include <kappa/parse.hpp>
+#include <kappa/study_grid.hpp>
+#include <kappa/study_results.hpp>
+
+#include "cli.hpp"
+#include "study_scheduler.hpp"
+
+// OpenBLAS's thread control, if OpenBLAS is the BLAS that was loaded (weak: absent otherwise).
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
+namespace kappa::cli {
+namespace {
+
+constexpr const char* usage = R"(usage: kappa study GRID.ini [--output FILE.h5] [--resume | --force] [--dry-run] [options]
+       mpirun -np N kappa study GRID.ini ...      (or srun; N ranks share the tasks)
+
+Runs every task of a grid file: each combination of the values of its keys (axes), each with
+`repeats` run seeds. Rank 0 hands out tasks on demand and writes one HDF5 results file (one row
+per task, with traces) and a CSV summary beside it; both are complete files at every moment.
+A task that fails, diverges or hits its time limit is recorded and the study goes on. After
+SIGTERM/SIGINT the results so far are written and the study exits with 128 + signal; run it
+again with --resume to finish it. Grid syntax, keys and file layout: docs/study.md. Example:
+  kappa study grid.ini --dry-run && mpirun -np 4 kappa study grid.ini -o results.h5 --resume)";
+
+// The usage text with the grid's settings, from the one table that defines them.
+std::string usage_text() {
+  std::string text = usage;
+  text += "\n\ngrid keys: optimizer, data | synthetic, synthetic.KEY, seed, repeats, zip, optimizer parameters\n"
+          "(KEY or OPTIMIZER.KEY), and these settings (default in brackets):\n";
+  for (const StudySetting& setting : study_settings()) {
+    std::string name = "  " + setting.name + " [" + setting.default_value + "]";
+    name.resize(std::max<std::size_t>(name.size() + 1, 40), ' ');
+    text += name + setting.help + "\n";
+  }
+  return text;
+}
+
+struct StudyOptions {
+  std::string grid;
+  std::string output;
+  bool resume = false;
+  bool force = false;
+  bool dry_run = false;
+  std::size_t show = 10;
+  double cache_megabytes = 2048;
+  SchedulerOptions scheduler;
+  PluginOptions plugins;
+};
+
+po::options_description describe(StudyOptions& o) {
+  po::options_description options("study options");
+  options.add_options()
+    ("grid", po::value(&o.grid)->value_name("GRID.ini"), "the grid file (also the first positional argument)")
+    ("output,o", po::value(&o.output)->value_name("FILE.h5"),
+     "results file (.h5); the CSV summary goes beside it as .csv (default: the grid's name with .h5, in the current directory)")
+    ("resume", po::bool_switch(&o.resume), "skip the tasks already in the results file (which must come from the same grid)")
+    ("force", po::bool_switch(&o.force), "overwrite an existing results file")
+    ("dry-run", po::bool_switch(&o.dry_run), "validate the grid, print the number of tasks, the axes and the first tasks; run nothing")
+    ("show", po::value(&o.show)->default_value(o.show)->value_name("N"), "tasks listed by --dry-run")
+    ("chunk", po::value(&o.scheduler.chunk)->default_value(o.scheduler.chunk)->value_name("N"),
+     "tasks handed out per request (0: adaptive, about one second of work)")
+    ("cache-memory", po::value(&o.cache_megabytes)->default_value(o.cache_megabytes)->value_name("MB"),
+     "memory bound per rank of the cache of built problems (data, preconditioner, direct solution)")
+    ("flush-interval", po::value(&o.scheduler.flush_interval)->default_value(o.scheduler.flush_interval)->value_name("SECONDS"),
+     "rewrite the results file at most this often (a killed job loses at most this much work)")
+    ("progress-interval", po::value(&o.scheduler.progress_interval)->default_value(o.scheduler.progress_interval)->value_name("SECONDS"),
+     "seconds between progress lines when stderr is not a terminal (Slurm logs)")
+    ("term-grace", po::value(&o.scheduler.term_grace)->default_value(o.scheduler.term_grace)->value_name("SECONDS"),
+     "after SIGTERM/SIGINT, wait this long for running tasks before writing the results and exiting");
+  add_plugin_options(options, o.plugins);
+  return options;
+}
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void check_options(StudyOptions& o) {
+  if (o.grid.empty()) throw UsageError("give the grid file, e.g. kappa study grid.ini (see --help)");
+  if (o.resume && o.force) throw UsageError("--resume and --force exclude each other");
+  const auto positive = [](double value, const std::string& name, bool zero_allowed) {
+    if (!std::isfinite(value) || value < 0 || (!zero_allowed && value == 0))
+      throw UsageError(name + " " + format_number(value) + ": expected a number " + (zero_allowed ? ">= 0" : "> 0"));
+  };
+  positive(o.cache_megabytes, "--cache-memory", false);
+  positive(o.scheduler.flush_interval, "--flush-interval", true);
+  positive(o.scheduler.progress_interval, "--progress-interval", false);
+  positive(o.scheduler.term_grace, "--term-grace", true);
+  o.scheduler.cache_bytes = static_cast<std::size_t>(o.cache_megabytes * 1024 * 1024);
+  if (o.output.empty()) o.output = std::filesystem::path(o.grid).stem().string() + ".h5";
+  if (!ends_with(o.output, ".h5") && !ends_with(o.output, ".hdf5"))
+    throw UsageError("--output '" + o.output + "': the results file name must end in .h5 (the CSV summary is written beside it)");
+}
+
+std::string csv_name(const std::string& output) {
+  return output.substr(0, output.rfind('.')) + ".csv";
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "?";
+  return name;
+}
+
+// Everything every rank builds identically from the command line and the grid file.
+struct Prepared {
+  StudyOptions options;
+  std::unique_ptr<PluginRegistry> registry = std::make_unique<PluginRegistry>();
+  StudyPlan plan;
+};
+
+void prepare(int argc, char** argv, Prepared& prepared, bool warn) {
+  StudyOptions& o = prepared.options;
+  po::positional_options_description positional;
+  positional.add("grid", 1);
+  parse_command_line(argc, argv, usage_text(), describe(o), &positional);
+  check_options(o);
+  const GridFile grid = read_grid_file(o.grid);
+  load_plugins(o.plugins, *prepared.registry, warn);
+  prepared.plan = plan_study(grid, *prepared.registry);
+}
+
+// Data files that do not exist: their tasks will fail (with that message); the others run.
+std::map<std::string, std::size_t> missing_files(const StudyPlan& plan) {
+  std::map<std::string, std::size_t> missing;
+  for (const StudyTask& task : plan.tasks) {
+    const ProblemSpec& problem = plan.problems[task.problem];
+    std::error_code error;
+    if (!problem.data_file.empty() && !std::filesystem::exists(problem.data_file, error)) ++missing[problem.data_file];
+  }
+  return missing;
+}
+
+void warn_missing(const StudyPlan& plan) {
+  for (const auto& [file, tasks] : missing_files(plan))
+    std::cerr << "kappa study: warning: data file '" << file << "' does not exist: its " << tasks << " task"
+              << (tasks == 1 ? "" : "s") << " will fail\n";
+}
+
+void print_dry_run(const StudyPlan& plan, std::size_t show) {
+  std::cout << "grid " << plan.grid_name << ": " << plan.tasks.size() << " task" << (plan.tasks.size() == 1 ? "" : "s") << " on "
+            << plan.problems.size() << " problem" << (plan.problems.size() == 1 ? "" : "s") << ", " << plan.optimizers.size()
+            << " optimizer setting" << (plan.optimizers.size() == 1 ? "" : "s") << ", repeats " << plan.repeats;
+  if (plan.duplicates > 0)
+    std::cout << " (" << plan.duplicates << " grid point" << (plan.duplicates == 1 ? "" : "s")
+              << " identical to an earlier one dropped: keys that do not apply to their optimizer or loss)";
+  std::cout << "\naxes:" << (plan.axes.empty() ? " none (a single cell)" : "") << '\n';
+  for (const StudyAxis& axis : plan.axes) {
+    std::cout << "  " << axis.name << " (" << axis.values.size() << "): " << join(axis.values, " ");
+    if (!axis.zip.empty()) std::cout << "   [zip " << axis.zip << "]";
+    std::cout << '\n';
+  }
+  const std::size_t count = std::min(show, plan.tasks.size());
+  std::cout << "first " << count << " task" << (count == 1 ? "" : "s") << ":\n";
+  for (std::size_t i = 0; i < count; ++i) {
+    const StudyTask& task = plan.tasks[i];
+    std::cout << "  " << task.index << "  " << task.key << "  " << plan.optimizers[task.optimizer].name << "  "
+              << plan.problems[task.problem].data;
+    for (const StudyAxis& axis : plan.axes) {
+      if (axis.name == "optimizer" || axis.name == "data" || axis.name == "synthetic") continue;
+      for (std::size_t c = 0; c < plan.columns.size(); ++c) {
+        const std::string value = cell_text(task.cells[c]);
+        if (plan.columns[c].name == axis.name && !value.empty() && value != "nan") std::cout << "  " << axis.name << "=" << value;
+      }
+    }
+    if (plan.repeats > 1) std::cout << "  repeat=" << task.repeat << " seed=" << task.controls.seed;
+    std::cout << '\n';
+  }
+}
+
+// One BLAS thread per rank when the ranks on this node would otherwise ask for more threads
+// than there are cores, or a rank for more than the cores it is bound to. (kappa sets one
+// thread anyway unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set: see conventions.md.)
+void limit_blas_threads(const boost::mpi::communicator* world) {
+  if (!openblas_get_num_threads || !openblas_set_num_threads) return;
+  const int threads = openblas_get_num_threads();
+  if (threads <= 1) return;
+  MPI_Comm node = MPI_COMM_NULL;
+  int ranks_on_node = 1;
+  if (world && MPI_Comm_split_type(MPI_Comm(*world), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+    MPI_Comm_size(node, &ranks_on_node);
+    MPI_Comm_free(&node);
+  }
+  const long cores = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  const long bound = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : cores;
+  if (static_cast<long>(ranks_on_node) * threads > cores || threads > bound) {
+    openblas_set_num_threads(1);
+    if (!world || world->rank() == 0)
+      std::cerr << "kappa study: note: " << ranks_on_node << " rank(s) x " << threads << " BLAS threads exceed the " << cores
+                << " cores of this node (or the " << bound << " this rank may use): using 1 BLAS thread per rank\n";
+  }
+}
+
+// Ends the process now: for a rank whose worker thread is still inside a task (it cannot be
+// joined) or when other ranks must be stopped. MPI_Abort ends every rank of the job.
+[[noreturn]] void end_job(const boost::mpi::communicator* world, int code) {
+  std::cout.flush();
+  std::cerr.flush();
+  if (world && world->size() > 1) world->abort(code);
+  std::_Exit(code);
+}
+
+std::string signal_name(int signal) { return signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal " + std::to_string(signal); }
+
+// Runs an action on every rank and agrees on the outcome: the highest exit code wins, and rank 0
+// prints the first error (its own, or another rank's with its number).
+template <class Action>
+int agree(const boost::mpi::communicator* world, Action action) {
+  int code = 0;
+  std::string message;
+  try {
+    action();
+  } catch (const UsageError& error) {
+    code = 2;
+    message = error.what();
+  } catch (const std::bad_alloc&) {
+    code = 1;
+    message = "out of memory";
+  } catch (const std::exception& error) {
+    code = 1;
+    message = error.what();
+  }
+  int agreed = code;
+  if (world) boost::mpi::all_reduce(*world, code, agreed, boost::mpi::maximum<int>());
+  if (agreed == 0) return 0;
+  std::vector<std::string> messages{message};
+  if (world) boost::mpi::gather(*world, message, messages, 0);
+  if (!world || world->rank() == 0) {
+    for (std::size_t rank = 0; rank < messages.size(); ++rank)
+      if (!messages[rank].empty()) {
+        std::cerr << "kappa study: " << (rank == 0 ? "" : "rank " + std::to_string(rank) + ": ") << messages[rank] << '\n';
+        break;
+      }
+  }
+  return agreed;
+}
+
+int coordinate(const StudyPlan& plan, StudyResults& results, const StudyOptions& o, const boost::mpi::communicator* world,
+               const std::string& host);
+
+// `world` is null when no MPI launcher started this process: one rank, MPI not initialized.
+int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
+  const int rank = world ? world->rank() : 0;
+  Prepared prepared;
+  if (const int code = agree(world, [&] { prepare(argc, argv, prepared, rank == 0); })) return code;
+  const StudyOptions& o = prepared.options;
+  const StudyPlan& plan = prepared.plan;
+
+  // Every rank must have expanded the same grid (same plugins, same files).
+  std::vector<std::string> hashes{plan.grid_hash};
+  if (world) boost::mpi::gather(*world, plan.grid_hash, hashes, 0);
+  if (const int code = agree(world, [&] {
+        for (std::size_t rank = 1; rank < hashes.size(); ++rank)
+          if (hashes[rank] != hashes[0])
+            throw InputError("rank " + std::to_string(rank) + " expanded another grid than rank 0 (different plugins or grid file?)");
+      }))
+    return code;
+
+  if (o.dry_run) {
+    if (rank == 0) {
+      print_dry_run(plan, o.show);
+      warn_missing(plan);
+    }
+    return 0;
+  }
+
+  StudyResults results(plan);
+  const std::string csv = csv_name(o.output);
+  if (const int code = agree(world, [&] {
+        if (rank != 0) return;
+        require_writable(o.output);
+        std::error_code error;
+        const bool exists = std::filesystem::exists(o.output, error);
+        if (exists && o.resume) {
+          results.load(o.output);
+        } else if (exists && !o.force) {
+          throw InputError("results file '" + o.output + "' exists: add --resume to continue it, --force to overwrite it, or choose another --output");
+        }
+      }))
+    return code;
+
+  limit_blas_threads(world);
+  const std::string host = host_name();
+  if (rank != 0) {
+    try {
+      run_worker(plan, o.scheduler, *world, host);
+    } catch (const std::exception& error) {
+      std::cerr << "kappa study: rank " << rank << ": " << error.what() << '\n';
+      end_job(world, 1);
+    }
+    int code = 0;
+    boost::mpi::broadcast(*world, code, 0);  // every rank exits with rank 0's status
+    return code;
+  }
+  const int code = coordinate(plan, results, o, world, host);
+  int shared = code;
+  if (world) boost::mpi::broadcast(*world, shared, 0);
+  return code;
+}
+
+int coordinate(const StudyPlan& plan, StudyResults& results, const StudyOptions& o, const boost::mpi::communicator* world,
+               const std::string& host) {
+  const int ranks = world ? world->size() : 1;
+  const std::string csv = csv_name(o.output);
+
+  std::cout << "kappa study: " << plan.grid_name << ": " << plan.tasks.size() << " tasks";
+  if (results.size() > 0) std::cout << " (" << results.size() << " already in " << o.output << ")";
+  std::cout << ", " << plan.problems.size() << " problem" << (plan.problems.size() == 1 ? "" : "s") << ", " << ranks
+            << " rank" << (ranks == 1 ? "" : "s") << "; results: " << o.output << ", " << csv << std::endl;
+  warn_missing(plan);
+  CoordinatorSummary summary;
+  try {
+    summary = run_coordinator(plan, results, o.output, csv, o.scheduler, world, host);
+  } catch (const std::exception& error) {
+    std::cerr << "kappa study: " << error.what() << '\n';
+    end_job(world, 1);
+  }
+  const std::size_t done = results.size();
+  if (summary.signal != 0) {
+    std::cerr << "kappa study: stopped by " << signal_name(summary.signal) << ": " << done << " of " << plan.tasks.size()
+              << " tasks in " << o.output;
+    if (summary.abandoned) std::cerr << " (tasks still running after --term-grace " << format_number(o.scheduler.term_grace) << " s were dropped)";
+    std::cerr << "; run the same command with --resume to finish" << std::endl;
+    if (summary.abandoned) end_job(world, 128 + summary.signal);
+    return 128 + summary.signal;
+  }
+  if (done < plan.tasks.size()) {
+    std::cerr << "kappa study: " << done << " of " << plan.tasks.size() << " tasks done in " << o.output
+              << " (a worker stopped early); run the same command with --resume to finish" << std::endl;
+    return 3;
+  }
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.3g", summary.seconds);
+  std::cout << "kappa study: " << done << " tasks done (" << summary.ran << " in this run: " << summary.failed << " failed, "
+            << summary.diverged << " diverged) in " << seconds << " s; wrote " << o.output << " and " << csv << std::endl;
+  return 0;
+}
+
+// Whether an MPI launcher started this process: Open MPI's mpirun/mpiexec, or srun (or another
+// launcher) with PMI or PMIx. srun without an MPI plugin sets none of these: each task would run
+// the whole study alone (docs/study.md: use srun --mpi=pmix or pmi2).
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+    if (std::getenv(name)) return true;
+  return false;
+}
+
+}  // namespace
+
+int run_study(int argc, char** argv) {
+  // --help needs no MPI.
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      StudyOptions o;
+      po::positional_options_description positional;
+      positional.add("grid", 1);
+      parse_command_line(argc, argv, usage_text(), describe(o), &positional);
+      return 0;
+    }
+  // Without a launcher MPI is not initialized at all: one process, the same code with no remote
+  // workers (no MPI singleton, which would need Open MPI's run-time and cost half a second).
+  if (!launched_by_mpi()) {
+    install_stop_signals();
+    return run_ranks(argc, argv, nullptr);
+  }
+  // Only the main thread calls MPI.
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled, false);
+  const boost::mpi::communicator world;
+  install_stop_signals();
+  return run_ranks(argc, argv, &world);
+}
+
+}  // namespace kappa::cli

@@ -1,0 +1,47 @@
+#pragma once
+// The progress of a study on rank 0: done/total, failed, rate and ETA. On a terminal (stderr)
+// one line rewritten in place; otherwise (Slurm logs, mpirun) a plain line every `interval`
+// seconds, so that a log shows progress without a flood of lines.
+
+#include <chrono>
+#include <cstddef>
+#include <ostream>
+#include <string>
+
+namespace kappa::cli {
+
+class StudyProgress {
+ public:
+  // `total` tasks in the grid, `already` of them done by an earlier run (--resume).
+  StudyProgress(std::ostream& out, bool terminal, double interval, std::size_t total, std::size_t already);
+
+  void record(const std::string& status);  // one task finished in this run
+  void tick();                              // prints when due
+  void finish();                            // ends a terminal line
+
+  std::size_t done() const { return already_ + ran_; }
+  std::size_t ran() const { return ran_; }
+  std::size_t failed() const { return failed_; }
+  std::size_t diverged() const { return diverged_; }
+  double elapsed() const;
+
+  // "12/40 done, 1 failed, 2.30 tasks/s, ETA 0:00:12"
+  std::string line() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::ostream& out_;
+  bool terminal_;
+  double interval_;
+  std::size_t total_;
+  std::size_t already_;
+  std::size_t ran_ = 0;
+  std::size_t failed_ = 0;
+  std::size_t diverged_ = 0;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_print_ = Clock::now();
+  std::size_t last_width_ = 0;
+  bool printed_ = false;
+};
+
+}  // namespace kappa::cli

@@ -1,0 +1,441 @@
+#include "study_scheduler.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdint>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <boost/mpi/status.hpp>
+
+#include <kappa/error.hpp>
+#include <kappa/study_runner.hpp>
+
+#include "study_progress.hpp"
+
+namespace kappa::cli {
+namespace {
+
+// The one piece of process-wide state a signal handler may touch (async-signal-safe).
+volatile std::sig_atomic_t received_signal = 0;
+volatile std::sig_atomic_t signal_count = 0;
+
+extern "C" void on_stop_signal(int signal) {
+  received_signal = signal;
+  signal_count = signal_count + 1;
+}
+
+using Clock = std::chrono::steady_clock;
+using TaskList = std::vector<std::int64_t>;
+
+double seconds_between(Clock::time_point from, Clock::time_point to) { return std::chrono::duration<double>(to - from).count(); }
+
+// Message tags. Every int64 message has a header element, so that no message is empty:
+//   request  worker -> 0:  [stopping (0/1), tasks of the last chunk not run...]
+//   result   worker -> 0:  encode_outcome() bytes
+//   work     0 -> worker:  [count, task indices...]; count 0 means stop
+//   abandon  0 -> worker:  [0]: finish the current task, drop the rest of the chunk
+enum Tag : int { kRequest = 1, kResult = 2, kWork = 3, kAbandon = 4 };
+
+struct Event {
+  enum class Kind { request, result } kind = Kind::request;
+  int worker = 0;
+  bool stopping = false;
+  TaskList unrun;
+  std::string result;
+};
+
+// Between the coordinator (rank 0's main thread) and the worker thread of rank 0.
+class LocalChannel {
+ public:
+  // Worker side.
+  TaskList request(TaskList unrun, bool stopping) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    events_.push_back({Event::Kind::request, 0, stopping, std::move(unrun), {}});
+    reply_ready_.wait(lock, [this] { return reply_.has_value(); });
+    TaskList tasks = std::move(*reply_);
+    reply_.reset();
+    return tasks;
+  }
+  void send_result(std::string bytes) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    events_.push_back({Event::Kind::result, 0, false, {}, std::move(bytes)});
+  }
+  bool abandoned() const { return abandon_; }
+
+  // Coordinator side.
+  std::optional<Event> poll() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (events_.empty()) return std::nullopt;
+    Event event = std::move(events_.front());
+    events_.pop_front();
+    return event;
+  }
+  void send_work(TaskList tasks) {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      reply_ = std::move(tasks);
+    }
+    reply_ready_.notify_all();
+  }
+  void abandon() { abandon_ = true; }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable reply_ready_;
+  std::deque<Event> events_;
+  std::optional<TaskList> reply_;
+  std::atomic<bool> abandon_{false};
+};
+
+// Worker side of MPI (ranks 1..N-1).
+class MpiWorkerLink {
+ public:
+  explicit MpiWorkerLink(const boost::mpi::communicator& world) : world_(world) {}
+
+  TaskList request(const TaskList& unrun, bool stopping) {
+    TaskList message{stopping ? 1 : 0};
+    message.insert(message.end(), unrun.begin(), unrun.end());
+    world_.send(0, kRequest, message.data(), static_cast<int>(message.size()));
+    while (true) {
+      const boost::mpi::status status = world_.probe(0, boost::mpi::any_tag);
+      if (status.tag() == kAbandon) {
+        receive_abandon();
+        continue;
+      }
+      TaskList reply(static_cast<std::size_t>(status.count<std::int64_t>().value_or(1)));
+      world_.recv(0, kWork, reply.data(), static_cast<int>(reply.size()));
+      return TaskList(reply.begin() + 1, reply.end());
+    }
+  }
+  void send_result(const std::string& bytes) { world_.send(0, kResult, bytes.data(), static_cast<int>(bytes.size())); }
+  bool abandoned() {
+    if (!abandoned_ && world_.iprobe(0, kAbandon)) receive_abandon();
+    return abandoned_;
+  }
+
+ private:
+  void receive_abandon() {
+    std::int64_t header = 0;
+    world_.recv(0, kAbandon, &header, 1);
+    abandoned_ = true;
+  }
+  const boost::mpi::communicator& world_;
+  bool abandoned_ = false;
+};
+
+// Requests chunks and runs them until told to stop. After a stop signal (or an abandon
+// message) the current task is finished, the rest of the chunk is handed back, and the
+// request says that this worker stops.
+template <class Link>
+void worker_loop(TaskRunner& runner, Link& link) {
+  TaskList unrun;
+  bool stopping = false;
+  while (true) {
+    const TaskList tasks = link.request(unrun, stopping);
+    unrun.clear();
+    if (tasks.empty()) return;
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      if (stop_signal() != 0 || link.abandoned()) {
+        stopping = true;
+        unrun.assign(tasks.begin() + static_cast<std::ptrdiff_t>(i), tasks.end());
+        break;
+      }
+      link.send_result(encode_outcome(runner.run(static_cast<std::size_t>(tasks[i]))));
+    }
+  }
+}
+
+class Coordinator {
+ public:
+  Coordinator(const StudyPlan& plan, StudyResults& results, const std::string& file, const std::string& csv_file,
+              const SchedulerOptions& options, const boost::mpi::communicator* world, LocalChannel& local)
+      : plan_(plan),
+        results_(results),
+        file_(file),
+        csv_file_(csv_file),
+        options_(options),
+        world_(world),
+        local_(local),
+        workers_(static_cast<std::size_t>(world ? world->size() : 1)),
+        progress_(std::cerr, ::isatty(STDERR_FILENO) == 1, options.progress_interval, plan.tasks.size(), results.size()) {
+    pending_.resize(plan.problems.size());
+    started_.assign(plan.problems.size(), false);
+    for (const StudyTask& task : plan.tasks)
+      if (!results.contains(task.index)) {
+        pending_[task.problem].push_back(task.index);
+        ++pending_count_;
+      }
+  }
+
+  CoordinatorSummary run();
+
+ private:
+  struct Worker {
+    std::set<std::size_t> in_flight;
+    bool stopped = false;
+    bool parked = false;  // the local worker, waiting for tasks handed back by others
+    std::optional<std::size_t> last_problem;
+  };
+
+  std::optional<Event> poll_remote();
+  void handle(Event& event);
+  void assign(int worker);
+  void send(int worker, const TaskList& tasks);
+  std::size_t choose_problem(const Worker& worker) const;
+  std::size_t chunk_size(std::size_t problem) const;
+  bool anything_in_flight() const;
+  bool all_stopped() const;
+  void begin_stopping();
+  void flush(bool force);
+
+  const StudyPlan& plan_;
+  StudyResults& results_;
+  const std::string& file_;
+  const std::string& csv_file_;
+  const SchedulerOptions& options_;
+  const boost::mpi::communicator* world_;  // null: no MPI (one process)
+  LocalChannel& local_;
+  std::vector<Worker> workers_;
+  StudyProgress progress_;
+  std::vector<std::deque<std::size_t>> pending_;  // per problem, in task order
+  std::vector<bool> started_;
+  std::size_t pending_count_ = 0;
+  double task_seconds_ = 0;  // of the results so far, for the chunk size
+  std::size_t timed_tasks_ = 0;
+  bool stopping_ = false;
+  Clock::time_point deadline_;
+  std::size_t written_rows_ = static_cast<std::size_t>(-1);
+  Clock::time_point last_write_ = Clock::now();
+  double write_seconds_ = 0;
+};
+
+std::optional<Event> Coordinator::poll_remote() {
+  if (workers_.size() == 1) return std::nullopt;
+  const boost::optional<boost::mpi::status> status = world_->iprobe(boost::mpi::any_source, boost::mpi::any_tag);
+  if (!status) return std::nullopt;
+  Event event;
+  event.worker = status->source();
+  if (status->tag() == kResult) {
+    event.kind = Event::Kind::result;
+    event.result.assign(static_cast<std::size_t>(status->count<char>().value_or(0)), '\0');
+    world_->recv(status->source(), kResult, &event.result[0], static_cast<int>(event.result.size()));
+    return event;
+  }
+  if (status->tag() != kRequest) throw Error("rank " + std::to_string(status->source()) + " sent an unexpected message");
+  TaskList message(static_cast<std::size_t>(status->count<std::int64_t>().value_or(1)));
+  world_->recv(status->source(), kRequest, message.data(), static_cast<int>(message.size()));
+  event.kind = Event::Kind::request;
+  event.stopping = message.at(0) != 0;
+  event.unrun.assign(message.begin() + 1, message.end());
+  return event;
+}
+
+void Coordinator::send(int worker, const TaskList& tasks) {
+  if (worker == 0) {
+    local_.send_work(tasks);
+    return;
+  }
+  TaskList message{static_cast<std::int64_t>(tasks.size())};
+  message.insert(message.end(), tasks.begin(), tasks.end());
+  world_->send(worker, kWork, message.data(), static_cast<int>(message.size()));
+}
+
+bool Coordinator::anything_in_flight() const {
+  return std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return !w.in_flight.empty(); });
+}
+
+bool Coordinator::all_stopped() const {
+  return std::all_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.stopped; });
+}
+
+// Prefer the problem this worker built last (it is in its cache), then a problem nobody has
+// started (one build per problem and rank at most), then the one with most tasks left.
+std::size_t Coordinator::choose_problem(const Worker& worker) const {
+  if (worker.last_problem && !pending_[*worker.last_problem].empty()) return *worker.last_problem;
+  for (std::size_t p = 0; p < pending_.size(); ++p)
+    if (!started_[p] && !pending_[p].empty()) return p;
+  std::size_t best = 0;
+  for (std::size_t p = 1; p < pending_.size(); ++p)
+    if (pending_[p].size() > pending_[best].size()) best = p;
+  return best;
+}
+
+// About one second of work per chunk (from the mean task time so far; one task until a time is
+// known), but at most half of a fair share of what is left, so that the last chunks balance.
+std::size_t Coordinator::chunk_size(std::size_t problem) const {
+  const std::size_t available = pending_[problem].size();
+  if (options_.chunk > 0) return std::min(options_.chunk, available);
+  constexpr double kChunkSeconds = 1.0;
+  std::size_t by_time = 1;
+  if (timed_tasks_ > 0) {
+    const double mean = task_seconds_ / static_cast<double>(timed_tasks_);
+    by_time = mean > 0 ? static_cast<std::size_t>(std::max(1.0, std::min(1e4, kChunkSeconds / mean))) : 10000;
+  }
+  const std::size_t fair = std::max<std::size_t>(1, pending_count_ / (2 * workers_.size()));
+  return std::max<std::size_t>(1, std::min({by_time, fair, available}));
+}
+
+void Coordinator::assign(int worker) {
+  Worker& w = workers_[static_cast<std::size_t>(worker)];
+  w.parked = false;
+  if (!stopping_ && pending_count_ == 0 && worker == 0 && anything_in_flight()) {
+    w.parked = true;  // tasks may yet be handed back by a worker that stops
+    return;
+  }
+  if (stopping_ || pending_count_ == 0) {
+    w.stopped = true;
+    send(worker, {});
+    return;
+  }
+  const std::size_t problem = choose_problem(w);
+  const std::size_t size = chunk_size(problem);
+  TaskList tasks;
+  for (std::size_t i = 0; i < size; ++i) {
+    const std::size_t task = pending_[problem].front();
+    pending_[problem].pop_front();
+    tasks.push_back(static_cast<std::int64_t>(task));
+    w.in_flight.insert(task);
+  }
+  pending_count_ -= size;
+  started_[problem] = true;
+  w.last_problem = problem;
+  send(worker, tasks);
+}
+
+void Coordinator::handle(Event& event) {
+  Worker& worker = workers_[static_cast<std::size_t>(event.worker)];
+  if (event.kind == Event::Kind::result) {
+    const TaskOutcome outcome = decode_outcome(event.result);
+    worker.in_flight.erase(outcome.task);
+    task_seconds_ += outcome.seconds + outcome.setup_seconds;
+    ++timed_tasks_;
+    if (results_.add(outcome)) progress_.record(outcome.status);
+    return;
+  }
+  // A request: the tasks handed back go to the front of their problem's queue, in order.
+  for (auto task = event.unrun.rbegin(); task != event.unrun.rend(); ++task) {
+    const auto index = static_cast<std::size_t>(*task);
+    worker.in_flight.erase(index);
+    pending_[plan_.tasks.at(index).problem].push_front(index);
+    ++pending_count_;
+  }
+  worker.in_flight.clear();  // every task of the chunk was reported or handed back
+  if (event.stopping) {
+    worker.stopped = true;
+    send(event.worker, {});
+  } else {
+    assign(event.worker);
+  }
+}
+
+void Coordinator::begin_stopping() {
+  stopping_ = true;
+  deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.term_grace));
+  local_.abandon();
+  for (int rank = 1; rank < static_cast<int>(workers_.size()); ++rank)
+    if (!workers_[static_cast<std::size_t>(rank)].stopped) {
+      const std::int64_t header = 0;
+      world_->send(rank, kAbandon, &header, 1);
+    }
+  if (workers_[0].parked) assign(0);
+}
+
+// Rewrites the results at most every flush_interval seconds, and never spends more than about
+// a tenth of the time writing (large studies take longer to write).
+void Coordinator::flush(bool force) {
+  if (results_.size() == written_rows_ && !force) return;
+  const Clock::time_point now = Clock::now();
+  if (!force && seconds_between(last_write_, now) < std::max(options_.flush_interval, 10 * write_seconds_)) return;
+  results_.write(file_, csv_file_);
+  written_rows_ = results_.size();
+  last_write_ = Clock::now();
+  write_seconds_ = seconds_between(now, last_write_);
+}
+
+CoordinatorSummary Coordinator::run() {
+  CoordinatorSummary summary;
+  flush(true);  // the file exists (and is valid) from the start
+  while (!all_stopped()) {
+    if (stop_signal() != 0 && !stopping_) begin_stopping();
+    if (stopping_ && (Clock::now() >= deadline_ || signal_count > 1)) {
+      summary.abandoned = true;
+      break;
+    }
+    bool busy = false;
+    while (std::optional<Event> event = local_.poll()) {
+      handle(*event);
+      busy = true;
+    }
+    if (std::optional<Event> event = poll_remote()) {
+      handle(*event);
+      busy = true;
+    }
+    Worker& local = workers_[0];
+    if (local.parked && (pending_count_ > 0 || !anything_in_flight())) assign(0);
+    flush(false);
+    progress_.tick();
+    if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  flush(true);
+  progress_.finish();
+  summary.ran = progress_.ran();
+  summary.failed = progress_.failed();
+  summary.diverged = progress_.diverged();
+  summary.signal = stopping_ ? static_cast<int>(received_signal) : 0;
+  summary.seconds = progress_.elapsed();
+  return summary;
+}
+
+}  // namespace
+
+void install_stop_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+int stop_signal() { return static_cast<int>(received_signal); }
+
+CoordinatorSummary run_coordinator(const StudyPlan& plan, StudyResults& results, const std::string& file,
+                                   const std::string& csv_file, const SchedulerOptions& options,
+                                   const boost::mpi::communicator* world, const std::string& host) {
+  LocalChannel local;
+  TaskRunner runner(plan, options.cache_bytes, 0, host);
+  std::thread worker([&runner, &local] { worker_loop(runner, local); });
+  CoordinatorSummary summary;
+  try {
+    summary = Coordinator(plan, results, file, csv_file, options, world, local).run();
+  } catch (...) {
+    // The local worker may be inside a task: it cannot be joined now, and the process ends.
+    worker.detach();
+    throw;
+  }
+  if (summary.abandoned) {
+    worker.detach();  // still in a task; the caller ends the process
+  } else {
+    worker.join();
+  }
+  return summary;
+}
+
+void run_worker(const StudyPlan& plan, const SchedulerOptions& options, const boost::mpi::communicator& world,
+                const std::string& host) {
+  TaskRunner runner(plan, options.cache_bytes, world.rank(), host);
+  MpiWorkerLink link(world);
+  worker_loop(runner, link);
+}
+
+}  // namespace kappa::cli

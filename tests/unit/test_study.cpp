@@ -1,0 +1,365 @@
+// The MPI-free parts of kappa study: grid files, task expansion and keys, the results file, the
+// experiment cache and the task runner.
+#define BOOST_TEST_MODULE study
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "kappa/data.hpp"
+#include "kappa/error.hpp"
+#include "kappa/experiment.hpp"
+#include "kappa/plugin_registry.hpp"
+#include "kappa/study_grid.hpp"
+#include "kappa/study_results.hpp"
+#include "kappa/study_runner.hpp"
+#include "kappa/synthetic.hpp"
+#include "test_support.hpp"
+
+using namespace kappa;
+using kappa::test::require_throws_naming;
+
+namespace {
+
+struct Plugins {
+  Plugins() { registry.load_directories({KAPPA_TEST_PLUGIN_DIR}); }
+  PluginRegistry registry;
+};
+
+StudyPlan plan_of(const PluginRegistry& registry, const std::string& text) { return plan_study(parse_grid(text, "g.ini"), registry); }
+
+std::size_t column_of(const StudyPlan& plan, const std::string& name) {
+  for (std::size_t c = 0; c < plan.columns.size(); ++c)
+    if (plan.columns[c].name == name) return c;
+  BOOST_FAIL("no column " << name);
+  return 0;
+}
+
+std::string text_cell(const StudyPlan& plan, const StudyTask& task, const std::string& column) {
+  return cell_text(task.cells[column_of(plan, column)]);
+}
+
+// A fresh directory under the system temporary directory, removed at the end.
+struct TemporaryDirectory {
+  TemporaryDirectory() {
+    path = std::filesystem::temp_directory_path() / ("kappa_test_study_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(path);
+  }
+  ~TemporaryDirectory() {
+    std::error_code error;
+    std::filesystem::remove_all(path, error);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  std::filesystem::path path;
+};
+
+const char* const kSmall = "kind=spectrum,n=40,d=6,noise=0.01,n_test=10";
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Grid syntax
+
+BOOST_AUTO_TEST_CASE(grid_syntax_sections_comments_quotes_and_repeated_keys) {
+  const GridFile grid = parse_grid(
+      "# comment line\n"
+      "optimizer = gd  cg   # trailing comment\n"
+      "\n"
+      "data = \"a file.h5\" b.h5\n"
+      "data = c.h5\r\n"
+      "[adam]\n"
+      "lr = 1e-3\n",
+      "g.ini");
+  BOOST_TEST_REQUIRE(grid.entries.size() == 3u);
+  BOOST_TEST(grid.entries[0].key == "optimizer");
+  BOOST_TEST((grid.entries[0].values == std::vector<std::string>{"gd", "cg"}));
+  BOOST_TEST(grid.entries[1].key == "data");
+  BOOST_TEST((grid.entries[1].values == std::vector<std::string>{"a file.h5", "b.h5", "c.h5"}));
+  BOOST_TEST((grid.entries[1].lines == std::vector<int>{4, 4, 5}));
+  BOOST_TEST(grid.entries[2].key == "adam.lr");
+  BOOST_TEST(grid.entries[2].lines[0] == 7);
+}
+
+BOOST_AUTO_TEST_CASE(grid_syntax_errors_name_file_and_line) {
+  require_throws_naming<InputError>([] { parse_grid("optimizer = gd\nnonsense\n", "g.ini"); }, {"g.ini:2:", "nonsense"});
+  require_throws_naming<InputError>([] { parse_grid("lr =\n", "g.ini"); }, {"g.ini:1:", "'lr' has no value"});
+  require_throws_naming<InputError>([] { parse_grid("\n\nlr = # nothing\n", "g.ini"); }, {"g.ini:3:", "'lr' has no value"});
+  require_throws_naming<InputError>([] { parse_grid("data = \"open\n", "g.ini"); }, {"g.ini:1:", "unterminated quote"});
+  require_throws_naming<InputError>([] { parse_grid("a,b = 1\n", "g.ini"); }, {"g.ini:1:", "invalid key 'a,b'"});
+  require_throws_naming<InputError>([] { parse_grid("[adam\n", "g.ini"); }, {"g.ini:1:", "[section]"});
+  require_throws_naming<InputError>([] { read_grid_file("/nonexistent/grid.ini"); }, {"/nonexistent/grid.ini", "cannot be read"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expansion into tasks
+
+BOOST_FIXTURE_TEST_CASE(cartesian_product_with_repeats_in_problem_major_order, Plugins) {
+  const StudyPlan plan = plan_of(registry, std::string("optimizer = gd cg\nsynthetic = ") + kSmall +
+                                               "\nsynthetic.cond = 10 100 1000\nridge = 0 0.1\nrepeats = 2\nseed = 5\n");
+  BOOST_TEST(plan.tasks.size() == 2u * 3u * 2u * 2u);
+  BOOST_TEST(plan.problems.size() == 3u * 2u);  // cond x ridge; the optimizer is not part of it
+  BOOST_TEST(plan.axes.size() == 3u);
+  BOOST_TEST(plan.axes[0].name == "optimizer");
+  BOOST_TEST(plan.axes[1].name == "synthetic.cond");
+  BOOST_TEST(plan.axes[2].name == "ridge");
+  // Tasks of a problem are adjacent, each problem appears in one block.
+  std::set<std::size_t> finished;
+  for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+    BOOST_TEST(plan.tasks[i].index == i);
+    if (i > 0 && plan.tasks[i].problem != plan.tasks[i - 1].problem) finished.insert(plan.tasks[i - 1].problem);
+    BOOST_TEST(finished.count(plan.tasks[i].problem) == 0u);
+  }
+  // Every combination exactly once, with run seeds 5 and 6.
+  std::set<std::string> combinations;
+  for (const StudyTask& task : plan.tasks) {
+    BOOST_TEST((task.controls.seed == 5u + static_cast<std::uint64_t>(task.repeat)));
+    combinations.insert(plan.optimizers[task.optimizer].name + "|" + plan.problems[task.problem].synthetic + "|" +
+                        text_cell(plan, task, "ridge") + "|" + std::to_string(task.controls.seed));
+  }
+  BOOST_TEST(combinations.size() == plan.tasks.size());
+  BOOST_TEST(plan.problems[0].synthetic == std::string(kSmall) + ",cond=10");
+}
+
+BOOST_FIXTURE_TEST_CASE(zip_groups_vary_together, Plugins) {
+  const StudyPlan plan = plan_of(registry, std::string("optimizer = gd\nsynthetic = ") + kSmall +
+                                               "\nsynthetic.n = 30 50 70\nsynthetic.d = 3 5 7\nlr = 1e-3 1e-2\nzip = synthetic.n,synthetic.d\n");
+  BOOST_TEST(plan.tasks.size() == 3u * 2u);
+  std::set<std::string> shapes;
+  for (const StudyTask& task : plan.tasks) shapes.insert(text_cell(plan, task, "synthetic.n") + "x" + text_cell(plan, task, "synthetic.d"));
+  BOOST_TEST((shapes == std::set<std::string>{"30x3", "50x5", "70x7"}));
+  BOOST_TEST(plan.axes[0].zip == "synthetic.n,synthetic.d");
+}
+
+BOOST_FIXTURE_TEST_CASE(keys_that_do_not_apply_are_dropped_and_left_empty, Plugins) {
+  // cg has no lr; huber_delta applies to huber only; gd.lr wins over lr for gd.
+  const StudyPlan plan = plan_of(registry, std::string("optimizer = gd cg adam\nsynthetic = ") + kSmall +
+                                               "\nlr = 1e-3 1e-2\ngd.lr = 0.5\nloss = l2 huber\nhuber_delta = 0.5 2\n");
+  // per loss: l2 (delta dropped): gd 1, cg 1, adam 2; huber: (gd 1, cg 1, adam 2) x 2 deltas
+  BOOST_TEST(plan.tasks.size() == 4u + 8u);
+  BOOST_TEST(plan.duplicates == 2u * 2u * 3u * 2u - 12u);
+  for (const StudyTask& task : plan.tasks) {
+    const std::string& optimizer = plan.optimizers[task.optimizer].name;
+    const std::string lr = text_cell(plan, task, "lr");
+    if (optimizer == "adam") BOOST_TEST((lr == "0.001" || lr == "0.01"));
+    else BOOST_TEST(lr == "nan");
+    if (optimizer == "gd") {
+      BOOST_TEST(text_cell(plan, task, "gd.lr") == "0.5");
+      BOOST_TEST(plan.optimizers[task.optimizer].params.get_real("lr") == 0.5);
+    }
+    const bool huber = text_cell(plan, task, "loss") == "huber";
+    BOOST_TEST((text_cell(plan, task, "huber_delta") == "nan") == !huber);
+    BOOST_TEST(text_cell(plan, task, "x_train").empty());  // synthetic data: no dataset paths
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(task_keys_are_stable_and_normalized, Plugins) {
+  const std::string base = std::string("synthetic = ") + kSmall + "\n";
+  const StudyPlan a = plan_of(registry, "optimizer = gd cg\nlr = 1e-3\n" + base);
+  const StudyPlan reordered = plan_of(registry, "optimizer = cg gd\n" + base + "lr = 0.0010\n");
+  BOOST_TEST(a.grid_hash == reordered.grid_hash);
+  std::set<std::string> keys_a, keys_r;
+  for (const auto& task : a.tasks) keys_a.insert(task.key);
+  for (const auto& task : reordered.tasks) keys_r.insert(task.key);
+  BOOST_TEST((keys_a == keys_r));
+  const StudyPlan other = plan_of(registry, "optimizer = gd cg\nlr = 2e-3\n" + base);
+  BOOST_TEST(a.grid_hash != other.grid_hash);
+  // FNV-1a test vectors (Fowler, Noll, Vo).
+  BOOST_TEST(stable_hash("") == "cbf29ce484222325");
+  BOOST_TEST(stable_hash("a") == "af63dc4c8601ec8c");
+  BOOST_TEST(stable_hash("foobar") == "85944171f73967e8");
+}
+
+BOOST_FIXTURE_TEST_CASE(malformed_grids_name_file_line_and_key, Plugins) {
+  const std::string data = std::string("synthetic = ") + kSmall + "\n";
+  auto plan = [&](const std::string& text) { return [this, text] { plan_of(registry, text); }; };
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "lerning_rate = 0.1\n"),
+                                    {"g.ini:3:", "key 'lerning_rate'", "unknown key"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "ridge = 0 abc\n"), {"g.ini:3:", "key 'ridge'", "'abc' is not a number"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "max_iterations = 1.5\n"), {"g.ini:3:", "max_iterations", "integer"});
+  require_throws_naming<InputError>(plan(data + "optimizer = gd sgdx\n"), {"g.ini:2:", "key 'optimizer'", "unknown optimizer 'sgdx'"});
+  require_throws_naming<InputError>(plan(data + "optimizer = gd,cg\n"), {"g.ini:2:", "separated by blanks"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "lr = -1\n"), {"g.ini:3:", "key 'lr'", "out of range"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "lr = fast\n"), {"g.ini:3:", "'fast' is not a number"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "adam.lr = 1\n"), {"g.ini:3:", "'adam' is not an optimizer of this grid"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "gd.nope = 1\n"), {"g.ini:3:", "unknown parameter 'nope'"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "grad_tol = 1\n"), {"g.ini:3:", "grad_tol"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "loss = l3\n"), {"g.ini:3:", "unknown loss 'l3'"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "preconditioner = whiten2\n"), {"g.ini:3:", "whiten2"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "lr = 1e-3 0.001\n"), {"g.ini:3:", "given twice"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "repeats = 0\n"), {"g.ini:3:", "repeats"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "seed = 1 2\n"), {"g.ini:3:", "seed takes one value"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "lr = 1 2 3\nmax_iterations = 5 6\nzip = lr,max_iterations\n"),
+                                    {"g.ini:5:", "'lr' has 3 values but 'max_iterations' has 2"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "zip = lr,ridge\n"), {"g.ini:3:", "'lr' is not a key of this grid"});
+  require_throws_naming<InputError>(plan(data), {"g.ini", "no 'optimizer' key"});
+  require_throws_naming<InputError>(plan("optimizer = gd\n"), {"g.ini", "no data"});
+  require_throws_naming<InputError>(plan("optimizer = gd\ndata = x.h5\n" + data), {"g.ini", "not both"});
+  require_throws_naming<InputError>(plan("optimizer = gd\ndata = x.h5\nsynthetic.cond = 10\n"), {"g.ini:3:", "needs synthetic specs"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outcome messages and results files
+
+TaskOutcome sample_outcome(const StudyPlan& plan, std::size_t task) {
+  TaskOutcome o;
+  o.task = task;
+  o.key = plan.tasks[task].key;
+  o.status = "failed";
+  o.message = "a \"quoted\", comma\nand newline";
+  o.iterations = 12;
+  o.epochs = 13.5;
+  o.seconds = 0.25;
+  o.final_loss = 1.0 / 3.0;
+  o.grad_norm = 1e-300;
+  o.test_mae = arma::datum::nan;
+  o.predicted_iterations = arma::datum::inf;
+  o.samples = 40;
+  o.features = 6;
+  o.rank = 2;
+  o.host = "node-7";
+  for (long k = 0; k < 3; ++k) o.trace.push_back({k, 0.1 * k, 1.0 + k, 1.0 / (k + 1), 2.0 / (k + 1), 0.5});
+  return o;
+}
+
+BOOST_AUTO_TEST_CASE(outcome_messages_round_trip_and_refuse_garbage) {
+  TaskOutcome o;
+  o.task = 7;
+  o.key = "0123456789abcdef";
+  o.status = "diverged";
+  o.message = std::string("with\0nul", 8);
+  o.final_loss = -0.0;
+  o.relative_weight_error = arma::datum::nan;
+  o.trace.push_back({3, 0.5, 4.0, 1e-20, 2.0, arma::datum::nan});
+  const std::string bytes = encode_outcome(o);
+  const TaskOutcome back = decode_outcome(bytes);
+  BOOST_TEST(back.task == 7u);
+  BOOST_TEST(back.message == o.message);
+  BOOST_TEST(std::signbit(back.final_loss));
+  BOOST_TEST(std::isnan(back.relative_weight_error));
+  BOOST_TEST_REQUIRE(back.trace.size() == 1u);
+  BOOST_TEST(back.trace[0].loss == 1e-20);
+  require_throws_naming<Error>([&] { decode_outcome(bytes.substr(0, bytes.size() - 1)); }, "malformed");
+  require_throws_naming<Error>([&] { decode_outcome(bytes + "x"); }, "malformed");
+  require_throws_naming<Error>([&] { decode_outcome("nonsense"); }, "malformed");
+}
+
+BOOST_FIXTURE_TEST_CASE(results_file_round_trip_and_resume_checks, Plugins) {
+  const TemporaryDirectory dir;
+  const StudyPlan plan = plan_of(registry, std::string("optimizer = gd cg\nsynthetic = ") + kSmall + "\nlr = 1e-3 1e-2\n");
+  BOOST_TEST_REQUIRE(plan.tasks.size() == 3u);
+  StudyResults results(plan);
+  BOOST_TEST(results.add(sample_outcome(plan, 2)));
+  BOOST_TEST(results.add(sample_outcome(plan, 0)));
+  BOOST_TEST(!results.add(sample_outcome(plan, 0)));  // a task is never in the file twice
+  results.write(dir.file("r.h5"), dir.file("r.csv"));
+  BOOST_TEST(!std::filesystem::exists(dir.file("r.h5.tmp")));
+
+  const ResultsFile file = read_results_file(dir.file("r.h5"));
+  BOOST_TEST(file.format_version == kStudyFormatVersion);
+  BOOST_TEST(file.grid_hash == plan.grid_hash);
+  BOOST_TEST(file.task_count == 3);
+  BOOST_TEST_REQUIRE(file.rows.size() == 2u);
+  BOOST_TEST(std::get<long long>(file.rows[0].cells[0]) == 0);  // task order
+  BOOST_TEST(std::get<long long>(file.rows[1].cells[0]) == 2);
+  const auto& row = results.rows().at(2);
+  for (std::size_t c = 0; c < row.cells.size(); ++c) BOOST_TEST(cell_text(file.rows[1].cells[c]) == cell_text(row.cells[c]));
+  BOOST_TEST_REQUIRE(file.rows[1].trace.size() == 3u);
+  BOOST_TEST(file.rows[1].trace[2].grad_norm == 2.0 / 3.0);
+
+  // Resume: the same grid takes the rows unchanged; another grid or a foreign file is refused.
+  StudyResults resumed(plan);
+  resumed.load(dir.file("r.h5"));
+  BOOST_TEST(resumed.size() == 2u);
+  BOOST_TEST(resumed.contains(0));
+  BOOST_TEST(!resumed.contains(1));
+  const StudyPlan other = plan_of(registry, std::string("optimizer = gd cg\nsynthetic = ") + kSmall + "\nlr = 1e-3 1e-1\n");
+  StudyResults wrong(other);
+  require_throws_naming<InputError>([&] { wrong.load(dir.file("r.h5")); }, {"r.h5", "another grid"});
+  require_throws_naming<InputError>([&] { wrong.load(dir.file("r.csv")); }, {"r.csv", "not an HDF5 file"});
+  Dataset data = generate_from_spec(kSmall);
+  write_hdf5(data, dir.file("data.h5"));
+  require_throws_naming<InputError>([&] { wrong.load(dir.file("data.h5")); }, {"data.h5", "not a kappa study results file"});
+
+  // The CSV: a header and one line per row (the message's newline is inside quotes).
+  std::ifstream csv(dir.file("r.csv"));
+  std::string header;
+  std::getline(csv, header);
+  BOOST_TEST(header.rfind("task,key,repeat,seed,data,", 0) == 0u);
+  BOOST_TEST(header.find(",status,message,iterations,") != std::string::npos);
+  const std::string rest((std::istreambuf_iterator<char>(csv)), std::istreambuf_iterator<char>());
+  BOOST_TEST(rest.find("\"a \"\"quoted\"\", comma\nand newline\"") != std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running tasks
+
+BOOST_AUTO_TEST_CASE(experiment_cache_builds_once_and_evicts_least_recently_used) {
+  const auto build = [](const char* spec) {
+    return [spec]() -> std::shared_ptr<const Experiment> { return std::make_shared<const Experiment>(generate_from_spec(spec), ExperimentSetup{}); };
+  };
+  const char* a = "kind=spectrum,n=40,d=6,seed=1";
+  const char* b = "kind=spectrum,n=40,d=6,seed=2";
+  const Experiment probe(generate_from_spec(a), ExperimentSetup{});
+  ExperimentCache cache(estimated_bytes(probe) * 3 / 2);  // room for one
+  const auto first = cache.get("a", build(a));
+  BOOST_TEST(first.build_seconds > 0);
+  BOOST_TEST(cache.get("a", build(a)).experiment == first.experiment);
+  BOOST_TEST(cache.builds() == 1u);
+  cache.get("b", build(b));
+  BOOST_TEST(cache.size() == 1u);  // a was evicted
+  cache.get("a", build(a));
+  BOOST_TEST(cache.builds() == 3u);
+  // A failure is remembered with its reason, costs no memory, and is not rebuilt.
+  const auto failed = cache.get("missing", [] { return std::make_shared<const Experiment>(read_hdf5("/nonexistent/x.h5"), ExperimentSetup{}); });
+  BOOST_TEST(!failed.experiment);
+  BOOST_TEST(failed.error.find("does not exist") != std::string::npos);
+  cache.get("missing", [] { return std::make_shared<const Experiment>(read_hdf5("/nonexistent/x.h5"), ExperimentSetup{}); });
+  BOOST_TEST(cache.builds() == 4u);
+}
+
+BOOST_FIXTURE_TEST_CASE(runner_matches_a_direct_run_and_isolates_failures, Plugins) {
+  const TemporaryDirectory dir;
+  write_hdf5(generate_from_spec("kind=spectrum,n=50,d=5,cond=30,noise=0.01,n_test=10"), dir.file("good.h5"));
+  std::ofstream(dir.file("grid.ini")) << "data = good.h5 missing.h5\noptimizer = gd cg\nloss = l2 l1\ngd.lr = auto 100\nmax_iterations = 300\n";
+  const StudyPlan plan = plan_study(read_grid_file(dir.file("grid.ini")), registry);
+  TaskRunner runner(plan, std::size_t(1) << 30, 4, "here");
+  std::map<std::string, int> statuses;
+  for (const StudyTask& task : plan.tasks) {
+    const TaskOutcome outcome = runner.run(task.index);
+    BOOST_TEST(outcome.key == task.key);
+    BOOST_TEST(outcome.rank == 4);
+    const ProblemSpec& problem = plan.problems[task.problem];
+    const PlannedOptimizer& optimizer = plan.optimizers[task.optimizer];
+    const std::string what = optimizer.name + " " + optimizer.canonical + " " + problem.data + " " + to_string(problem.setup.loss.kind);
+    if (problem.data == "missing.h5") {
+      BOOST_TEST(outcome.status == "failed", what);
+      BOOST_TEST(outcome.message.find("problem cannot be built") != std::string::npos);
+      BOOST_TEST(outcome.message.find("does not exist") != std::string::npos);
+      continue;
+    }
+    ++statuses[outcome.status];
+    // Independent run of the same task on a freshly built Experiment: the same numbers.
+    const Experiment experiment(read_hdf5(dir.file("good.h5")), problem.setup);
+    const RunResult direct = experiment.run(optimizer.name, *optimizer.optimizer, task.controls);
+    BOOST_TEST(outcome.status == to_string(direct.status), what);
+    BOOST_TEST(outcome.iterations == direct.iterations, what);
+    BOOST_TEST((outcome.final_loss == direct.evaluation.train_loss || (std::isnan(outcome.final_loss) && std::isnan(direct.evaluation.train_loss))), what);
+    BOOST_TEST(outcome.trace.size() == direct.trace.size(), what);
+    BOOST_TEST(outcome.samples == 50);
+    if (problem.setup.loss.kind == LossKind::l2) BOOST_TEST(std::fabs(outcome.condition_number - 30) < 1e-9 * 30);  // the spec's cond
+    else BOOST_TEST(std::isnan(outcome.condition_number));
+    if (optimizer.name == "gd" && optimizer.params.is_auto("lr") && problem.setup.loss.kind == LossKind::l1)
+      BOOST_TEST(outcome.status == "failed", what);  // lr=auto has no smoothness constant for l1
+    if (optimizer.name == "gd" && !optimizer.params.is_auto("lr") && problem.setup.loss.kind == LossKind::l2)
+      BOOST_TEST(outcome.status == "diverged", what);
+  }
+  BOOST_TEST(runner.cache().builds() == 4u);  // 2 files x 2 losses, each once
+  BOOST_TEST(statuses["diverged"] >= 1);
+  BOOST_TEST(statuses["failed"] >= 1);
+}
