@@ -19,9 +19,14 @@
 
 #include "kappa/data.hpp"
 #include "kappa/error.hpp"
+#include "hdf5_support.hpp"
 
 namespace kappa {
 namespace {
+
+using hdf5::Handle;
+using hdf5::SilencedErrors;
+using hdf5::TemporaryFile;
 
 std::string quoted(const std::string& text) { return "'" + text + "'"; }
 
@@ -92,35 +97,6 @@ void check_consistency(const Dataset& data, const PartNames& names, const std::s
 // ---------------------------------------------------------------------------------------------
 // HDF5 plumbing.
 
-// Owns one HDF5 identifier and releases it with the matching H5?close function.
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-
-  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  Handle(Handle&& other) noexcept
-      : id_(std::exchange(other.id_, H5I_INVALID_HID)), closer_(other.closer_) {}
-  Handle& operator=(Handle&&) = delete;
-  ~Handle() { close(); }
-
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-
-  // Releases the identifier now; false when HDF5 reports an error (for a file: a failed flush).
-  bool close() {
-    if (id_ < 0) return true;
-    const herr_t status = closer_(id_);
-    id_ = H5I_INVALID_HID;
-    return status >= 0;
-  }
-
- private:
-  hid_t id_;
-  Closer closer_;
-};
-
 // An open file and the "data file '<name>'" prefix of its messages.
 struct H5File {
   Handle handle;
@@ -128,26 +104,6 @@ struct H5File {
   hid_t id() const { return handle.get(); }
 };
 
-// Silences HDF5's automatic error-stack printing while kappa reads or writes (its failures
-// become one DataError line) and restores the handler found on entry, so that other HDF5 code
-// in the process keeps its own error reporting.
-class SilencedHdf5Errors {
- public:
-  SilencedHdf5Errors() {
-    saved_ = H5Eget_auto2(H5E_DEFAULT, &function_, &data_) >= 0;
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  SilencedHdf5Errors(const SilencedHdf5Errors&) = delete;
-  SilencedHdf5Errors& operator=(const SilencedHdf5Errors&) = delete;
-  ~SilencedHdf5Errors() {
-    if (saved_) H5Eset_auto2(H5E_DEFAULT, function_, data_);
-  }
-
- private:
-  H5E_auto2_t function_ = nullptr;
-  void* data_ = nullptr;
-  bool saved_ = false;
-};
 
 // The HDF5 memory type of kappa::real buffers: HDF5 converts from (and to) the file's type.
 template <typename T>
@@ -311,23 +267,6 @@ bool has_test_part(const H5File& file, const DatasetPaths& paths) {
   return has_X;
 }
 
-// Removes a temporary file on scope exit unless released.
-class TemporaryFile {
- public:
-  explicit TemporaryFile(std::string name) : name_(std::move(name)) {}
-  TemporaryFile(const TemporaryFile&) = delete;
-  TemporaryFile& operator=(const TemporaryFile&) = delete;
-  ~TemporaryFile() {
-    if (!released_) std::remove(name_.c_str());
-  }
-  const std::string& name() const { return name_; }
-  void release() { released_ = true; }
-
- private:
-  std::string name_;
-  bool released_ = false;
-};
-
 // Writes `values` (row-major, shape `dims`) as a float64 dataset, creating missing groups.
 void write_array(const H5File& file, const std::string& path, const std::vector<hsize_t>& dims,
                  const real* values) {
@@ -394,7 +333,7 @@ void validate(const Dataset& data) {
 }
 
 Dataset read_hdf5(const std::string& file, const DatasetPaths& paths) {
-  const SilencedHdf5Errors silenced;
+  const SilencedErrors silenced;
   const H5File h5 = open_for_reading(file);
   Dataset data;
   data.X_train = read_matrix(h5, paths.X_train);
@@ -417,7 +356,7 @@ void write_hdf5(const Dataset& data, const std::string& file, const DatasetPaths
     throw DataError("cannot write " + prefix + ": " + error.what());
   }
   check_directory(file, prefix);
-  const SilencedHdf5Errors silenced;
+  const SilencedErrors silenced;
   TemporaryFile temporary(file + ".tmp");
   write_new_file(temporary.name(), data, paths, prefix);
   if (std::rename(temporary.name().c_str(), file.c_str()) != 0)

@@ -19,9 +19,14 @@
 
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
+#include "hdf5_support.hpp"
 
 namespace kappa {
 namespace {
+
+using hdf5::Handle;
+using hdf5::SilencedErrors;
+using hdf5::TemporaryFile;
 
 // ---------------------------------------------------------------------------------------------
 // Outcome messages: native-endian fields, strings as length + bytes.
@@ -76,48 +81,6 @@ class Reader {
 
 // ---------------------------------------------------------------------------------------------
 // HDF5 plumbing: owned identifiers, silenced error stack, typed columns and attributes.
-
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  Handle(Handle&& other) noexcept : id_(std::exchange(other.id_, H5I_INVALID_HID)), closer_(other.closer_) {}
-  Handle& operator=(Handle&&) = delete;
-  ~Handle() { close(); }
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-  bool close() {
-    if (id_ < 0) return true;
-    const herr_t status = closer_(id_);
-    id_ = H5I_INVALID_HID;
-    return status >= 0;
-  }
-
- private:
-  hid_t id_;
-  Closer closer_;
-};
-
-// HDF5 prints its error stack by default; kappa turns failures into one-line errors instead.
-class SilencedErrors {
- public:
-  SilencedErrors() {
-    saved_ = H5Eget_auto2(H5E_DEFAULT, &function_, &data_) >= 0;
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  SilencedErrors(const SilencedErrors&) = delete;
-  SilencedErrors& operator=(const SilencedErrors&) = delete;
-  ~SilencedErrors() {
-    if (saved_) H5Eset_auto2(H5E_DEFAULT, function_, data_);
-  }
-
- private:
-  H5E_auto2_t function_ = nullptr;
-  void* data_ = nullptr;
-  bool saved_ = false;
-};
 
 Handle text_type() {
   Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -278,23 +241,6 @@ void replace_file(const std::string& temporary, const std::string& file) {
     throw InputError("results file '" + file + "': cannot be renamed into place");
   }
 }
-
-// Removes a temporary file on scope exit unless released.
-class TemporaryFile {
- public:
-  explicit TemporaryFile(std::string name) : name_(std::move(name)) {}
-  TemporaryFile(const TemporaryFile&) = delete;
-  TemporaryFile& operator=(const TemporaryFile&) = delete;
-  ~TemporaryFile() {
-    if (!released_) std::remove(name_.c_str());
-  }
-  const std::string& name() const { return name_; }
-  void release() { released_ = true; }
-
- private:
-  std::string name_;
-  bool released_ = false;
-};
 
 }  // namespace
 
