@@ -15,6 +15,9 @@ usage: kappa <command> [options]      (kappa <command> --help for its options)
 
 commands:
   solve      run optimizers on one problem and compare them with the direct solution
+  diagnose   measure the conditioning and predict what each optimizer can reach
+  study      run a grid of tasks (INI file), serially or over MPI ranks, into one results file
+  report     summarize a study's results file: convergence and errors per optimizer and axis
   generate   write a synthetic problem to an HDF5 file in the seed's layout
   plugins    list the optimizer plugins found on the plugin path, with their parameters
 )";
@@ -36,16 +39,19 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   if (std::strcmp(argv[1], "--version") == 0) {
-    std::cout << "kappa 0.1.0\n";
+    std::cout << "kappa " KAPPA_VERSION "\n";
     return 0;
   }
   const std::string command = argv[1];
   try {
     // The command sees its own name as argv[0].
     if (command == "solve") return kappa::cli::run_solve(argc - 1, argv + 1);
+    if (command == "diagnose") return kappa::cli::run_diagnose(argc - 1, argv + 1);
+    if (command == "study") return kappa::cli::run_study(argc - 1, argv + 1);
+    if (command == "report") return kappa::cli::run_report(argc - 1, argv + 1);
     if (command == "generate") return kappa::cli::run_generate(argc - 1, argv + 1);
     if (command == "plugins") return kappa::cli::run_plugins(argc - 1, argv + 1);
-    std::cerr << "kappa: unknown command '" << command << "' (commands: solve, generate, plugins; see kappa --help)\n";
+    std::cerr << "kappa: unknown command '" << command << "' (commands: solve, diagnose, study, report, generate, plugins; see kappa --help)\n";
     return 2;
   } catch (const kappa::cli::UsageError& error) {
     std::cerr << "kappa " << command << ": " << error.what() << '\n';
