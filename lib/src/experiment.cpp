@@ -74,7 +74,7 @@ Experiment::Experiment(Dataset data, const ExperimentSetup& setup)
   const auto* kernel_system = dynamic_cast<const KernelSystemProblem*>(problem_.get());
   if (kernel_system) {
     preconditioner_ = make_kernel_system_preconditioner(setup.preconditioner, *kernel_system);
-    solver_problem_ = std::make_unique<PreconditionedProblem>(*kernel_system, *preconditioner_);
+    solver_problem_ = make_kernel_system_solver_problem(*kernel_system, *preconditioner_);
   } else {
     const auto& linear_problem = static_cast<const LinearModelProblem&>(*problem_);
     preconditioner_ = make_preconditioner(setup.preconditioner, linear_problem);

@@ -140,6 +140,18 @@ void KernelSystemProblem::compute_hess_vec(const Vec&, const Vec& v, Vec& out) c
 
 void KernelSystemProblem::compute_curvature_bound_vec(const Vec& v, Vec& out) const { out = hessian_times(v); }
 
+real KernelSystemProblem::compute_max_sample_smoothness() const {
+  // L_i = n (H_ii + |H e_i|) / 2 (see the header), H e_i the i-th column of K + lambda I.
+  const Index n = dim();
+  real largest = 0;
+  for (Index i = 0; i < n; ++i) {
+    Vec column = kernel_.col(i);
+    column(i) += lambda_;
+    largest = std::max(largest, column(i) + arma::norm(column));
+  }
+  return 0.5 * static_cast<real>(n) * largest;
+}
+
 DirectSolution kernel_system_reference(const KernelSystemProblem& problem, DirectMethod method) {
   const auto start = std::chrono::steady_clock::now();
   DirectSolution out;
@@ -184,10 +196,36 @@ std::unique_ptr<Preconditioner> make_kernel_system_preconditioner(const std::str
       std::all_of(items.begin(), items.end(), [](const PreconditionerItem& item) { return item.name == "none"; });
   LossSpec loss;  // l2, no ridge, no intercept: the preconditioners' Hessian is then (2/n) B^T B
   if (identity) return make_preconditioner(chain, Mat(problem.dim(), problem.dim(), arma::fill::eye), problem.targets(), loss);
+  for (const PreconditionerItem& item : items)
+    if ((item.name == "whiten" || item.name == "sketch") && problem.rank() < problem.dim())
+      throw InputError("preconditioner '" + item.text + "' on the kernel system: K + lambda I is numerically singular (rank " +
+                       std::to_string(problem.rank()) + "/" + std::to_string(problem.dim()) +
+                       ", eigenvalues <= n eps lambda_max), and R^{-1} would blow up the directions the minimum-norm "
+                       "solution drops; add --ridge (a few n eps lambda_max(K) = " +
+                       format_number(eigenvalue_cutoff(problem.hessian_eigenvalues(), problem.dim())) +
+                       " or more) or use jacobi or spectral");
   // With B = sqrt(n/2) (K + lambda I)^{1/2}, (2/n) B^T B = K + lambda I, the kernel system's
   // Hessian, with every constant the preconditioners use (jacobi's unit diagonal) as it should be.
   const Mat factor = std::sqrt(0.5 * static_cast<real>(problem.dim())) * problem.hessian_factor();
   return make_preconditioner(chain, factor, problem.targets(), loss);
+}
+
+std::unique_ptr<Problem> make_kernel_system_solver_problem(const KernelSystemProblem& problem,
+                                                           const Preconditioner& preconditioner) {
+  if (preconditioner.name() == "none") return std::make_unique<PreconditionedProblem>(problem, preconditioner);
+  const Index n = problem.dim();
+  const real scale = preconditioner.objective_scale();
+  Mat transformed;
+  if (preconditioner.needs_transformed_design()) {  // dense P: the Gram matrix of (K + lambda I)^{1/2} P
+    const Mat root_times_p = preconditioner.transform_design(problem.hessian_factor());
+    transformed = scale * (root_times_p.t() * root_times_p);
+  } else {  // diagonal P: P^T H P = (H P)^T P, H symmetric
+    const Mat hessian = problem.kernel() + problem.lambda() * Mat(n, n, arma::fill::eye);
+    transformed = scale * preconditioner.transform_design(Mat(preconditioner.transform_design(hessian).t()));
+  }
+  const Vec targets = scale * preconditioner.gradient_to_solver(problem.targets());
+  return std::make_unique<KernelSystemProblem>(transformed, targets, 0.0,
+                                               "kernel system preconditioned by " + preconditioner.name());
 }
 
 }  // namespace kappa

@@ -15,6 +15,7 @@
 
 #include "kappa/error.hpp"
 #include "kappa/experiment.hpp"
+#include "kappa/kernel_system.hpp"
 #include "kappa/monitor.hpp"
 #include "kappa/plugin_registry.hpp"
 #include "kappa/problem.hpp"
@@ -381,13 +382,17 @@ BOOST_AUTO_TEST_CASE(failed_runs_with_a_reason) {
   ExperimentSetup huber;
   huber.loss.kind = LossKind::huber;
   const Experiment huber_experiment(spectrum_data(10), huber);
-  for (const std::string name : {"cgls", "lsqr", "direct"}) {
+  for (const std::string name : {"cgls", "lsqr"}) {
     const RunResult result = huber_experiment.run(name, *registry.create(name, {}), controls());
     BOOST_TEST_CONTEXT(name) {
       BOOST_TEST(result.status == Status::failed);
       BOOST_TEST(result.message.find("needs a linear least-squares problem") != std::string::npos, result.message);
     }
   }
+  // direct also takes quadratics without the least-squares form (the kernel system), not huber.
+  const RunResult direct_huber = huber_experiment.run("direct", *registry.create("direct", {}), controls());
+  BOOST_TEST(direct_huber.status == Status::failed);
+  BOOST_TEST(direct_huber.message.find("not quadratic") != std::string::npos, direct_huber.message);
   ExperimentSetup l1;
   l1.loss.kind = LossKind::l1;
   const Experiment l1_experiment(spectrum_data(10), l1);
@@ -403,6 +408,77 @@ BOOST_AUTO_TEST_CASE(failed_runs_with_a_reason) {
 
   const Experiment wide(spectrum_data(10, 0.0, 30, 60), ExperimentSetup{});
   const RunResult qr = wide.run("direct", *registry.create("direct", {{"method", "qr"}}), controls());
+  BOOST_TEST(qr.status == Status::failed);
+  BOOST_TEST(qr.message.find("qr") != std::string::npos, qr.message);
+}
+
+// The kernel system has no least-squares form: direct assembles H = K + lambda I from d counted
+// Hessian-vector products and solves H alpha = y. Truth: an independent dense solve of
+// (K + lambda I) alpha = y (LAPACK LU, arma::solve). cond(H) is below 1e5 here (checked), so
+// every method's forward error is below ~1e5 eps, and 1e-9 leaves room for it. Also through a
+// preconditioner: jacobi and whiten, whose problems the optimizers see as materialized kernel
+// systems in z; the result, mapped back with P, is the same alpha.
+BOOST_AUTO_TEST_CASE(direct_solves_the_kernel_system_from_its_hessian) {
+  KernelSpec spec;
+  spec.n = 40;
+  spec.n_test = 10;
+  spec.input_dim = 2;
+  spec.width = 0.2;
+  const Dataset data = generate(spec);
+  const real lambda = 1e-3;
+  const Mat H = data.X_train + lambda * arma::eye<Mat>(spec.n, spec.n);
+  BOOST_TEST(arma::cond(H) < 1e5);
+  const Vec truth = arma::solve(H, data.y_train);
+  for (const std::string preconditioner : {"none", "jacobi", "whiten"}) {
+    ExperimentSetup setup;
+    setup.formulation = Formulation::kernel_system;
+    setup.loss.ridge = lambda;
+    setup.preconditioner = preconditioner;
+    const Experiment experiment(data, setup);
+    BOOST_TEST(relative(experiment.reference().w, truth) < 1e-9);
+    for (const std::string method : {"svd", "qr", "cholesky"}) {
+      const RunResult result = experiment.run("direct", *registry.create("direct", {{"method", method}}), controls());
+      BOOST_TEST_CONTEXT(preconditioner << ", direct:" << method << ": " << to_string(result.status) << " " << result.message) {
+        BOOST_TEST(result.status == Status::converged_gradient);
+        BOOST_TEST(result.iterations == 1);
+        BOOST_TEST(relative(result.w, truth) < 1e-9);
+        BOOST_TEST(result.evaluation.relative_weight_error < 1e-9);
+        // f and grad f at the start and at the solution, and the n products H e_j.
+        BOOST_TEST(result.data_passes == static_cast<double>(spec.n + 2));
+      }
+    }
+  }
+}
+
+// A singular kernel (lambda = 0): K = Q diag(1 ... 1e-3, 0 ... 0) Q^T of rank 10 in 30, and
+// y = K v in its range, so f is bounded below and its minimizers are alpha* + null(K). svd
+// gives the minimum-norm one, K^+ y, which is checked against the pseudo-inverse formed here
+// from Q; qr refuses the rank-deficient H with its reason (a failed run, not an exception).
+BOOST_AUTO_TEST_CASE(direct_on_a_singular_kernel_system) {
+  std::mt19937_64 rng(5);
+  const Index n = 30, rank = 10;
+  Vec eigenvalues(n, arma::fill::zeros);
+  for (Index i = 0; i < rank; ++i) eigenvalues(i) = std::pow(1e-3, static_cast<real>(i) / (rank - 1));
+  const Mat Q = orthonormal(rng, n, n);
+  Mat K = Q * arma::diagmat(eigenvalues) * Q.t();
+  K = 0.5 * (K + K.t());
+  Dataset data;
+  data.X_train = K;
+  data.y_train = K * gaussian_vec(rng, n);
+  data.source = "rank-10 kernel";
+  const Mat Q_range = Q.head_cols(rank);
+  const Vec truth = Q_range * ((Q_range.t() * data.y_train) / eigenvalues.head(rank));
+  ExperimentSetup setup;
+  setup.formulation = Formulation::kernel_system;
+  const Experiment experiment(data, setup);
+  BOOST_TEST(experiment.reference().rank == rank);
+  const RunResult svd = experiment.run("direct", *registry.create("direct", {{"method", "svd"}}), controls());
+  BOOST_TEST_CONTEXT(to_string(svd.status) << " " << svd.message) {
+    BOOST_TEST(svd.status == Status::converged_gradient);
+    BOOST_TEST(relative(svd.w, truth) < 1e-9);  // cond of the range part 1e3
+    BOOST_TEST(svd.evaluation.relative_weight_error < 1e-9);
+  }
+  const RunResult qr = experiment.run("direct", *registry.create("direct", {{"method", "qr"}}), controls());
   BOOST_TEST(qr.status == Status::failed);
   BOOST_TEST(qr.message.find("qr") != std::string::npos, qr.message);
 }

@@ -7,14 +7,18 @@
 // with a known spectrum, K = Q diag(lambda) Q^T with Q Haar-random orthonormal, or are Gaussian
 // kernels from kappa::generate.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kappa/error.hpp"
 #include "kappa/experiment.hpp"
 #include "kappa/kernel_system.hpp"
+#include "kappa/plugin_registry.hpp"
 #include "kappa/synthetic.hpp"
 #include "kappa/theory.hpp"
 #include "test_support.hpp"
@@ -241,4 +245,107 @@ BOOST_AUTO_TEST_CASE(gradient_descent_converges_on_the_kernel_system_where_the_r
   BOOST_TEST(regression_reduction > 1e3 * tolerance);  // stalled far above the target
   const Prediction regression_predicted = predict_iterations("gd", {{"lr", "auto"}}, regression_spectrum, tolerance, n);
   BOOST_TEST(regression_predicted.iterations > 100 * budget);
+}
+
+// The per-sample smoothness behind lr = auto for minibatches. A batch of one row i is the sample
+// f_i = n phi_i + c of first_order.hpp's convention; its gradient is affine in alpha, so its
+// constant Hessian G_i is read off the problem's own one-row batch gradients, column by column
+// (G_i e_j = grad f_i(e_j) - grad f_i(0)). Its spectral norm (LAPACK SVD) must equal the closed
+// form n (H_ii + |H e_i|) / 2, and max_sample_smoothness() the largest of them.
+BOOST_AUTO_TEST_CASE(max_sample_smoothness_is_the_largest_per_sample_hessian_norm) {
+  std::mt19937_64 rng(21);
+  const Index n = 12;
+  const real lambda = 0.05;
+  const KernelSystemProblem problem(kernel_with_spectrum(rng, geometric(n, 1e3)), test::gaussian_vec(rng, n), lambda);
+  const Mat H = problem.kernel() + lambda * arma::eye<Mat>(n, n);
+  const Vec zero(n, arma::fill::zeros);
+  real largest = 0;
+  for (Index i = 0; i < n; ++i) {
+    const IndexVec rows = {i};
+    Vec at_zero, at_unit;
+    problem.batch_loss_grad(zero, rows, at_zero);
+    Mat G(n, n);
+    for (Index j = 0; j < n; ++j) {
+      Vec unit(n, arma::fill::zeros);
+      unit(j) = 1;
+      problem.batch_loss_grad(unit, rows, at_unit);
+      G.col(j) = at_unit - at_zero;
+    }
+    const real norm = arma::norm(G, 2);
+    BOOST_TEST(relative(norm, 0.5 * static_cast<real>(n) * (H(i, i) + arma::norm(H.col(i)))) < 1e-12, "row " << i);
+    largest = std::max(largest, norm);
+  }
+  BOOST_TEST(relative(problem.max_sample_smoothness(), largest) < 1e-12);
+}
+
+// lr = auto with minibatches on the kernel system: sgd (batch 1 and 8) and adam (batch 8) run
+// their epochs without diverging and end below the starting loss, nearer alpha* than the start.
+BOOST_AUTO_TEST_CASE(minibatch_lr_auto_runs_on_the_kernel_system) {
+  PluginRegistry registry;
+  registry.load_directories({KAPPA_TEST_PLUGIN_DIR});
+  KernelSpec spec;
+  spec.n = 40;
+  spec.n_test = 10;
+  spec.input_dim = 2;
+  spec.width = 0.2;
+  ExperimentSetup setup;
+  setup.formulation = Formulation::kernel_system;
+  setup.loss.ridge = 1e-2;
+  const Experiment experiment(generate(spec), setup);
+  RunControls controls;
+  controls.max_iterations = 100000;
+  controls.max_epochs = 30;
+  controls.grad_tol = 0;
+  controls.seed = 3;
+  const real start_loss = experiment.problem().loss(Vec(spec.n, arma::fill::zeros));
+  for (const auto& [name, batch] : std::vector<std::pair<std::string, std::string>>{{"sgd", "1"}, {"sgd", "8"}, {"adam", "8"}}) {
+    const RunResult result = experiment.run(name, *registry.create(name, {{"lr", "auto"}, {"batch_size", batch}}), controls);
+    BOOST_TEST_CONTEXT(name << " batch " << batch << ": " << to_string(result.status) << " " << result.message) {
+      BOOST_TEST(result.status == Status::max_epochs);
+      BOOST_TEST(result.evaluation.train_loss < start_loss);
+      BOOST_TEST(result.evaluation.relative_weight_error < 1.0);
+    }
+  }
+}
+
+// whiten on the kernel system: with K + lambda I nonsingular, CG and L-BFGS on the whitened
+// problem (Hessian (2/n) I) reach the kernel reference alpha* = (K + lambda I)^{-1} y (an
+// independent LU solve) in a few iterations; with K + lambda I numerically singular, whiten is
+// refused naming the rank and the remedy.
+BOOST_AUTO_TEST_CASE(whiten_reaches_the_kernel_reference_or_is_refused) {
+  PluginRegistry registry;
+  registry.load_directories({KAPPA_TEST_PLUGIN_DIR});
+  KernelSpec spec;
+  spec.n = 60;
+  spec.n_test = 10;
+  spec.input_dim = 2;
+  spec.width = 0.3;
+  const Dataset data = generate(spec);
+  ExperimentSetup setup;
+  setup.formulation = Formulation::kernel_system;
+  setup.preconditioner = "whiten";
+  setup.loss.ridge = 1e-4;
+  const Mat H = data.X_train + setup.loss.ridge * arma::eye<Mat>(spec.n, spec.n);
+  const real condition = arma::cond(H);
+  const Vec truth = arma::solve(H, data.y_train);
+  const Experiment experiment(data, setup);
+  RunControls controls;
+  controls.grad_tol = 1e-12;
+  controls.max_iterations = 50;
+  for (const std::string name : {"cg", "lbfgs"}) {
+    const RunResult result = experiment.run(name, *registry.create(name, {}), controls);
+    BOOST_TEST_CONTEXT(name << ": " << to_string(result.status) << " " << result.message << ", cond(H) " << condition) {
+      BOOST_TEST(result.status == Status::converged_gradient);
+      BOOST_TEST(result.iterations <= 5);
+      // Forward error of order eps cond(H), as for any backward-stable solve.
+      BOOST_TEST(relative(result.w, truth) < 1e3 * 2.2e-16 * condition);
+    }
+  }
+  ExperimentSetup singular = setup;
+  singular.loss.ridge = 0;
+  spec.n = 200;
+  spec.input_dim = 1;
+  spec.width = 0.5;
+  require_throws_naming<InputError>([&] { Experiment(generate(spec), singular); },
+                                    {"'whiten'", "numerically singular", "rank", "--ridge"});
 }

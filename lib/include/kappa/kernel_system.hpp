@@ -26,7 +26,14 @@
 //   null space of K (the rank in the reference line shows it) and only the range part converges.
 // - A minibatch of rows B is the unbiased estimate (n/|B|) sum_{i in B} phi_i(alpha) + c of
 //   f - c = sum_i phi_i, phi_i(alpha) = alpha_i ((H alpha)_i / 2 - y_i), with its exact gradient;
-//   it touches |B| rows of K.
+//   it touches |B| rows of K. In the convention of first_order.hpp (f = (1/n) sum_i f_i, a batch
+//   gradient the mean of grad f_i over B) the samples are f_i = n phi_i + c, with the constant
+//   Hessian n (e_i h_i^T + h_i e_i^T) / 2, h_i = H e_i. That symmetric rank-2 matrix has the
+//   eigenvalues n (H_ii +- |h_i|) / 2, so f_i is L_i-smooth with
+//     L_i = n (H_ii + |h_i|) / 2      (max_sample_smoothness() returns max_i L_i).
+//   f_i is not convex (its second eigenvalue n (H_ii - |h_i|) / 2 is <= 0), so the minibatch
+//   step of first_order.hpp built on max_i L_i (Gower et al. 2019 assume convex f_i) is a
+//   heuristic there, not a guarantee.
 //
 // Requirements on K (checked by the constructor, each an InputError naming the data source):
 // square; symmetric up to max |K - K^T| <= 1e-10 max |K| (the symmetric part (K + K^T)/2 is
@@ -86,6 +93,7 @@ class KernelSystemProblem final : public Problem {
   real compute_batch_loss_grad(const Vec& alpha, const IndexVec& rows, Vec& gradient) const override;
   void compute_hess_vec(const Vec& alpha, const Vec& v, Vec& out) const override;
   void compute_curvature_bound_vec(const Vec& v, Vec& out) const override;
+  real compute_max_sample_smoothness() const override;  // max_i n (H_ii + |H e_i|) / 2, see above
 
  private:
   Vec hessian_times(const Vec& v) const { return kernel_ * v + lambda_ * v; }
@@ -115,11 +123,33 @@ DirectSolution kernel_system_reference(const KernelSystemProblem& problem, Direc
 // B = sqrt(n/2) (K + lambda I)^{1/2} with the l2 loss and no ridge: a preconditioner fitted on a
 // design B targets the Hessian (2/n) B^T B, which is then K + lambda I, so each one means for
 // the kernel system what it means for the regression (jacobi: diag(K + lambda I)^{-1/2};
-// whiten: (K + lambda I)^{-1/2} up to a rotation, cond 1). Preconditioners that need an
-// intercept (center) or a tall design (sketch) are refused by make_preconditioner with its
-// message. "none" costs nothing; any other needs the O(n^3) square root. The optimizers see
-// the wrapped PreconditionedProblem(problem, P), which evaluates f(P z) through K.
+// whiten: (K + lambda I)^{-1/2} up to a rotation and the factor sqrt(n/2), so that the
+// preconditioned Hessian is (2/n) I, cond 1). Preconditioners that need an intercept (center)
+// or a tall design (sketch) are refused by make_preconditioner with its message. "none" costs
+// nothing; any other needs the O(n^3) square root.
+//
+// whiten (and any chain fitted by a QR of B, i.e. sketch) is refused (InputError) when K + lambda I
+// is numerically singular (rank() < n): P = R^{-1} then scales the eigen-directions the
+// minimum-norm alpha* drops (eigenvalues <= n eps lambda_max, pure rounding) up to the size of
+// the others, and the preconditioned minimizer P z* = (K + lambda I)^{-1} y is dominated by
+// them (measured: relative error 25 against alpha* on a Gaussian kernel, n = 200, width 0.3).
+// A ridge lambda of a few n eps lambda_max(K) or more makes it nonsingular.
 std::unique_ptr<Preconditioner> make_kernel_system_preconditioner(const std::string& chain,
                                                                   const KernelSystemProblem& problem);
+
+// The problem the optimizers see, g(z) = s f(P z) (s = preconditioner.objective_scale()):
+// - P = I ("none"): the wrapped PreconditionedProblem(problem, P), no copy;
+// - otherwise a materialized kernel system in z, g(z) = 1/2 z^T K' z - y'^T z + c' with
+//   K' = s P^T (K + lambda I) P, y' = s P^T y and lambda' = 0 (its own eigendecomposition,
+//   O(n^3), and its own minimum-norm z* and shift c' = s c up to rounding). Evaluating f(P z)
+//   through K instead rounds at eps cond(K + lambda I) |P|-scaled (a dense P has |P| ~
+//   lambda_min^{-1/2}), which left CG at a relative error of order 1 with whiten. For a dense P
+//   (whiten, spectral) K' is formed as the Gram matrix s X^T X of X = (K + lambda I)^{1/2} P,
+//   whose rows are computed as backward-stable triangular solves (error eps cond^{1/2}, not eps
+//   cond); for a diagonal P (jacobi, equilibrate, ...) directly as P^T H P, exact up to eps.
+//   Its minibatches are rows of K' (for a diagonal P the same samples phi_i as the original's).
+// `problem` and `preconditioner` must outlive the result.
+std::unique_ptr<Problem> make_kernel_system_solver_problem(const KernelSystemProblem& problem,
+                                                           const Preconditioner& preconditioner);
 
 }  // namespace kappa
