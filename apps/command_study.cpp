@@ -146,10 +146,12 @@ void prepare(int argc, char** argv, Prepared& prepared, bool warn) {
 // Data files that do not exist: their tasks will fail (with that message); the others run.
 std::map<std::string, std::size_t> missing_files(const StudyPlan& plan) {
   std::map<std::string, std::size_t> missing;
-  for (const StudyTask& task : plan.tasks) {
-    const ProblemSpec& problem = plan.problems[task.problem];
+  std::vector<std::size_t> tasks_of_problem(plan.problems.size(), 0);
+  for (std::size_t task = 0; task < plan.tasks.size(); ++task) ++tasks_of_problem[plan.tasks.problem(task)];
+  for (std::size_t p = 0; p < plan.problems.size(); ++p) {
+    const ProblemSpec& problem = plan.problems[p];
     std::error_code error;
-    if (!problem.data_file.empty() && !std::filesystem::exists(problem.data_file, error)) ++missing[problem.data_file];
+    if (!problem.data_file.empty() && !std::filesystem::exists(problem.data_file, error)) missing[problem.data_file] += tasks_of_problem[p];
   }
   return missing;
 }
@@ -176,7 +178,7 @@ void print_dry_run(const StudyPlan& plan, std::size_t show) {
   const std::size_t count = std::min(show, plan.tasks.size());
   std::cout << "first " << count << " task" << (count == 1 ? "" : "s") << ":\n";
   for (std::size_t i = 0; i < count; ++i) {
-    const StudyTask& task = plan.tasks[i];
+    const StudyTask task = plan.tasks[i];
     std::cout << "  " << task.index << "  " << task.key << "  " << plan.optimizers[task.optimizer].name << "  "
               << plan.problems[task.problem].data;
     for (const StudyAxis& axis : plan.axes) {

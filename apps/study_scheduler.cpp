@@ -170,9 +170,9 @@ class Coordinator {
         progress_(std::cerr, ::isatty(STDERR_FILENO) == 1, options.progress_interval, plan.tasks.size(), results.size()) {
     pending_.resize(plan.problems.size());
     started_.assign(plan.problems.size(), false);
-    for (const StudyTask& task : plan.tasks)
-      if (!results.contains(task.index)) {
-        pending_[task.problem].push_back(task.index);
+    for (std::size_t task = 0; task < plan.tasks.size(); ++task)
+      if (!results.contains(task)) {
+        pending_[plan.tasks.problem(task)].push_back(task);
         ++pending_count_;
       }
   }
@@ -326,7 +326,7 @@ void Coordinator::handle(Event& event) {
   for (auto task = event.unrun.rbegin(); task != event.unrun.rend(); ++task) {
     const auto index = static_cast<std::size_t>(*task);
     worker.in_flight.erase(index);
-    pending_[plan_.tasks.at(index).problem].push_front(index);
+    pending_[plan_.tasks.problem(index)].push_front(index);
     ++pending_count_;
   }
   worker.in_flight.clear();  // every task of the chunk was reported or handed back

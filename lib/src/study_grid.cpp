@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "kappa/error.hpp"
@@ -210,10 +211,25 @@ struct Key {
   std::size_t column_index = 0;  // in plan.columns (settings and extra columns)
 };
 
-class Planner {
+// What a grid point with a run seed expands to. Built during planning (to validate, deduplicate
+// and number the tasks) and again on demand for one task (StudyTasks::operator[]).
+struct Described {
+  StudyTask task;  // without index, problem and optimizer (the plan's numbering)
+  ProblemSpec problem;
+  std::string optimizer;
+  Params params;
+  std::string params_text;
+};
+
+// Owns a copy of the grid (its Keys point into it): the plan keeps it to describe tasks on
+// demand, so it is never copied or moved once built.
+class Planner : public StudyTaskSource {
  public:
   Planner(const GridFile& grid, const PluginRegistry& registry) : grid_(grid), registry_(registry) {}
-  StudyPlan plan();
+  Planner(const Planner&) = delete;
+  Planner& operator=(const Planner&) = delete;
+  StudyPlan plan(std::shared_ptr<const Planner> self);
+  StudyTask describe(const StudyTaskRecord& record, std::size_t index) const override;
 
  private:
   [[noreturn]] void fail_key(const GridEntry& entry, std::size_t value, const std::string& reason) const {
@@ -241,12 +257,10 @@ class Planner {
   void check_unique(const Key& key) const;
   void make_columns();
   void make_dimensions();
-  void expand(StudyPlan& plan);
-  void add_task(StudyPlan& plan, const std::vector<std::size_t>& choice, long repeat,
-                std::set<std::string>& seen, std::map<std::string, std::size_t>& problem_index,
-                std::map<std::string, std::size_t>& optimizer_index);
+  void expand(StudyPlan& plan, std::vector<StudyTaskRecord>& records);
+  Described describe_point(std::uint64_t point) const;
 
-  const GridFile& grid_;
+  const GridFile grid_;
   const PluginRegistry& registry_;
   std::vector<std::string> optimizer_names_;
   std::vector<Key> keys_;
@@ -496,8 +510,17 @@ std::string with_spec_key(const std::string& spec, const std::string& key, const
   return join(items, ",");
 }
 
-void Planner::add_task(StudyPlan& plan, const std::vector<std::size_t>& choice, long repeat, std::set<std::string>& seen,
-                       std::map<std::string, std::size_t>& problem_index, std::map<std::string, std::size_t>& optimizer_index) {
+// `point` numbers the grid points with their repeats in product order: the odometer over the
+// dimensions, the last one fastest, repeats innermost.
+Described Planner::describe_point(std::uint64_t point) const {
+  const long repeat = static_cast<long>(point % static_cast<std::uint64_t>(repeats_));
+  std::uint64_t cell = point / static_cast<std::uint64_t>(repeats_);
+  std::vector<std::size_t> choice(dimensions_.size(), 0);
+  for (std::size_t d = dimensions_.size(); d > 0; --d) {
+    const std::uint64_t size = keys_[dimensions_[d - 1].front()].entry->values.size();
+    choice[d - 1] = static_cast<std::size_t>(cell % size);
+    cell /= size;
+  }
   ProblemSpec problem;
   RunControls controls;
   std::string optimizer;
@@ -590,38 +613,12 @@ void Planner::add_task(StudyPlan& plan, const std::vector<std::size_t>& choice, 
   const std::string params_text = join(param_texts, ";");
   const std::string task_text = "format=" + std::to_string(kStudyFormatVersion) + "\n" + problem_text + run_text +
                                 "optimizer=" + optimizer + "\nparams=" + params_text + "\nseed=" + std::to_string(controls.seed) + "\n";
-  if (!seen.insert(task_text).second) {
-    ++plan.duplicates;
-    return;
-  }
-
-  problem.key = problem_text;
-  auto found_problem = problem_index.find(problem_text);
-  if (found_problem == problem_index.end()) {
-    found_problem = problem_index.emplace(problem_text, plan.problems.size()).first;
-    plan.problems.push_back(problem);
-  }
-  const std::string optimizer_key = optimizer + "\n" + params_text;
-  auto found_optimizer = optimizer_index.find(optimizer_key);
-  if (found_optimizer == optimizer_index.end()) {
-    std::shared_ptr<const Optimizer> instance;
-    try {
-      instance = registry_.create_validated(optimizer, params);
-    } catch (const InputError& error) {
-      fail_grid("optimizer '" + optimizer + "' with " + params_text + ": " + error.what());
-    }
-    found_optimizer = optimizer_index.emplace(optimizer_key, plan.optimizers.size()).first;
-    plan.optimizers.push_back({optimizer, params, params_text, instance});
-  }
-
-  StudyTask task;
-  task.canonical = task_text;
-  task.key = stable_hash(task_text);
-  task.problem = found_problem->second;
-  task.optimizer = found_optimizer->second;
-  task.controls = controls;
-  task.repeat = repeat;
-  cells[1] = task.key;
+  Described described;
+  described.task.canonical = task_text;
+  described.task.key = stable_hash(task_text);
+  described.task.controls = controls;
+  described.task.repeat = repeat;
+  cells[1] = described.task.key;
   cells[2] = static_cast<long long>(repeat);
   cells[3] = static_cast<long long>(controls.seed);
   cells[4] = problem.data;
@@ -629,40 +626,79 @@ void Planner::add_task(StudyPlan& plan, const std::vector<std::size_t>& choice, 
     if (columns_[c].name == "optimizer") cells[c] = optimizer;
     if (columns_[c].name == "params") cells[c] = params_text;
   }
-  task.cells = std::move(cells);
-  plan.tasks.push_back(std::move(task));
+  described.task.cells = std::move(cells);
+  problem.key = problem_text;
+  described.problem = std::move(problem);
+  described.optimizer = optimizer;
+  described.params = std::move(params);
+  described.params_text = params_text;
+  return described;
 }
 
-void Planner::expand(StudyPlan& plan) {
-  std::set<std::string> seen;
+StudyTask Planner::describe(const StudyTaskRecord& record, std::size_t index) const {
+  StudyTask task = describe_point(record.point).task;
+  task.index = index;
+  task.problem = record.problem;
+  task.optimizer = record.optimizer;
+  task.cells[0] = static_cast<long long>(index);
+  return task;
+}
+
+void Planner::expand(StudyPlan& plan, std::vector<StudyTaskRecord>& records) {
+  std::unordered_map<std::uint64_t, std::size_t> seen;  // key -> record: duplicates, collisions
   std::map<std::string, std::size_t> problem_index;
   std::map<std::string, std::size_t> optimizer_index;
-  std::vector<std::size_t> sizes;
-  for (const auto& dimension : dimensions_) sizes.push_back(keys_[dimension.front()].entry->values.size());
-  std::vector<std::size_t> choice(dimensions_.size(), 0);
-  // Odometer over the dimensions, the last one fastest; repeats innermost.
-  while (true) {
-    for (long repeat = 0; repeat < repeats_; ++repeat) add_task(plan, choice, repeat, seen, problem_index, optimizer_index);
-    std::size_t d = dimensions_.size();
-    while (d > 0 && ++choice[d - 1] == sizes[d - 1]) choice[--d] = 0;
-    if (d == 0) break;
+  std::uint64_t points = static_cast<std::uint64_t>(repeats_);
+  for (const auto& dimension : dimensions_) points *= keys_[dimension.front()].entry->values.size();
+  for (std::uint64_t point = 0; point < points; ++point) {
+    Described described = describe_point(point);
+    const std::uint64_t key = std::stoull(described.task.key, nullptr, 16);
+    const auto found = seen.find(key);
+    if (found != seen.end()) {
+      // The same key: the same canonical text (a dropped duplicate) or a hash collision.
+      if (describe_point(records[found->second].point).task.canonical == described.task.canonical) {
+        ++plan.duplicates;
+        continue;
+      }
+      fail_grid("two different tasks have the same key " + described.task.key + " (hash collision); please report");
+    }
+    seen.emplace(key, records.size());
+    const ProblemSpec& problem = described.problem;
+    auto found_problem = problem_index.find(problem.key);
+    if (found_problem == problem_index.end()) {
+      found_problem = problem_index.emplace(problem.key, plan.problems.size()).first;
+      plan.problems.push_back(problem);
+    }
+    const std::string optimizer_key = described.optimizer + "\n" + described.params_text;
+    auto found_optimizer = optimizer_index.find(optimizer_key);
+    if (found_optimizer == optimizer_index.end()) {
+      std::shared_ptr<const Optimizer> instance;
+      try {
+        instance = registry_.create_validated(described.optimizer, described.params);
+      } catch (const InputError& error) {
+        fail_grid("optimizer '" + described.optimizer + "' with " + described.params_text + ": " + error.what());
+      }
+      found_optimizer = optimizer_index.emplace(optimizer_key, plan.optimizers.size()).first;
+      plan.optimizers.push_back({described.optimizer, described.params, described.params_text, instance});
+    }
+    records.push_back({point, key, static_cast<std::uint32_t>(found_problem->second),
+                       static_cast<std::uint32_t>(found_optimizer->second)});
   }
   // Problem-major order (stable), so that the tasks of one problem are handed out together.
-  std::stable_sort(plan.tasks.begin(), plan.tasks.end(),
-                   [](const StudyTask& a, const StudyTask& b) { return a.problem < b.problem; });
-  std::vector<std::string> keys;
-  for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
-    plan.tasks[i].index = i;
-    plan.tasks[i].cells[0] = static_cast<long long>(i);
-    keys.push_back(plan.tasks[i].key);
-  }
+  std::stable_sort(records.begin(), records.end(),
+                   [](const StudyTaskRecord& a, const StudyTaskRecord& b) { return a.problem < b.problem; });
+  // The grid hash: stable_hash of the sorted keys joined by newlines (fixed-width lower-case hex
+  // sorts like the numbers).
+  std::vector<std::uint64_t> keys;
+  keys.reserve(records.size());
+  for (const StudyTaskRecord& record : records) keys.push_back(record.key);
   std::sort(keys.begin(), keys.end());
-  for (std::size_t i = 1; i < keys.size(); ++i)
-    if (keys[i] == keys[i - 1]) fail_grid("two different tasks have the same key " + keys[i] + " (hash collision); please report");
-  plan.grid_hash = stable_hash(join(keys, "\n"));
+  std::string text;
+  for (std::size_t i = 0; i < keys.size(); ++i) text += (i > 0 ? "\n" : "") + key_text(keys[i]);
+  plan.grid_hash = stable_hash(text);
 }
 
-StudyPlan Planner::plan() {
+StudyPlan Planner::plan(std::shared_ptr<const Planner> self) {
   read_optimizers();
   for (const GridEntry& entry : grid_.entries) classify(entry);
   const bool has_data = find_entry("data") != nullptr;
@@ -686,7 +722,9 @@ StudyPlan Planner::plan() {
     if (key.entry->values.size() > 1 && key.kind != KeyKind::zip)
       plan.axes.push_back({key.entry->key, key.entry->values, zip_of_key_[i]});
   }
-  expand(plan);
+  std::vector<StudyTaskRecord> records;
+  expand(plan, records);
+  plan.tasks = StudyTasks(std::move(records), std::move(self));
   return plan;
 }
 
@@ -772,6 +810,23 @@ Dataset load_problem_data(const ProblemSpec& problem) {
   return generate_from_spec(problem.synthetic);
 }
 
-StudyPlan plan_study(const GridFile& grid, const PluginRegistry& registry) { return Planner(grid, registry).plan(); }
+StudyPlan plan_study(const GridFile& grid, const PluginRegistry& registry) {
+  auto planner = std::make_shared<Planner>(grid, registry);
+  return planner->plan(planner);
+}
+
+std::string key_text(std::uint64_t key) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(key));
+  return hex;
+}
+
+StudyTask StudyTasks::operator[](std::size_t index) const { return source_->describe(records_[index], index); }
+
+StudyTask StudyTasks::at(std::size_t index) const {
+  if (index >= records_.size())
+    throw std::out_of_range("task " + std::to_string(index) + " of a grid of " + std::to_string(records_.size()));
+  return (*this)[index];
+}
 
 }  // namespace kappa

@@ -131,6 +131,37 @@ class H5Writer {
     write(location, name, type.get(), type.get(), values.size(), pointers.data());
   }
 
+  // A 1-D dataset of `count` values, written in blocks with write_block.
+  Handle create(hid_t location, const std::string& name, hid_t file_type, std::size_t count) {
+    const hsize_t dims[1] = {count};
+    const Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+    Handle dataset(H5Dcreate2(location, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (!dataset.valid()) fail("cannot create dataset '" + name + "'");
+    return dataset;
+  }
+  void write_block(hid_t dataset, hid_t memory_type, std::size_t offset, std::size_t count, const void* data) {
+    if (count == 0) return;
+    if (!transfer(dataset, memory_type, offset, count, const_cast<void*>(data), false)) fail("cannot write a dataset (disk full?)");
+  }
+
+  // A dataset of `source_count` values copied from `source` (a 1-D dataset of another file, in
+  // blocks, so that the copy needs little memory), followed by `tail`.
+  template <class T>
+  void appended(hid_t location, const std::string& name, hid_t file_type, hid_t memory_type, hid_t source,
+                std::size_t source_count, const std::vector<T>& tail) {
+    const Handle dataset = create(location, name, file_type, source_count + tail.size());
+    std::vector<T> block;
+    for (std::size_t offset = 0; offset < source_count; offset += kBlock) {
+      const std::size_t count = std::min(kBlock, source_count - offset);
+      block.resize(count);
+      if (!transfer(source, memory_type, offset, count, block.data(), true)) fail("cannot copy the previous traces ('" + name + "')");
+      write_block(dataset.get(), memory_type, offset, count, block.data());
+    }
+    write_block(dataset.get(), memory_type, source_count, tail.size(), tail.data());
+  }
+
+  static constexpr std::size_t kBlock = std::size_t{1} << 14;
+
   void finish() {
     groups_.clear();
     if (!file_.close()) fail("cannot finish writing (disk full?)");
@@ -144,6 +175,17 @@ class H5Writer {
     if (!dataset.valid()) fail("cannot create dataset '" + name + "'");
     if (count > 0 && H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
       fail("cannot write dataset '" + name + "' (disk full?)");
+  }
+
+  // Reads or writes values [offset, offset + count) of a 1-D dataset.
+  static bool transfer(hid_t dataset, hid_t memory_type, std::size_t offset, std::size_t count, void* data, bool read) {
+    const hsize_t start[1] = {offset};
+    const hsize_t size[1] = {count};
+    const Handle memory(H5Screate_simple(1, size, nullptr), H5Sclose);
+    const Handle selection(H5Dget_space(dataset), H5Sclose);
+    if (H5Sselect_hyperslab(selection.get(), H5S_SELECT_SET, start, nullptr, size, nullptr) < 0) return false;
+    if (read) return H5Dread(dataset, memory_type, memory.get(), selection.get(), H5P_DEFAULT, data) >= 0;
+    return H5Dwrite(dataset, memory_type, memory.get(), selection.get(), H5P_DEFAULT, data) >= 0;
   }
 
   Handle file_;
@@ -316,16 +358,27 @@ std::mutex& hdf5_mutex() {
   return mutex;
 }
 
-ResultsFile read_results_file(const std::string& file) {
+namespace {
+
+// A results file's rows; with their traces, or (`with_traces` false) with only where the trace
+// of each row is: `starts`, `lengths` into `points` trace points.
+struct ReadRows {
+  ResultsFile results;
+  std::vector<long long> starts, lengths;
+  std::size_t points = 0;
+};
+
+ReadRows read_rows(const std::string& file, bool with_traces) {
+  ReadRows read;
+  ResultsFile& results = read.results;
   const std::lock_guard<std::mutex> lock(hdf5_mutex());
   const SilencedErrors silenced;
   const H5Reader h5(file);
   const hid_t root = h5.root();
   if (!h5.has_attribute(root, "format") || h5.text_attribute(root, "format") != kFormatName)
     h5.fail("not a kappa study results file (no format attribute '" + std::string(kFormatName) + "')");
-  ResultsFile results;
   results.format_version = h5.integer_attribute(root, "format_version");
-  if (results.format_version != kStudyFormatVersion) return results;  // the caller decides
+  if (results.format_version != kStudyFormatVersion) return read;  // the caller decides
   results.grid_file = h5.text_attribute(root, "grid_file");
   results.grid_text = h5.text_attribute(root, "grid_text");
   results.grid_hash = h5.text_attribute(root, "grid_hash");
@@ -351,10 +404,24 @@ ResultsFile read_results_file(const std::string& file) {
   }
   if (trace_start.size() != rows || trace_length.size() != rows) h5.fail("columns trace_start, trace_length are missing");
   std::vector<std::vector<Cell>> trace_values;
-  for (const char* name : kTraceColumns) trace_values.push_back(h5.column(traces.get(), name).second);
-  const std::size_t points = trace_values[0].size();
-  for (const auto& column : trace_values)
-    if (column.size() != points) h5.fail("the trace columns have different lengths");
+  std::size_t points = 0;
+  if (with_traces) {
+    for (const char* name : kTraceColumns) trace_values.push_back(h5.column(traces.get(), name).second);
+    points = trace_values[0].size();
+    for (const auto& column : trace_values)
+      if (column.size() != points) h5.fail("the trace columns have different lengths");
+  } else {
+    for (const char* name : kTraceColumns) {
+      const Handle dataset(H5Dopen2(traces.get(), name, H5P_DEFAULT), H5Dclose);
+      const Handle space(dataset.valid() ? H5Dget_space(dataset.get()) : H5I_INVALID_HID, H5Sclose);
+      hsize_t count = 0;
+      if (!space.valid() || H5Sget_simple_extent_ndims(space.get()) != 1 || H5Sget_simple_extent_dims(space.get(), &count, nullptr) < 0)
+        h5.fail(std::string("trace dataset '") + name + "' is missing or not one-dimensional");
+      if (name != std::string(kTraceColumns[0]) && count != points) h5.fail("the trace columns have different lengths");
+      points = static_cast<std::size_t>(count);
+    }
+  }
+  read.points = points;
 
   results.rows.resize(rows);
   for (std::size_t r = 0; r < rows; ++r) {
@@ -363,6 +430,11 @@ ResultsFile read_results_file(const std::string& file) {
     const auto start = std::get<long long>(trace_start[r]);
     const auto length = std::get<long long>(trace_length[r]);
     if (start < 0 || length < 0 || static_cast<std::size_t>(start + length) > points) h5.fail("trace slice out of range");
+    if (!with_traces) {
+      read.starts.push_back(start);
+      read.lengths.push_back(length);
+      continue;
+    }
     for (long long p = start; p < start + length; ++p) {
       TracePoint point;
       point.iteration = static_cast<long>(std::get<long long>(trace_values[1][p]));
@@ -374,31 +446,80 @@ ResultsFile read_results_file(const std::string& file) {
       row.trace.push_back(point);
     }
   }
-  return results;
+  return read;
 }
+
+}  // namespace
+
+ResultsFile read_results_file(const std::string& file) { return read_rows(file, true).results; }
 
 StudyResults::StudyResults(const StudyPlan& plan) : plan_(&plan), columns_(plan.columns) {
   columns_.insert(columns_.end(), outcome_columns().begin(), outcome_columns().end());
+  std::size_t counts[3] = {0, 0, 0};
+  for (const ColumnSpec& column : outcome_columns()) ++counts[static_cast<int>(column.type)];
+  const StoredRow row;
+  if (counts[0] != row.integers.size() || counts[1] != row.reals.size() || counts[2] != row.texts.size())
+    throw std::logic_error("StudyResults::StoredRow does not match outcome_columns()");
+}
+
+std::size_t StudyResults::row_bytes() { return sizeof(StoredRow); }
+
+std::size_t StudyResults::pending_trace_points() const {
+  std::size_t points = 0;
+  for (const auto& entry : pending_traces_) points += entry.second.size();
+  return points;
+}
+
+void StudyResults::store_outcome(StoredRow& row, const std::vector<Cell>& cells) const {
+  std::size_t integer = 0, real = 0, text = 0;
+  for (std::size_t c = 0; c < outcome_columns().size(); ++c) {
+    switch (outcome_columns()[c].type) {
+      case ColumnType::integer: row.integers[integer++] = std::get<long long>(cells[c]); break;
+      case ColumnType::real: row.reals[real++] = std::get<double>(cells[c]); break;
+      case ColumnType::text: row.texts[text++] = std::get<std::string>(cells[c]); break;
+    }
+  }
+}
+
+std::vector<Cell> StudyResults::outcome_cells(const StoredRow& row) const {
+  std::vector<Cell> cells;
+  cells.reserve(outcome_columns().size());
+  std::size_t integer = 0, real = 0, text = 0;
+  for (const ColumnSpec& column : outcome_columns()) {
+    switch (column.type) {
+      case ColumnType::integer: cells.emplace_back(row.integers[integer++]); break;
+      case ColumnType::real: cells.emplace_back(row.reals[real++]); break;
+      case ColumnType::text: cells.emplace_back(row.texts[text++]); break;
+    }
+  }
+  return cells;
+}
+
+std::vector<Cell> StudyResults::cells(std::size_t task) const {
+  const StoredRow& row = rows_.at(task);
+  std::vector<Cell> cells = row.plan_cells ? *row.plan_cells : plan_->tasks.at(task).cells;
+  const std::vector<Cell> outcome = outcome_cells(row);
+  cells.insert(cells.end(), outcome.begin(), outcome.end());
+  return cells;
 }
 
 bool StudyResults::add(const TaskOutcome& o) {
-  if (o.task >= plan_->tasks.size() || plan_->tasks[o.task].key != o.key)
+  if (o.task >= plan_->tasks.size() || key_text(plan_->tasks.record(o.task).key) != o.key)
     throw Error("task result for task " + std::to_string(o.task) + " (key " + o.key + ") does not belong to this grid");
   if (rows_.count(o.task)) return false;
-  ResultsRow row;
-  row.cells = plan_->tasks[o.task].cells;
-  const std::vector<Cell> outcome = {o.status, o.message, o.iterations, o.epochs, o.seconds, o.setup_seconds,
-                                     o.final_loss, o.loss_gap, o.grad_norm, o.relative_weight_error, o.weight_norm,
-                                     o.test_mae, o.test_rmse, o.predicted_iterations, o.samples, o.features,
-                                     o.condition_number, o.rank, o.host};
-  row.cells.insert(row.cells.end(), outcome.begin(), outcome.end());
-  row.trace = o.trace;
+  StoredRow row;
+  store_outcome(row, {o.status, o.message, o.iterations, o.epochs, o.seconds, o.setup_seconds, o.final_loss, o.loss_gap,
+                      o.grad_norm, o.relative_weight_error, o.weight_norm, o.test_mae, o.test_rmse, o.predicted_iterations,
+                      o.samples, o.features, o.condition_number, o.rank, o.host});
+  row.trace_length = static_cast<long long>(o.trace.size());
+  pending_traces_[o.task] = o.trace;
   rows_.emplace(o.task, std::move(row));
   return true;
 }
 
 void StudyResults::load(const std::string& file) {
-  const ResultsFile old = read_results_file(file);
+  ReadRows read = read_rows(file, false);
+  const ResultsFile& old = read.results;
   const std::string prefix = "results file '" + file + "'";
   if (old.format_version != kStudyFormatVersion)
     throw InputError(prefix + " has format version " + std::to_string(old.format_version) + ", this kappa writes version " +
@@ -409,27 +530,55 @@ void StudyResults::load(const std::string& file) {
   if (old.grid_hash != plan_->grid_hash || !same_columns)
     throw InputError(prefix + " was written for another grid ('" + old.grid_file + "', hash " + old.grid_hash + "; this grid has " +
                      plan_->grid_hash + "): choose another --output (or --force to overwrite it)");
-  std::unordered_map<std::string, std::size_t> task_of_key;
-  for (const StudyTask& task : plan_->tasks) task_of_key.emplace(task.key, task.index);
+  std::unordered_map<std::uint64_t, std::size_t> task_of_key;
+  for (std::size_t task = 0; task < plan_->tasks.size(); ++task) task_of_key.emplace(plan_->tasks.record(task).key, task);
   std::size_t key_column = 0;
   while (columns_[key_column].name != "key") ++key_column;
-  std::map<std::size_t, ResultsRow> rows;
-  for (const ResultsRow& row : old.rows) {
-    const auto found = task_of_key.find(std::get<std::string>(row.cells[key_column]));
+  const std::size_t plan_columns = plan_->columns.size();
+  const auto same = [](const Cell& a, const Cell& b) { return a.index() == b.index() && cell_text(a) == cell_text(b); };
+  std::map<std::size_t, StoredRow> rows;
+  for (std::size_t r = 0; r < old.rows.size(); ++r) {
+    const std::vector<Cell>& cells = old.rows[r].cells;
+    const std::string& key = std::get<std::string>(cells[key_column]);
+    const auto found = key.size() == 16 && key.find_first_not_of("0123456789abcdef") == std::string::npos
+                           ? task_of_key.find(std::stoull(key, nullptr, 16))
+                           : task_of_key.end();
     if (found == task_of_key.end()) throw InputError(prefix + " has a task that is not in this grid");
-    if (!rows.emplace(found->second, row).second) throw InputError(prefix + " has a task twice");
+    StoredRow row;
+    store_outcome(row, std::vector<Cell>(cells.begin() + static_cast<std::ptrdiff_t>(plan_columns), cells.end()));
+    const std::vector<Cell> derived = plan_->tasks[found->second].cells;
+    if (!std::equal(derived.begin(), derived.end(), cells.begin(), same))
+      row.plan_cells = std::make_unique<std::vector<Cell>>(cells.begin(), cells.begin() + static_cast<std::ptrdiff_t>(plan_columns));
+    row.trace_start = read.starts[r];
+    row.trace_length = read.lengths[r];
+    if (!rows.emplace(found->second, std::move(row)).second) throw InputError(prefix + " has a task twice");
   }
   rows_ = std::move(rows);
+  pending_traces_.clear();
+  trace_source_ = file;
+  source_points_ = read.points;
 }
 
-void StudyResults::write(const std::string& file, const std::string& csv_file) const {
+void StudyResults::write(const std::string& file, const std::string& csv_file) {
   const std::size_t count = rows_.size();
-  std::vector<std::int64_t> trace_start, trace_length, trace_task, trace_iteration;
+  // Where each row's trace will be: rows written before keep their slice of the previous file's
+  // traces (copied first, unchanged), the new ones are appended in task order.
+  std::vector<std::int64_t> trace_start, trace_length;
+  std::vector<std::int64_t> trace_task, trace_iteration;
   std::vector<double> trace_seconds, trace_epochs, trace_loss, trace_grad, trace_error;
+  std::size_t appended = 0;
   for (const auto& [task, row] : rows_) {
-    trace_start.push_back(static_cast<std::int64_t>(trace_task.size()));
-    trace_length.push_back(static_cast<std::int64_t>(row.trace.size()));
-    for (const TracePoint& point : row.trace) {
+    const auto pending = pending_traces_.find(task);
+    if (pending == pending_traces_.end()) {
+      trace_start.push_back(row.trace_start);
+    } else {
+      trace_start.push_back(static_cast<std::int64_t>(source_points_ + appended));
+      appended += pending->second.size();
+    }
+    trace_length.push_back(row.trace_length);
+  }
+  for (const auto& [task, trace] : pending_traces_)
+    for (const TracePoint& point : trace) {
       trace_task.push_back(static_cast<std::int64_t>(task));
       trace_iteration.push_back(point.iteration);
       trace_seconds.push_back(point.seconds);
@@ -438,12 +587,18 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) c
       trace_grad.push_back(point.grad_norm);
       trace_error.push_back(point.relative_weight_error);
     }
-  }
   std::vector<std::string> names;
   for (const ColumnSpec& column : columns_) names.push_back(column.name);
   names.push_back("trace_start");
   names.push_back("trace_length");
+  const auto plan_cells_of = [&](std::size_t task, const StoredRow& row) {
+    return row.plan_cells ? *row.plan_cells : plan_->tasks[task].cells;
+  };
 
+  TemporaryFile csv_temporary(csv_file + ".tmp");
+  std::ofstream csv(csv_temporary.name(), std::ios::binary | std::ios::trunc);
+  if (!csv) throw InputError("results file '" + csv_file + "': cannot be created");
+  csv << join(names, ",") << '\n';
   {
     const std::lock_guard<std::mutex> lock(hdf5_mutex());
     const SilencedErrors silenced;
@@ -473,53 +628,103 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) c
 
     const hid_t tasks = h5.group("tasks");
     h5.text_attribute(tasks, "columns", join(names, ","));
-    for (std::size_t c = 0; c < columns_.size(); ++c) {
-      const ColumnSpec& column = columns_[c];
-      if (column.type == ColumnType::integer) {
-        std::vector<std::int64_t> values;
-        for (const auto& entry : rows_) values.push_back(std::get<long long>(entry.second.cells[c]));
-        h5.integers(tasks, column.name, values);
-      } else if (column.type == ColumnType::real) {
-        std::vector<double> values;
-        for (const auto& entry : rows_) values.push_back(std::get<double>(entry.second.cells[c]));
-        h5.reals(tasks, column.name, values);
-      } else {
-        std::vector<std::string> values;
-        for (const auto& entry : rows_) values.push_back(std::get<std::string>(entry.second.cells[c]));
-        h5.texts(tasks, column.name, values);
+    // The rows in blocks: each row's task columns are derived from the plan once per write
+    // (about 15 microseconds), its cells go to the datasets block by block and to the CSV. A
+    // block of rows as cells takes about 1.5 KB a row: kRowBlock bounds that.
+    constexpr std::size_t kRowBlock = 512;
+    std::vector<Handle> datasets;
+    const Handle text_memory = text_type();
+    for (const ColumnSpec& column : columns_)
+      datasets.push_back(h5.create(tasks, column.name,
+                                   column.type == ColumnType::integer ? H5T_STD_I64LE
+                                   : column.type == ColumnType::real  ? H5T_IEEE_F64LE
+                                                                      : text_memory.get(),
+                                   count));
+    std::vector<std::vector<std::int64_t>> integers(columns_.size());
+    std::vector<std::vector<double>> reals(columns_.size());
+    std::vector<std::vector<std::string>> texts(columns_.size());
+    std::size_t written = 0;
+    const auto write_rows = [&]() {
+      for (std::size_t c = 0; c < columns_.size(); ++c) {
+        const hid_t dataset = datasets[c].get();
+        std::size_t rows = 0;
+        if (columns_[c].type == ColumnType::integer) {
+          rows = integers[c].size();
+          h5.write_block(dataset, H5T_NATIVE_INT64, written, rows, integers[c].data());
+        } else if (columns_[c].type == ColumnType::real) {
+          rows = reals[c].size();
+          h5.write_block(dataset, H5T_NATIVE_DOUBLE, written, rows, reals[c].data());
+        } else {
+          rows = texts[c].size();
+          std::vector<const char*> pointers;
+          for (const std::string& text : texts[c]) pointers.push_back(text.c_str());
+          h5.write_block(dataset, text_memory.get(), written, rows, pointers.data());
+        }
+        integers[c].clear();
+        reals[c].clear();
+        texts[c].clear();
+        if (c + 1 == columns_.size()) written += rows;
       }
+    };
+    std::size_t line = 0;
+    for (const auto& [task, row] : rows_) {
+      std::vector<Cell> cells = plan_cells_of(task, row);
+      const std::vector<Cell> outcome = outcome_cells(row);
+      cells.insert(cells.end(), outcome.begin(), outcome.end());
+      for (const Cell& cell : cells) csv << csv_field(cell_text(cell)) << ',';
+      csv << trace_start[line] << ',' << trace_length[line] << '\n';
+      ++line;
+      for (std::size_t c = 0; c < columns_.size(); ++c) {
+        if (columns_[c].type == ColumnType::integer) integers[c].push_back(std::get<long long>(cells[c]));
+        else if (columns_[c].type == ColumnType::real) reals[c].push_back(std::get<double>(cells[c]));
+        else texts[c].push_back(std::move(std::get<std::string>(cells[c])));
+      }
+      if (line % kRowBlock == 0) write_rows();
     }
+    write_rows();
+    csv.flush();
+    if (!csv) throw InputError("results file '" + csv_file + "': write failed (disk full?)");
+    csv.close();
+    datasets.clear();
     h5.integers(tasks, "trace_start", trace_start);
     h5.integers(tasks, "trace_length", trace_length);
     const hid_t traces = h5.group("traces");
-    h5.integers(traces, "task", trace_task);
-    h5.integers(traces, "iteration", trace_iteration);
-    h5.reals(traces, "seconds", trace_seconds);
-    h5.reals(traces, "epochs", trace_epochs);
-    h5.reals(traces, "loss", trace_loss);
-    h5.reals(traces, "grad_norm", trace_grad);
-    h5.reals(traces, "relative_weight_error", trace_error);
+    // The previous traces, copied from the file of the last write (the current `file` itself
+    // as a rule: it stays complete until the rename below replaces it).
+    std::unique_ptr<H5Reader> source;
+    std::unique_ptr<Handle> source_traces;
+    if (source_points_ > 0) {
+      source = std::make_unique<H5Reader>(trace_source_);
+      source_traces = std::make_unique<Handle>(H5Gopen2(source->root(), "traces", H5P_DEFAULT), H5Gclose);
+      if (!source_traces->valid()) h5.fail("the previous results file '" + trace_source_ + "' has no traces to copy");
+    }
+    const auto copy = [&](const char* name, hid_t file_type, hid_t memory_type, const auto& tail) {
+      Handle dataset(source ? H5Dopen2(source_traces->get(), name, H5P_DEFAULT) : H5I_INVALID_HID, H5Dclose);
+      if (source && !dataset.valid()) h5.fail("the previous results file '" + trace_source_ + "' has no trace dataset '" + name + "'");
+      h5.appended(traces, name, file_type, memory_type, dataset.get(), source_points_, tail);
+    };
+    copy("task", H5T_STD_I64LE, H5T_NATIVE_INT64, trace_task);
+    copy("iteration", H5T_STD_I64LE, H5T_NATIVE_INT64, trace_iteration);
+    copy("seconds", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_seconds);
+    copy("epochs", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_epochs);
+    copy("loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_loss);
+    copy("grad_norm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_grad);
+    copy("relative_weight_error", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_error);
+    source_traces.reset();
+    source.reset();
     h5.finish();
     replace_file(temporary.name(), file);
     temporary.release();
   }
+  // The file now holds every trace: the rows added since the last write get their slices.
+  std::size_t r = 0;
+  for (auto& [task, row] : rows_) row.trace_start = trace_start[r++];
+  pending_traces_.clear();
+  trace_source_ = file;
+  source_points_ += appended;
 
-  TemporaryFile temporary(csv_file + ".tmp");
-  {
-    std::ofstream out(temporary.name(), std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError("results file '" + csv_file + "': cannot be created");
-    out << join(names, ",") << '\n';
-    std::size_t r = 0;
-    for (const auto& entry : rows_) {
-      for (const Cell& cell : entry.second.cells) out << csv_field(cell_text(cell)) << ',';
-      out << trace_start[r] << ',' << trace_length[r] << '\n';
-      ++r;
-    }
-    out.flush();
-    if (!out) throw InputError("results file '" + csv_file + "': write failed (disk full?)");
-  }
-  replace_file(temporary.name(), csv_file);
-  temporary.release();
+  replace_file(csv_temporary.name(), csv_file);
+  csv_temporary.release();
 }
 
 }  // namespace kappa

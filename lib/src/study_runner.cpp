@@ -72,7 +72,7 @@ TaskRunner::TaskRunner(const StudyPlan& plan, std::size_t cache_bytes, long long
     : plan_(plan), cache_(cache_bytes), rank_(rank), host_(std::move(host)) {}
 
 TaskOutcome TaskRunner::run(std::size_t index) {
-  const StudyTask& task = plan_.tasks.at(index);
+  const StudyTask task = plan_.tasks.at(index);
   const ProblemSpec& problem = plan_.problems.at(task.problem);
   const PlannedOptimizer& optimizer = plan_.optimizers.at(task.optimizer);
   TaskOutcome outcome;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 #include "kappa/data.hpp"
 #include "kappa/error.hpp"
@@ -203,6 +204,32 @@ BOOST_FIXTURE_TEST_CASE(malformed_grids_name_file_line_and_key, Plugins) {
   require_throws_naming<InputError>(plan("optimizer = gd\ndata = x.h5\nsynthetic.cond = 10\n"), {"g.ini:3:", "needs synthetic specs"});
 }
 
+// The keys (and their order) of a grid with zip, repeats, a qualified parameter, settings that do
+// not apply and duplicates, recorded with kappa before the plan became compact (the keys of
+// format version 1: a change here breaks --resume of existing results files).
+BOOST_FIXTURE_TEST_CASE(task_keys_are_those_of_format_version_1, Plugins) {
+  const StudyPlan plan = plan_of(registry,
+                                 "optimizer = gd adam sgd cg\nlr = 1e-3 0.01\nsynthetic = kind=spectrum,n=30,d=5,noise=0.01\n"
+                                 "synthetic.cond = 1e1 1e3\nridge = 0 1e-2\nloss = l2 huber\nhuber_delta = 0.5 2\n"
+                                 "max_iterations = 50 100\nzip = ridge,max_iterations\nrepeats = 2\nseed = 7\nadam.beta1 = 0.9 0.99\n");
+  BOOST_TEST_REQUIRE(plan.tasks.size() == 216u);
+  BOOST_TEST(plan.duplicates == 296u);
+  BOOST_TEST(plan.tasks[0].key == "da37881a6fd07e69");
+  BOOST_TEST(plan.tasks[100].key == "34884cb56da25799");
+  BOOST_TEST(plan.tasks[215].key == "1a01b923fb514f65");
+  std::string keys;
+  for (const StudyTask& task : plan.tasks) keys += (task.index > 0 ? "\n" : "") + task.key;
+  BOOST_TEST(stable_hash(keys) == "5f75860a88f12a54");  // every key, in task order
+  BOOST_TEST(plan.grid_hash == "825d16f68439a3f2");
+  // The plan derives each task from a fixed-size record; a task asked twice is the same task.
+  BOOST_TEST(sizeof(StudyTaskRecord) == 24u);
+  const StudyTask again = plan.tasks.at(100);
+  BOOST_TEST(again.canonical == plan.tasks[100].canonical);
+  BOOST_TEST(again.problem == plan.tasks.problem(100));
+  BOOST_TEST(std::get<long long>(again.cells[0]) == 100);
+  BOOST_CHECK_THROW(plan.tasks.at(216), std::out_of_range);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Outcome messages and results files
 
@@ -267,8 +294,9 @@ BOOST_FIXTURE_TEST_CASE(results_file_round_trip_and_resume_checks, Plugins) {
   BOOST_TEST_REQUIRE(file.rows.size() == 2u);
   BOOST_TEST(std::get<long long>(file.rows[0].cells[0]) == 0);  // task order
   BOOST_TEST(std::get<long long>(file.rows[1].cells[0]) == 2);
-  const auto& row = results.rows().at(2);
-  for (std::size_t c = 0; c < row.cells.size(); ++c) BOOST_TEST(cell_text(file.rows[1].cells[c]) == cell_text(row.cells[c]));
+  const std::vector<Cell> row = results.cells(2);
+  BOOST_TEST_REQUIRE(row.size() == file.rows[1].cells.size());
+  for (std::size_t c = 0; c < row.size(); ++c) BOOST_TEST(cell_text(file.rows[1].cells[c]) == cell_text(row[c]));
   BOOST_TEST_REQUIRE(file.rows[1].trace.size() == 3u);
   BOOST_TEST(file.rows[1].trace[2].grad_norm == 2.0 / 3.0);
 
@@ -294,6 +322,55 @@ BOOST_FIXTURE_TEST_CASE(results_file_round_trip_and_resume_checks, Plugins) {
   BOOST_TEST(header.find(",status,message,iterations,") != std::string::npos);
   const std::string rest((std::istreambuf_iterator<char>(csv)), std::istreambuf_iterator<char>());
   BOOST_TEST(rest.find("\"a \"\"quoted\"\", comma\nand newline\"") != std::string::npos);
+}
+
+// Rows written by earlier writes keep their traces although the results hold only the traces
+// of rows added since the last write (each write copies the previous file's traces).
+BOOST_FIXTURE_TEST_CASE(traces_survive_incremental_writes_and_resume, Plugins) {
+  const TemporaryDirectory dir;
+  const StudyPlan plan = plan_of(registry, std::string("optimizer = gd cg\nsynthetic = ") + kSmall + "\nlr = 1e-3 1e-2\n");
+  BOOST_TEST_REQUIRE(plan.tasks.size() == 3u);
+  const std::string file = dir.file("t.h5"), csv = dir.file("t.csv");
+  const auto outcome = [&](std::size_t task, long points) {
+    TaskOutcome o = sample_outcome(plan, task);
+    o.trace.clear();
+    for (long k = 0; k < points; ++k) o.trace.push_back({k, 0.0, 0.0, 100.0 * static_cast<double>(task) + static_cast<double>(k), 1.0, 0.5});
+    return o;
+  };
+  StudyResults results(plan);
+  results.write(file, csv);  // empty: no traces yet
+  BOOST_TEST(results.add(outcome(2, 4)));
+  BOOST_TEST(results.pending_trace_points() == 4u);
+  results.write(file, csv);
+  BOOST_TEST(results.pending_trace_points() == 0u);
+  results.write(file, csv);  // nothing new: the traces are copied unchanged
+  StudyResults resumed(plan);
+  resumed.load(file);
+  BOOST_TEST(resumed.pending_trace_points() == 0u);
+  BOOST_TEST(resumed.add(outcome(0, 2)));
+  resumed.write(file, csv);
+  BOOST_TEST(resumed.add(outcome(1, 3)));
+  resumed.write(file, csv);
+  const ResultsFile read = read_results_file(file);
+  BOOST_TEST_REQUIRE(read.rows.size() == 3u);
+  const long lengths[] = {2, 3, 4};
+  for (std::size_t r = 0; r < 3; ++r) {
+    BOOST_TEST(std::get<long long>(read.rows[r].cells[0]) == static_cast<long long>(r));  // rows in task order
+    BOOST_TEST_REQUIRE(read.rows[r].trace.size() == static_cast<std::size_t>(lengths[r]));
+    for (long k = 0; k < lengths[r]; ++k) {
+      BOOST_TEST(read.rows[r].trace[k].iteration == k);
+      BOOST_TEST(read.rows[r].trace[k].loss == 100.0 * static_cast<double>(r) + static_cast<double>(k));
+    }
+    const std::vector<Cell> cells = resumed.cells(r);
+    for (std::size_t c = 0; c < cells.size(); ++c) BOOST_TEST(cell_text(read.rows[r].cells[c]) == cell_text(cells[c]));
+  }
+  // The previous file is the source of the old traces: without it a write fails, naming it, and
+  // leaves nothing half-written.
+  BOOST_TEST(resumed.add(outcome(1, 1)) == false);
+  std::filesystem::remove(file);
+  require_throws_naming<InputError>([&] { resumed.write(file, csv); }, {"t.h5"});
+  BOOST_TEST(!std::filesystem::exists(file + ".tmp"));
+  BOOST_TEST(!std::filesystem::exists(csv + ".tmp"));
 }
 
 // ---------------------------------------------------------------------------------------------

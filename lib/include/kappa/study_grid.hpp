@@ -15,6 +15,8 @@
 // seeds seed, seed+1, ..., seed+R-1. Nothing in this header depends on MPI.
 
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <functional>
 #include <memory>
 #include <string>
@@ -94,6 +96,68 @@ struct StudyTask {
   std::vector<Cell> cells;  // one per StudyPlan::columns
 };
 
+// The fixed-size record a plan keeps per task (24 bytes); everything else about a task is
+// derived from the grid on demand (StudyTasks::operator[]).
+struct StudyTaskRecord {
+  std::uint64_t point = 0;  // grid point and repeat in product order (the odometer over the
+                            // axes, the last fastest; repeats innermost)
+  std::uint64_t key = 0;    // StudyTask::key as a number
+  std::uint32_t problem = 0;
+  std::uint32_t optimizer = 0;
+};
+
+// Describes the task of a record (implemented by the planner, which keeps the grid).
+class StudyTaskSource {
+ public:
+  virtual ~StudyTaskSource() = default;
+  virtual StudyTask describe(const StudyTaskRecord& record, std::size_t index) const = 0;
+};
+
+// The tasks of a plan as a compact sequence: 24 bytes per task, each StudyTask built when it is
+// asked for (about 15 microseconds), so that no process holds a description of every task.
+// Describing is const and touches no shared mutable state: threads may do it at once. The
+// plugin registry the plan was made with must outlive it.
+class StudyTasks {
+ public:
+  StudyTasks() = default;
+  StudyTasks(std::vector<StudyTaskRecord> records, std::shared_ptr<const StudyTaskSource> source)
+      : records_(std::move(records)), source_(std::move(source)) {}
+
+  std::size_t size() const { return records_.size(); }
+  bool empty() const { return records_.empty(); }
+  StudyTask operator[](std::size_t index) const;
+  StudyTask at(std::size_t index) const;  // std::out_of_range for an index past the end
+  const StudyTaskRecord& record(std::size_t index) const { return records_.at(index); }
+  std::size_t problem(std::size_t index) const { return records_.at(index).problem; }
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = StudyTask;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = StudyTask;
+    iterator(const StudyTasks* tasks, std::size_t index) : tasks_(tasks), index_(index) {}
+    StudyTask operator*() const { return (*tasks_)[index_]; }
+    iterator& operator++() {
+      ++index_;
+      return *this;
+    }
+    bool operator==(const iterator& other) const { return index_ == other.index_; }
+    bool operator!=(const iterator& other) const { return index_ != other.index_; }
+
+   private:
+    const StudyTasks* tasks_;
+    std::size_t index_;
+  };
+  iterator begin() const { return {this, 0}; }
+  iterator end() const { return {this, records_.size()}; }
+
+ private:
+  std::vector<StudyTaskRecord> records_;  // in task order
+  std::shared_ptr<const StudyTaskSource> source_;
+};
+
 struct StudyAxis {
   std::string name;
   std::vector<std::string> values;
@@ -108,7 +172,7 @@ struct StudyPlan {
   long repeats = 1;
   std::vector<ProblemSpec> problems;
   std::vector<PlannedOptimizer> optimizers;
-  std::vector<StudyTask> tasks;  // problem-major: tasks sharing a problem are adjacent
+  StudyTasks tasks;  // problem-major: tasks sharing a problem are adjacent
   std::vector<ColumnSpec> columns;  // the task's setup columns (the results add theirs)
   std::size_t duplicates = 0;  // grid points identical to an earlier one (a key that does not
                                // apply to a row's optimizer or loss), dropped
@@ -137,6 +201,8 @@ const std::vector<StudySetting>& study_settings();
 
 // 64-bit FNV-1a of `text` as 16 lower-case hex digits: stable across runs, builds and machines.
 std::string stable_hash(const std::string& text);
+// A key as 16 lower-case hex digits (the inverse of std::stoull(key, nullptr, 16)).
+std::string key_text(std::uint64_t key);
 
 // The text of a cell for messages, CSV and dry runs (reals in shortest round-trip form).
 std::string cell_text(const Cell& cell);

@@ -1,11 +1,15 @@
 #pragma once
-// Results of a study: one row per finished task and its convergence trace, kept in memory by
-// the process that collects them and written as one HDF5 file (with a CSV summary beside it),
-// each through a temporary file renamed into place, so that the files on disk are complete at
-// every moment. docs/study.md describes the layout; kStudyFormatVersion (study_grid.hpp) is its
+// Results of a study: one row per finished task and its convergence trace, written as one HDF5
+// file (with a CSV summary beside it), each through a temporary file renamed into place, so
+// that the files on disk are complete at every moment. The collecting process keeps only the
+// outcome values of each row (about 300 bytes; the task's own columns are derived from the
+// plan) and the traces of the rows not yet written: every write copies the traces of the
+// previous file (in blocks) and appends the new ones. docs/study.md describes the layout; kStudyFormatVersion (study_grid.hpp) is its
 // version. Nothing here depends on MPI.
 
+#include <array>
 #include <cstddef>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <string>
@@ -80,7 +84,9 @@ class StudyResults {
   explicit StudyResults(const StudyPlan& plan);
 
   const std::vector<ColumnSpec>& columns() const { return columns_; }
-  const std::map<std::size_t, ResultsRow>& rows() const { return rows_; }  // by task index
+  // The cells of a task's row (plan columns, then outcome columns; no trace). std::out_of_range
+  // when the task has no row.
+  std::vector<Cell> cells(std::size_t task) const;
   bool contains(std::size_t task) const { return rows_.count(task) > 0; }
   std::size_t size() const { return rows_.size(); }
 
@@ -93,13 +99,37 @@ class StudyResults {
   // another grid.
   void load(const std::string& file);
 
-  // Writes the HDF5 file and the CSV summary, each to "<name>.tmp" renamed into place.
-  void write(const std::string& file, const std::string& csv_file) const;
+  // Writes the HDF5 file and the CSV summary, each to "<name>.tmp" renamed into place. The
+  // traces of the rows written before come from the file of the last write (or load), which
+  // must still be there: throws InputError naming it otherwise. After a failed write nothing
+  // is lost (the next write retries with the same rows and traces).
+  void write(const std::string& file, const std::string& csv_file);
+
+  // The bytes held per row (StoredRow) and in traces not yet written, for docs and tests.
+  static std::size_t row_bytes();
+  std::size_t pending_trace_points() const;
 
  private:
+  // The outcome columns of a row, by type, in outcome_columns() order.
+  struct StoredRow {
+    std::array<double, 12> reals{};
+    std::array<long long, 4> integers{};
+    std::array<std::string, 3> texts;
+    long long trace_start = -1;  // in the traces of trace_source_; -1 until written
+    long long trace_length = 0;
+    // A row read by --resume whose task columns differ from what this plan derives (another
+    // spelling of the same tasks): kept as read, so that resumed rows stay unchanged.
+    std::unique_ptr<std::vector<Cell>> plan_cells;
+  };
+  void store_outcome(StoredRow& row, const std::vector<Cell>& outcome_cells) const;
+  std::vector<Cell> outcome_cells(const StoredRow& row) const;
+
   const StudyPlan* plan_;
   std::vector<ColumnSpec> columns_;
-  std::map<std::size_t, ResultsRow> rows_;
+  std::map<std::size_t, StoredRow> rows_;  // by task index
+  std::map<std::size_t, std::vector<TracePoint>> pending_traces_;  // rows not yet written
+  std::string trace_source_;  // the file of the last write or load; empty: none
+  std::size_t source_points_ = 0;  // trace points in it
 };
 
 }  // namespace kappa
