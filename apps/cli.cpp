@@ -66,7 +66,9 @@ bool parse_command_line(int argc, char** argv, const std::string& usage, const p
   try {
     po::command_line_parser parser(argc, argv);
     parser.options(all);
-    if (positional) parser.positional(*positional);
+    // Without a description Boost drops positional tokens silently; an empty one refuses them.
+    const po::positional_options_description none;
+    parser.positional(positional ? *positional : none);
     po::store(parser.run(), values);
     if (values.count("help")) {
       std::cout << usage << "\n\n" << all << '\n';

@@ -63,7 +63,10 @@ po::options_description describe(SolveOptions& o) {
     ("time-limit", po::value(&o.controls.time_limit)->default_value(o.controls.time_limit)->value_name("SECONDS"), "wall-time limit per optimizer (0: none)")
     ("seed", po::value<long long>()->notifier([&o](long long seed) { o.seed = seed; })->value_name("N"),
      "seed >= 0 of the synthetic data (replaces the spec's seed)")
-    ("run-seed", po::value(&o.controls.seed)->default_value(o.controls.seed)->value_name("N"),
+    ("run-seed", po::value<long long>()->default_value(0)->notifier([&o](long long seed) {
+       if (seed < 0) throw UsageError("--run-seed " + std::to_string(seed) + ": the seed must be an integer >= 0");
+       o.controls.seed = static_cast<std::uint64_t>(seed);
+     })->value_name("N"),
      "seed of the runs' random choices (minibatch order): same seed, same trajectory")
     ("output,o", po::value(&o.output)->value_name("FILE"), "also write the results to FILE: .json (with traces) or .csv");
   add_plugin_options(options, o.plugins);
@@ -206,6 +209,8 @@ SolveReport run_all(const Experiment& experiment, const SolveOptions& o, const s
   for (const PlannedRun& run : planned) {
     SolveRun solve_run;
     solve_run.result = experiment.run(run.name, *run.optimizer, o.controls);
+    // A parameter that does not fit the data is bad input, known only once the data are read.
+    if (solve_run.result.input_error) throw InputError("optimizer '" + run.name + "': " + solve_run.result.message);
     solve_run.params = run.params.as_text();
     report.runs.push_back(std::move(solve_run));
   }

@@ -125,6 +125,9 @@ RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, c
   Vec z = preconditioner_->to_solver(Vec(dim, arma::fill::zeros));
   try {
     optimizer.minimize(*solver_problem_, z, monitor);
+  } catch (const InputError& error) {  // a parameter that does not fit this problem (batch_size > n, ...)
+    monitor.fail(error.what());
+    result.input_error = true;
   } catch (const std::exception& error) {
     monitor.fail(std::string("optimizer threw: ") + error.what());
   } catch (...) {  // e.g. `throw 42` from a plugin: must not reach std::terminate

@@ -88,12 +88,12 @@ bool Monitor::check_rules(const TracePoint& point) {
              (controls_.grad_tol > 0 && point.grad_norm <= controls_.grad_tol * std::max(first_.grad_norm, tiny))) {
     // An exactly zero gradient is the minimizer (of a convex problem) whatever grad_tol, also 0.
     stop(Status::converged_gradient, "");
-  } else if (controls_.loss_tol > 0 && point.iteration > 0 &&
+  } else if (controls_.loss_tol > 0 && point.iteration > 0 && last_.iteration == point.iteration - 1 &&
              std::fabs(last_.loss - point.loss) <= controls_.loss_tol * std::max<real>(std::fabs(point.loss), tiny)) {
     stop(Status::converged_loss, "");
   } else if (point.iteration >= controls_.max_iterations) {
     stop(Status::max_iterations, "");
-  } else if (controls_.max_epochs > 0 && point.data_passes >= controls_.max_epochs) {
+  } else if (controls_.max_epochs > 0 && point.data_passes - first_.data_passes >= controls_.max_epochs) {
     stop(Status::max_epochs, "");
   } else if (controls_.time_limit > 0 && point.seconds >= controls_.time_limit) {
     stop(Status::time_limit, "");
@@ -125,8 +125,10 @@ bool Monitor::report(long iteration, real loss, real grad_norm, const Vec& w) {
 
 bool Monitor::report_due(long iteration) const {
   if (stopped_ || !started_ || iteration == 0 || iteration >= next_trace_iteration_) return true;
+  // loss_tol compares consecutive iterations: report the one before each trace point too.
+  if (controls_.loss_tol > 0 && iteration + 1 >= next_trace_iteration_) return true;
   if (iteration >= controls_.max_iterations) return true;
-  if (controls_.max_epochs > 0 && data_passes_ && data_passes_() >= controls_.max_epochs) return true;
+  if (controls_.max_epochs > 0 && data_passes_ && data_passes_() - first_.data_passes >= controls_.max_epochs) return true;
   return controls_.time_limit > 0 && seconds() >= controls_.time_limit;
 }
 

@@ -180,6 +180,23 @@ BOOST_AUTO_TEST_CASE(the_loop_counts_updates_and_epochs_by_the_definitions) {
   BOOST_TEST(std::count(seen.begin(), seen.end(), 1) == static_cast<long>(n));
 }
 
+// max_epochs charges the work after iteration 0's report, not the set-up (lr=auto's Lanczos
+// steps, the first evaluation): full batch and minibatch both get max_epochs epochs of updates.
+BOOST_FIXTURE_TEST_CASE(set_up_work_is_not_charged_to_max_epochs, Plugins) {
+  const Experiment experiment(well_conditioned_data(), ExperimentSetup{});
+  RunControls controls;
+  controls.max_iterations = 1000000;
+  controls.max_epochs = 3;
+  controls.grad_tol = 0;
+  const RunResult full = experiment.run("gd", *registry.create("gd", {{"lr", "auto"}}), controls);
+  BOOST_TEST(full.status == Status::max_epochs);
+  BOOST_TEST(full.iterations == 3);
+  BOOST_TEST(full.data_passes > 4);  // 1 + 3 gradients and the Lanczos steps, all reported
+  const RunResult batches = experiment.run("sgd", *registry.create("sgd", {{"lr", "auto"}, {"batch_size", "10"}}), controls);
+  BOOST_TEST(batches.status == Status::max_epochs);
+  BOOST_TEST(batches.iterations == 3 * 200 / 10);
+}
+
 BOOST_AUTO_TEST_CASE(batch_larger_than_the_data_is_refused) {
   Mat A(20, 3, arma::fill::randn);
   const LinearModelProblem problem(A, Vec(20, arma::fill::randn), LossSpec{});

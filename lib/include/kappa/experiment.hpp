@@ -50,6 +50,8 @@ struct RunResult {
   double seconds = 0;
   real grad_norm = arma::datum::nan;  // of the objective the optimizer saw (solver coordinates);
                                       // NaN when the run failed before reporting anything
+  bool input_error = false;  // failed on an InputError: a parameter that does not fit this
+                             // problem (e.g. batch_size > n), a user's mistake, not the method's
   Vec w;                   // original coordinates: those of the report that stopped the run
   Evaluation evaluation;
   std::vector<TracePoint> trace;

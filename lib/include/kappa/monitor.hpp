@@ -22,9 +22,9 @@ namespace kappa {
 // Exactly one of these ends every run.
 enum class Status {
   converged_gradient,  // |grad f(w_k)| <= grad_tol * max(|grad f(w_0)|, tiny), or |grad f(w_k)| = 0
-  converged_loss,      // |f(w_{k-1}) - f(w_k)| <= loss_tol * max(|f(w_k)|, tiny)
+  converged_loss,      // |f(w_{k-1}) - f(w_k)| <= loss_tol * max(|f(w_k)|, tiny), both reported
   max_iterations,      // k reached max_iterations
-  max_epochs,          // the work reached max_epochs data passes
+  max_epochs,          // the work since the start reached max_epochs data passes
   time_limit,          // wall time exceeded time_limit seconds
   diverged,            // loss or gradient not finite, or f(w_k) > divergence_factor * max(f(w_0), tiny)
   failed,              // the optimizer gave up or threw; the message says why
@@ -37,7 +37,8 @@ inline std::ostream& operator<<(std::ostream& out, Status status) { return out <
 // trace, and the seed of every random choice the optimizer makes (minibatch order, ...).
 struct RunControls {
   long max_iterations = 1000;
-  double max_epochs = 0.0;         // data passes (see above); 0 means none
+  double max_epochs = 0.0;         // data passes after the report of iteration 0 (set-up such as
+                                   // lr=auto's Lanczos steps is not charged); 0 means none
   real grad_tol = 1e-10;           // relative to the initial gradient norm, in [0, 1); 0 disables
                                    // (a gradient that is exactly zero always converges)
   real loss_tol = 0.0;             // relative change between iterations; 0 disables
@@ -76,7 +77,9 @@ class Monitor {
   // For optimizers that do not evaluate the full objective at every iteration (minibatch
   // methods): whether iteration `iteration` must be reported, because it is a trace point or a
   // budget (iterations, epochs, time) is reached. Reporting only those iterations gives the
-  // same stops and the same trace as reporting all of them, with the rules checked there.
+  // same trace and the same budget stops as reporting all of them; the tolerance rules are
+  // checked at those iterations only (grad_tol at the first trace point after it holds;
+  // loss_tol on a consecutive pair, the iteration before each trace point being due too).
   bool report_due(long iteration) const;
 
   // The optimizer cannot go on (line search failed, unsupported problem, ...).
