@@ -590,6 +590,19 @@ Described Planner::describe_point(std::uint64_t point) const {
     cells[column] = cell_of(columns_[column].type, value);
   }
 
+  // A synthetic spec is checked here, before anything runs, rather than failing every task of
+  // its problem at run time (a data file can only be checked by reading it).
+  if (!problem.synthetic.empty()) {
+    SyntheticShape shape;
+    try {
+      shape = check_spec(problem.synthetic);
+    } catch (const InputError& error) {
+      fail_grid(error.what());
+    }
+    if (problem.setup.formulation == Formulation::kernel_system && shape.samples != shape.features)
+      fail_grid("synthetic spec '" + problem.synthetic + "' gives a " + std::to_string(shape.samples) + " x " +
+                std::to_string(shape.features) + " design, but formulation = kernel-system needs a square kernel");
+  }
   if (problem.setup.formulation == Formulation::kernel_system) {
     try {
       check_kernel_system_spec(problem.setup.loss);

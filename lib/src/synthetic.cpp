@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "kappa/error.hpp"
@@ -370,24 +371,35 @@ Spec parse_keys(const std::vector<std::string>& entries) {
   return spec;
 }
 
-Dataset generate_from_entries(const std::vector<std::string>& entries) {
+std::variant<SpectrumSpec, KernelSpec> parse_entries(const std::vector<std::string>& entries) {
   // "seedlike" is the KernelSpec defaults, which are the shape of the seed question's data.
-  if (entries.front() == "seedlike") return generate(parse_keys<KernelSpec>(entries));
+  if (entries.front() == "seedlike") return parse_keys<KernelSpec>(entries);
   const Entry kind = parse_entry(entries.front());
   if (kind.key != "kind")
     throw InputError(kSpecPrefix + "must start with kind=spectrum, kind=kernel or seedlike, got '" +
                      entries.front() + "'");
-  if (kind.value == "spectrum") return generate(parse_keys<SpectrumSpec>(entries));
-  if (kind.value == "kernel") return generate(parse_keys<KernelSpec>(entries));
+  if (kind.value == "spectrum") return parse_keys<SpectrumSpec>(entries);
+  if (kind.value == "kernel") return parse_keys<KernelSpec>(entries);
   bad_value(kind, "'spectrum' or 'kernel'");
 }
 
 }  // namespace
 
 Dataset generate_from_spec(const std::string& spec) {
-  Dataset data = generate_from_entries(split_list(spec, kSpecWhat));
+  Dataset data = std::visit([](const auto& parsed) { return generate(parsed); }, parse_entries(split_list(spec, kSpecWhat)));
   data.source = spec;
   return data;
+}
+
+SyntheticShape check_spec(const std::string& spec) {
+  const std::variant<SpectrumSpec, KernelSpec> parsed = parse_entries(split_list(spec, kSpecWhat));
+  if (const auto* spectrum = std::get_if<SpectrumSpec>(&parsed)) {
+    check(*spectrum);
+    return {spectrum->n, spectrum->d};
+  }
+  const KernelSpec& kernel = std::get<KernelSpec>(parsed);
+  check(kernel);
+  return {kernel.n, kernel.n};
 }
 
 }  // namespace kappa

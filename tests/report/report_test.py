@@ -32,10 +32,12 @@ except ImportError as error:
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
 
 # A small grid whose tasks end in every way: converged (cg, direct), max-iterations (gd, lr auto,
-# cond 1e3), diverged (gd, lr 100 > 2/L), failed (cond 0.5: the problem cannot be built).
+# cond 1e3), diverged (gd, lr 100 > 2/L), failed (cond 1e9: the problem cannot be built, since
+# its Cholesky reference refuses cond(X) beyond ~7e7; an invalid spec would be refused up front).
 SMALL_GRID = """optimizer = gd cg direct
 synthetic = kind=spectrum,n=40,d=6,noise=0.01,n_test=10
-synthetic.cond = 10 1e3 0.5
+synthetic.cond = 10 1e3 1e9
+reference = cholesky
 max_iterations = 200
 repeats = 2
 [gd]
@@ -161,7 +163,7 @@ def mode_summary(args):
     check(table[1][1:5] == ["6", "0.67", "2", "0"], f"cg row {table[1]}")
 
     # Per value of each axis and optimizer, values in the grid's order and spelling.
-    for axis, values in (("synthetic.cond", ["10", "1e3", "0.5"]), ("gd.lr", ["auto", "100"])):
+    for axis, values in (("synthetic.cond", ["10", "1e3", "1e9"]), ("gd.lr", ["auto", "100"])):
         title = next(line for line in report.splitlines() if line.startswith(f"by {axis}"))
         table = section(report, title)
         check(sorted({line[0] for line in table}, key=values.index) == values, f"{axis}: values {[l[0] for l in table]}")

@@ -198,6 +198,12 @@ BOOST_FIXTURE_TEST_CASE(malformed_grids_name_file_line_and_key, Plugins) {
   require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "lr = 1 2 3\nmax_iterations = 5 6\nzip = lr,max_iterations\n"),
                                     {"g.ini:5:", "'lr' has 3 values but 'max_iterations' has 2"});
   require_throws_naming<InputError>(plan("optimizer = gd\n" + data + "zip = lr,ridge\n"), {"g.ini:3:", "'lr' is not a key of this grid"});
+  // Synthetic specs are checked while planning, not left to fail every task at run time.
+  require_throws_naming<InputError>(plan("optimizer = gd\nsynthetic = kind=spectrum,n=40,d=8\nsynthetic.cond = 1e2x 10\n"),
+                                    {"g.ini", "key 'cond'", "1e2x"});
+  require_throws_naming<InputError>(plan("optimizer = gd\nsynthetic = kind=bogus\n"), {"g.ini", "'bogus'"});
+  require_throws_naming<InputError>(plan("optimizer = gd\nsynthetic = kind=spectrum,n=40,d=8\nformulation = kernel-system\n"),
+                                    {"g.ini", "40 x 8", "square kernel"});
   require_throws_naming<InputError>(plan(data), {"g.ini", "no 'optimizer' key"});
   require_throws_naming<InputError>(plan("optimizer = gd\n"), {"g.ini", "no data"});
   require_throws_naming<InputError>(plan("optimizer = gd\ndata = x.h5\n" + data), {"g.ini", "not both"});

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <variant>
 
 #include "kappa/data.hpp"
 
@@ -74,5 +75,13 @@ KernelPoints kernel_points(const KernelSpec& spec);
 // InputError naming the key and value for an unknown kind or key, a malformed number, or a
 // value out of range (n, d >= 1, cond >= 1, width >= 1e-100, noise >= 0).
 Dataset generate_from_spec(const std::string& spec);
+
+// The same checks without generating anything (for planning many problems up front): throws
+// what generate_from_spec would throw, and otherwise gives the training shape.
+struct SyntheticShape {
+  Index samples = 0;   // n
+  Index features = 0;  // d (n for a kernel problem: its design is the n x n kernel matrix)
+};
+SyntheticShape check_spec(const std::string& spec);
 
 }  // namespace kappa
