@@ -137,6 +137,20 @@ void Problem::compute_least_squares_apply_transpose(const Vec&, Vec&) const {
 Vec Problem::compute_least_squares_rhs() const { throw NumericalError("least-squares form not implemented"); }
 Mat Problem::compute_least_squares_matrix() const { throw NumericalError("least-squares form not implemented"); }
 
+Mat dense_hessian(const Problem& problem, const Vec& w) {
+  const Index d = problem.dim();
+  Mat hessian(d, d);
+  Vec unit(d, arma::fill::zeros);
+  Vec column;
+  for (Index j = 0; j < d; ++j) {
+    unit(j) = 1;
+    problem.hess_vec(w, unit, column);
+    hessian.col(j) = column;
+    unit(j) = 0;
+  }
+  return 0.5 * (hessian + hessian.t());
+}
+
 real Problem::smoothness() const {
   if (!has_curvature_bound()) throw NumericalError("no smoothness constant: the loss is not smooth (use an explicit step size)");
   // Lanczos with full reorthogonalization (Golub & Van Loan, Alg. 10.1.1 and Sec. 10.3): the

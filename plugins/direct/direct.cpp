@@ -38,22 +38,6 @@ namespace {
 
 using namespace kappa;
 
-// The dense Hessian of a quadratic problem, column by column (d counted products H e_j),
-// symmetrized: the products are exact only up to rounding.
-Mat assembled_hessian(const Problem& problem, const Vec& w) {
-  const Index d = problem.dim();
-  Mat hessian(d, d);
-  Vec unit(d, arma::fill::zeros);
-  Vec column;
-  for (Index j = 0; j < d; ++j) {
-    unit(j) = 1;
-    problem.hess_vec(w, unit, column);
-    hessian.col(j) = column;
-    unit(j) = 0;
-  }
-  return 0.5 * (hessian + hessian.t());
-}
-
 // The Newton step s with H s = -gradient by `method` (see form 2 above).
 DirectSolution newton_step(const Mat& hessian, const Vec& gradient, DirectMethod method) {
   if (method != DirectMethod::cholesky) return solve_least_squares(hessian, -gradient, method);
@@ -86,7 +70,7 @@ void direct_solve(const Params& params, const Problem& problem, Vec& w, Monitor&
     if (least_squares) {
       solution = solve_least_squares(problem.least_squares_matrix(), problem.least_squares_rhs(), method);
     } else {
-      solution = newton_step(assembled_hessian(problem, w), gradient, method);
+      solution = newton_step(dense_hessian(problem, w), gradient, method);
       solution.w += w;
     }
   } catch (const NumericalError& error) {

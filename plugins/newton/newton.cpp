@@ -42,17 +42,7 @@ Mat assemble_hessian(const Problem& problem, const Vec& w) {
     const Mat B = problem.least_squares_matrix();
     return 2 * B.t() * B;
   }
-  const Index d = problem.dim();
-  Mat hessian(d, d);
-  Vec unit(d, arma::fill::zeros);
-  Vec column;
-  for (Index j = 0; j < d; ++j) {
-    unit(j) = 1;
-    problem.hess_vec(w, unit, column);
-    hessian.col(j) = column;
-    unit(j) = 0;
-  }
-  return 0.5 * (hessian + hessian.t());  // symmetric up to rounding; make it exactly so
+  return dense_hessian(problem, w);
 }
 
 struct NewtonStep {

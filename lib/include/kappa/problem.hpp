@@ -121,6 +121,10 @@ class Problem {
   mutable unsigned long long rows_touched_ = 0;
 };
 
+// The dense Hessian at w from d Hessian-vector products (d counted data passes), symmetrized
+// (the products are symmetric only up to rounding). For exact methods on small problems.
+Mat dense_hessian(const Problem& problem, const Vec& w);
+
 // Linear model y ~ A w with one of the losses above. Holds its own copy of the design matrix.
 class LinearModelProblem final : public Problem {
  public:
