@@ -175,10 +175,10 @@ void minimize_gradient_steps(const Params& params, const Problem& problem, Vec& 
 namespace detail {
 
 IterateAverage::IterateAverage(const Params& params) {
-  for (const auto& [name, text] : params.as_text()) {
-    if (name == "averaging") enabled_ = text == "polyak";
-    if (name == "average_start") start_ = static_cast<long>(params.get_integer("average_start"));
-  }
+  // Only plugins that offer averaging (averaging_params()) have these parameters.
+  if (params.as_text().count("averaging") == 0) return;
+  enabled_ = params.get_choice("averaging") == "polyak";
+  start_ = static_cast<long>(params.get_integer("average_start"));
 }
 
 const Vec& IterateAverage::add(const Vec& w, long iteration) {

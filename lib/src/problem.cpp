@@ -124,6 +124,11 @@ Mat Problem::least_squares_matrix() const {
   return compute_least_squares_matrix();
 }
 
+real Problem::max_sample_smoothness() const {
+  if (!max_sample_smoothness_) max_sample_smoothness_ = compute_max_sample_smoothness();
+  return *max_sample_smoothness_;
+}
+
 real Problem::compute_max_sample_smoothness() const {
   throw NumericalError("this problem has no per-sample smoothness bound; give the step size explicitly");
 }

@@ -58,7 +58,6 @@ class StepSchedule {
                                   Index batch_size);
 
   real at(long t) const;
-  real base_step() const { return lr_; }
 
  private:
   Kind kind_;
@@ -86,7 +85,6 @@ class MinibatchSampler {
  public:
   MinibatchSampler(Index num_samples, Index batch_size, std::uint64_t seed);
   IndexVec next();
-  Index batch_size() const { return batch_size_; }
   long epochs_started() const { return epochs_started_; }
 
  private:

@@ -15,6 +15,7 @@
 // a step size means the same thing at every batch size.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "kappa/types.hpp"
@@ -92,8 +93,9 @@ class Problem {
   // The largest smoothness constant of one sample's loss, max_i L_i with
   // f_i(w) = rho(a_i^T w - y_i) + ridge/2 |w_f|^2, so L_i = rho''_max |a_i|^2 + ridge: what
   // bounds a stable minibatch step (first_order.hpp). Throws NumericalError when the problem
-  // has no such bound.
-  real max_sample_smoothness() const { return compute_max_sample_smoothness(); }
+  // has no such bound. Computed once per problem (a pass over the rows, for a wrapped
+  // preconditioner a transformed copy of them) and kept: an Experiment serves many runs.
+  real max_sample_smoothness() const;
 
   // Full passes over the data so far (rows touched / n): the work measure reported as
   // "evaluations" and, for minibatch methods, the epoch count.
@@ -119,6 +121,7 @@ class Problem {
   void require_least_squares_form() const;
 
   mutable unsigned long long rows_touched_ = 0;
+  mutable std::optional<real> max_sample_smoothness_;  // cache; not work of the optimizer
 };
 
 // The dense Hessian at w from d Hessian-vector products (d counted data passes), symmetrized
