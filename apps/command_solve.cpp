@@ -33,6 +33,7 @@ struct SolveOptions {
   std::string preconditioner = "none";
   std::string reference_method = "svd";
   std::string formulation = "regression";
+  std::string precision = "double";
   std::vector<std::string> settings;
   RunControls controls;
   std::string output;
@@ -55,6 +56,9 @@ po::options_description describe(SolveOptions& o) {
      "regression: minimize the loss of X w ~ y | kernel-system: X is a symmetric PSD kernel K, minimize "
      "1/2 a^T (K + ridge I) a - y^T a (condition cond(K), not cond(K)^2; loss l2, no intercept)")
     ("reference", po::value(&o.reference_method)->default_value(o.reference_method)->value_name("METHOD"), "direct solution w*: svd | qr | cholesky")
+    ("precision", po::value(&o.precision)->default_value(o.precision)->value_name("NAME"),
+     "double | float: arithmetic of the iterative runs (float: data and products with it in float32, weights in "
+     "double; regression only); the reference is always double")
     ("max-iterations", po::value(&o.controls.max_iterations)->default_value(o.controls.max_iterations)->value_name("N"), "stop after N updates")
     ("max-epochs", po::value(&o.controls.max_epochs)->default_value(o.controls.max_epochs)->value_name("X"),
      "stop after X data passes (epochs; one full gradient is one) (0: none)")
@@ -153,7 +157,12 @@ ExperimentSetup checked_setup(SolveOptions& o) {
   setup.preconditioner = o.preconditioner;
   setup.reference_method = parse_direct_method(o.reference_method);
   setup.formulation = parse_formulation(o.formulation);
-  if (setup.formulation == Formulation::kernel_system) check_kernel_system_spec(setup.loss);
+  setup.precision = parse_precision(o.precision);
+  if (setup.formulation == Formulation::kernel_system) {
+    check_kernel_system_spec(setup.loss);
+    if (setup.precision != Precision::float64)
+      throw InputError("--precision " + o.precision + ": float is available for the regression formulation only");
+  }
   return setup;
 }
 

@@ -193,9 +193,10 @@ void print_dry_run(const StudyPlan& plan, std::size_t show) {
   }
 }
 
-// One BLAS thread per rank when the ranks on this node would otherwise ask for more threads
-// than there are cores, or a rank for more than the cores it is bound to. (kappa sets one
-// thread anyway unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set: see conventions.md.)
+// BLAS threads x ranks never exceed the cores of a node: a rank gets at most
+// cores / (ranks on this node) threads, and no more than the cores it is bound to. (kappa asks
+// for one thread anyway unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set: see
+// conventions.md; oversubscribed BLAS threads spin against each other, measured 5x slower.)
 void limit_blas_threads(const boost::mpi::communicator* world) {
   if (!openblas_get_num_threads || !openblas_set_num_threads) return;
   const int threads = openblas_get_num_threads();
@@ -209,11 +210,13 @@ void limit_blas_threads(const boost::mpi::communicator* world) {
   const long cores = std::max(1u, std::thread::hardware_concurrency());
   cpu_set_t set;
   const long bound = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : cores;
-  if (static_cast<long>(ranks_on_node) * threads > cores || threads > bound) {
-    openblas_set_num_threads(1);
+  const long allowed = std::max(1L, std::min(cores / ranks_on_node, bound));
+  if (threads > allowed) {
+    openblas_set_num_threads(static_cast<int>(allowed));
     if (!world || world->rank() == 0)
       std::cerr << "kappa study: note: " << ranks_on_node << " rank(s) x " << threads << " BLAS threads exceed the " << cores
-                << " cores of this node (or the " << bound << " this rank may use): using 1 BLAS thread per rank\n";
+                << " cores of this node (or the " << bound << " this rank may use): using " << allowed
+                << " BLAS thread(s) per rank\n";
   }
 }
 

@@ -23,6 +23,7 @@ struct Row {
   Evaluation evaluation;
   const std::vector<TracePoint>* trace = nullptr;
   const ParamText* params = nullptr;  // optimizer rows only
+  const Vec* weights = nullptr;        // the final w in the original coordinates (JSON only)
   bool reference = false;
   real residual_norm = arma::datum::nan;  // reference row only
   real normal_residual_norm = arma::datum::nan;
@@ -46,6 +47,7 @@ Row reference_row(const Experiment& experiment) {
   row.seconds = reference.seconds;
   row.grad_norm = solver_gradient_norm(experiment);
   row.evaluation = experiment.reference_evaluation();
+  row.weights = &reference.w;
   row.reference = true;
   row.residual_norm = reference.residual_norm;
   row.normal_residual_norm = reference.normal_residual_norm;
@@ -67,6 +69,7 @@ Row run_row(const SolveRun& run) {
   row.evaluation = result.evaluation;
   row.trace = &result.trace;
   row.params = &run.params;
+  row.weights = &result.w;
   return row;
 }
 
@@ -134,6 +137,14 @@ std::string residual_text(const DirectSolution& reference, const LossSpec& loss)
          (stacked ? ", normal residual of the ridge system " : ", |A^T (A w* - y)| ") + number(reference.normal_residual_norm);
 }
 
+// "cond <max/min>", said honestly where the ratio is not a number: with every value 0 (a zero
+// design, e.g. one sample with an intercept, whose centred design is 0) there is no condition
+// number, and 0/0 would print "nan"; a zero smallest value alone gives inf.
+std::string condition_text(const Vec& values, const std::string& noun) {
+  if (values.max() == 0 && values.min() == 0) return "cond undefined (every " + noun + " is 0)";
+  return "cond " + (values.min() == 0 ? std::string("inf") : number(values.max() / values.min()));
+}
+
 std::string reference_line(const Experiment& experiment) {
   const DirectSolution& reference = experiment.reference();
   const LossSpec& loss = experiment.setup().loss;
@@ -144,8 +155,8 @@ std::string reference_line(const Experiment& experiment) {
                        ", |(K + lambda I) alpha* - y| " + number(reference.residual_norm);
     if (!reference.singular_values.is_empty()) {
       const Vec& eigenvalues = reference.singular_values;
-      line += ", eigenvalues of K + lambda I " + number(eigenvalues.max()) + " to " + number(eigenvalues.min()) + ", cond " +
-              number(eigenvalues.max() / eigenvalues.min());
+      line += ", eigenvalues of K + lambda I " + number(eigenvalues.max()) + " to " + number(eigenvalues.min()) + ", " +
+              condition_text(eigenvalues, "eigenvalue");
     }
     return line + '\n';
   }
@@ -156,8 +167,7 @@ std::string reference_line(const Experiment& experiment) {
   // plain l2 loss (ridge adds rows, l1/huber reweight them).
   if (!reference.singular_values.is_empty() && loss.kind == LossKind::l2 && loss.ridge == 0) {
     const Vec& sigma = reference.singular_values;
-    line += ", design sigma_max " + number(sigma.max()) + ", sigma_min " + number(sigma.min()) + ", cond " +
-            number(sigma.max() / sigma.min());
+    line += ", design sigma_max " + number(sigma.max()) + ", sigma_min " + number(sigma.min()) + ", " + condition_text(sigma, "singular value");
   }
   return line + '\n';
 }
@@ -170,7 +180,11 @@ std::string table_header(const SolveReport& report) {
                           ? "formulation: kernel-system, f(a) = 1/2 a^T (K + lambda I) a - y^T a + c, lambda = " +
                                 number(experiment.setup().loss.ridge)
                           : "loss: " + to_string(experiment.setup().loss.kind)) +
-                     "   preconditioner: " + experiment.preconditioner().name() + '\n' + reference_line(experiment);
+                     "   preconditioner: " + experiment.preconditioner().name() +
+                     (experiment.setup().precision == Precision::float64 ? std::string()
+                                                                         : "   precision: " + to_string(experiment.setup().precision) +
+                                                                               " (runs; reference in double)") +
+                     '\n' + reference_line(experiment);
   if (!experiment.reference().note.empty()) text += "reference note: " + experiment.reference().note + '\n';
   return text + '\n';
 }
@@ -223,6 +237,7 @@ std::string json_setup(const SolveReport& report) {
       << ", \"preconditioner\": " << json_string(experiment.setup().preconditioner)
       << ", \"reference\": " << json_string(to_string(experiment.setup().reference_method))
       << ", \"formulation\": " << json_string(to_string(experiment.setup().formulation))
+      << ", \"precision\": " << json_string(to_string(experiment.setup().precision))
       << ", \"max_iterations\": " << controls.max_iterations << ", \"max_epochs\": " << json_number(controls.max_epochs)
       << ", \"run_seed\": " << controls.seed << ", \"grad_tol\": " << json_number(controls.grad_tol)
       << ", \"loss_tol\": " << json_number(controls.loss_tol) << ", \"time_limit\": " << json_number(controls.time_limit)
@@ -275,7 +290,10 @@ std::string json_row(const Row& row) {
   if (row.reference)
     out << ", \"residual_norm\": " << json_number(row.residual_norm)
         << ", \"normal_residual_norm\": " << json_number(row.normal_residual_norm);
-  out << ", \"trace\": " << json_trace(row.trace) << "}";
+  out << ", \"weights\": [";
+  if (row.weights)
+    for (Index i = 0; i < row.weights->n_elem; ++i) out << (i ? ", " : "") << json_number((*row.weights)(i));
+  out << "], \"trace\": " << json_trace(row.trace) << "}";
   return out.str();
 }
 
@@ -289,7 +307,7 @@ std::string csv_setup(const SolveReport& report) {
   return std::string(to_string(setup.loss.kind)) + ',' + number(setup.loss.huber_delta, "%.17g") + ',' +
          number(setup.loss.ridge, "%.17g") + ',' + (setup.loss.intercept ? "true" : "false") + ',' +
          csv_field(setup.preconditioner) + ',' + to_string(setup.reference_method) + ',' + to_string(setup.formulation) + ',' +
-         csv_field(report.experiment->data().source) + ',' + std::to_string(controls.max_iterations) + ',' +
+         to_string(setup.precision) + ',' + csv_field(report.experiment->data().source) + ',' + std::to_string(controls.max_iterations) + ',' +
          number(controls.max_epochs, "%.17g") + ',' + std::to_string(controls.seed) + ',' + number(controls.grad_tol, "%.17g") + ',' + number(controls.loss_tol, "%.17g") + ',' +
          number(controls.time_limit, "%.17g");
 }
@@ -323,7 +341,7 @@ std::string format_csv(const SolveReport& report) {
   std::string text =
       "method,status,message,iterations,predicted_iterations,data_passes,seconds,train_loss,loss_gap,grad_norm,relative_weight_error,"
       "weight_norm,test_mae,test_rmse,residual_norm,normal_residual_norm,loss,huber_delta,ridge,intercept,preconditioner,"
-      "reference,formulation,data,max_iterations,max_epochs,run_seed,grad_tol,loss_tol,time_limit,params\n";
+      "reference,formulation,precision,data,max_iterations,max_epochs,run_seed,grad_tol,loss_tol,time_limit,params\n";
   const std::string setup = csv_setup(report);
   for (const Row& row : rows_of(report)) text += csv_row(row, setup);
   return text;

@@ -282,6 +282,9 @@ std::unique_ptr<Preconditioner> make_preconditioner(const std::string& chain, co
 }
 
 std::unique_ptr<Preconditioner> make_preconditioner(const std::string& chain, const LinearModelProblem& problem) {
+  // The identity needs no data: no copy of the design (LinearModelProblem::design() makes one).
+  const std::vector<PreconditionerItem> items = parse_preconditioner_chain(chain, problem.spec());
+  if (items.size() == 1 && items.front().name == "none") return detail::fit_identity(items.front());
   return make_preconditioner(chain, problem.design(), problem.targets(), problem.spec());
 }
 
@@ -303,7 +306,8 @@ PreconditionedProblem::PreconditionedProblem(const LinearModelProblem& base, con
   LossSpec data_loss = base.spec();  // the ridge is added through P; A P already has the intercept column
   data_loss.ridge = 0;
   data_loss.intercept = false;
-  transformed_ = std::make_unique<const LinearModelProblem>(preconditioner.transform_design(base.design()), base.targets(), data_loss);
+  transformed_ = std::make_unique<const LinearModelProblem>(preconditioner.transform_design(base.design()), base.targets(),
+                                                            data_loss, base.precision());
   ridge_ = base.spec().ridge;
   num_features_ = base.spec().intercept ? base.dim() - 1 : base.dim();
 }

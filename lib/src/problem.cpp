@@ -4,28 +4,137 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
+#include "transpose.hpp"
 
 namespace kappa {
 namespace {
 
-// y := alpha op(A_block) x + beta y for the row block [first_row, first_row + rows) of A,
-// called on A's storage directly (leading dimension A.n_rows) so that no copy of the block is
-// made.
-void gemv_block(char transpose, const Mat& A, Index first_row, Index rows, real alpha, const real* x,
-                real beta, real* y) {
-  const arma::blas_int m = static_cast<arma::blas_int>(rows);
-  const arma::blas_int n = static_cast<arma::blas_int>(A.n_cols);
-  const arma::blas_int lda = static_cast<arma::blas_int>(A.n_rows);
+// ---------------------------------------------------------------- kernels on A^T (dim x n)
+// The samples are stored as the columns of S = A^T (problem.hpp), in the problem's precision eT.
+
+// y := alpha op(S_block) x + beta y for the block of samples [first, first + count), i.e. the
+// columns of S, which are contiguous: no copy of the block is made.
+template <class eT>
+void gemv_samples(char transpose, const arma::Mat<eT>& S, Index first, Index count, eT alpha, const eT* x, eT beta,
+                  eT* y) {
+  const arma::blas_int m = static_cast<arma::blas_int>(S.n_rows);
+  const arma::blas_int n = static_cast<arma::blas_int>(count);
+  const arma::blas_int lda = m;
   const arma::blas_int one = 1;
-  arma::blas::gemv<real>(&transpose, &m, &n, &alpha, A.memptr() + first_row, &lda, x, &one, &beta, y, &one);
+  arma::blas::gemv<eT>(&transpose, &m, &n, &alpha, S.colptr(first), &lda, x, &one, &beta, y, &one);
 }
 
-// Rows per block of the fused loss+gradient pass: about 256 KiB of A, so that the block is
-// still in cache when it is read the second time (for A_block^T r_block).
-Index block_rows(Index cols) { return std::max<Index>(8, (256 * 1024 / sizeof(real)) / std::max<Index>(cols, 1)); }
+// Samples per block of the fused passes: about 256 KiB of S, so that a block read for its
+// residuals is still in (L2) cache when it is read again for its gradient contribution.
+template <class eT>
+Index block_samples(Index dim) {
+  return std::max<Index>(8, (256 * 1024 / sizeof(eT)) / std::max<Index>(dim, 1));
+}
+
+// Per-thread scratch space, so that repeated evaluations (a minibatch step every microsecond)
+// allocate nothing once the buffers have grown to size; thread-local because a problem is
+// shared, read-only, by every run on it.
+template <class eT>
+struct Scratch {
+  std::vector<eT> input;   // x in the problem's precision
+  std::vector<eT> output;  // the product before conversion to double
+  std::vector<eT> block;   // one block's residuals
+  std::vector<eT> block_second;
+};
+template <class eT>
+Scratch<eT>& scratch() {
+  thread_local Scratch<eT> buffers;
+  return buffers;
+}
+
+// x in the storage precision: the vector itself in double, a converted copy in float.
+template <class eT>
+const eT* in_precision(const Vec& x, std::vector<eT>& buffer) {
+  if constexpr (std::is_same_v<eT, real>) {
+    return x.memptr();
+  } else {
+    buffer.assign(x.begin(), x.end());
+    return buffer.data();
+  }
+}
+
+// Where a product of length `size` is accumulated: `out` itself in double, a buffer in float
+// (copied into `out` by finish_output).
+template <class eT>
+eT* output_buffer(Vec& out, Index size, std::vector<eT>& buffer) {
+  out.set_size(size);
+  if constexpr (std::is_same_v<eT, real>) {
+    return out.memptr();
+  } else {
+    buffer.resize(size);
+    return buffer.data();
+  }
+}
+template <class eT>
+void finish_output(const eT* product, Vec& out) {
+  if constexpr (!std::is_same_v<eT, real>) std::copy(product, product + out.n_elem, out.begin());
+}
+
+// One blocked pass over the samples: for each block, t = S_block^T x, then
+// transform(t, first, count) rewrites t in place, then out += S_block t (skipped when out is
+// null). `out` must be zeroed by the caller.
+template <class eT, class Transform>
+void blocked_pass(const arma::Mat<eT>& S, const eT* x, eT* out, Transform&& transform) {
+  const Index n = S.n_cols;
+  const Index block = std::min(block_samples<eT>(S.n_rows), n);
+  std::vector<eT>& t = scratch<eT>().block;
+  t.resize(block);
+  for (Index first = 0; first < n; first += block) {
+    const Index count = std::min(block, n - first);
+    gemv_samples<eT>('T', S, first, count, 1, x, 0, t.data());
+    transform(t.data(), first, count);
+    if (out != nullptr) gemv_samples<eT>('N', S, first, count, 1, t.data(), 1, out);
+  }
+}
+
+// rho(r) and rho'(r) of the conventions in problem.hpp.
+real loss_value(const LossSpec& spec, real r) {
+  switch (spec.kind) {
+    case LossKind::l2: return r * r;
+    case LossKind::l1: return std::fabs(r);
+    case LossKind::huber:
+      return std::fabs(r) <= spec.huber_delta ? 0.5 * r * r : spec.huber_delta * (std::fabs(r) - 0.5 * spec.huber_delta);
+  }
+  return 0;
+}
+real loss_derivative(const LossSpec& spec, real r) {
+  switch (spec.kind) {
+    case LossKind::l2: return 2 * r;
+    case LossKind::l1: return static_cast<real>((r > 0) - (r < 0));
+    case LossKind::huber: return std::clamp(r, -spec.huber_delta, spec.huber_delta);
+  }
+  return 0;
+}
+
+// S = [X 1]^T (or X^T) in precision eT, transposed tile by tile (cache-friendly on both sides).
+template <class eT>
+arma::Mat<eT> transposed_design(const Mat& X, bool intercept) {
+  arma::Mat<eT> S(X.n_cols + (intercept ? 1 : 0), X.n_rows);
+  constexpr Index tile = 32;
+  for (Index i0 = 0; i0 < X.n_rows; i0 += tile)
+    for (Index j0 = 0; j0 < X.n_cols; j0 += tile)
+      for (Index i = i0; i < std::min(i0 + tile, X.n_rows); ++i)
+        for (Index j = j0; j < std::min(j0 + tile, X.n_cols); ++j) S(j, i) = static_cast<eT>(X(i, j));
+  if (intercept) S.row(X.n_cols).ones();
+  return S;
+}
+
+const Mat& checked_features(const Mat& X, const Vec& y) {
+  if (X.is_empty()) throw InputError("problem: the design matrix is empty");
+  if (X.n_rows != y.n_elem)
+    throw InputError("problem: X has " + std::to_string(X.n_rows) + " rows but y has " + std::to_string(y.n_elem) + " values");
+  return X;
+}
 
 }  // namespace
 
@@ -43,6 +152,14 @@ LossKind parse_loss(const std::string& name) {
   if (name == "l1") return LossKind::l1;
   if (name == "huber") return LossKind::huber;
   throw InputError("unknown loss '" + name + "' (known: l2, l1, huber)");
+}
+
+std::string to_string(Precision precision) { return precision == Precision::float32 ? "float" : "double"; }
+
+Precision parse_precision(const std::string& name) {
+  if (name == "double") return Precision::float64;
+  if (name == "float") return Precision::float32;
+  throw InputError("unknown precision '" + name + "' (known: double, float)");
 }
 
 void LossSpec::validate() const {
@@ -215,35 +332,29 @@ real Problem::smoothness() const {
 
 // ---------------------------------------------------------------- LinearModelProblem
 
-LinearModelProblem::LinearModelProblem(const Mat& X, const Vec& y, const LossSpec& spec)
-    : design_(design_matrix(X, spec.intercept)), targets_(y), spec_(spec), num_features_(X.n_cols) {
-  if (X.is_empty()) throw InputError("problem: the design matrix is empty");
-  if (X.n_rows != y.n_elem)
-    throw InputError("problem: X has " + std::to_string(X.n_rows) + " rows but y has " + std::to_string(y.n_elem) + " values");
+LinearModelProblem::LinearModelProblem(const Mat& X, const Vec& y, const LossSpec& spec, Precision precision)
+    : LinearModelProblem(Mat(X), y, spec, precision) {}
+
+LinearModelProblem::LinearModelProblem(Mat&& X, const Vec& y, const LossSpec& spec, Precision precision)
+    : targets_(y), spec_(spec), precision_(precision), dim_(0), num_features_(0) {
+  checked_features(X, y);
   spec.validate();
+  dim_ = X.n_cols + (spec.intercept ? 1 : 0);
+  num_features_ = X.n_cols;
+  if (precision == Precision::float64 && !spec.intercept) {
+    detail::transpose_in_place(X);
+    samples_ = std::move(X);
+  } else if (precision == Precision::float64) {
+    samples_ = transposed_design<real>(X, true);
+  } else {
+    samples_single_ = transposed_design<float>(X, spec.intercept);
+    targets_single_ = arma::conv_to<arma::fvec>::from(y);
+  }
+  X.reset();
 }
 
-real LinearModelProblem::mean_loss(const Vec& residuals) const {
-  switch (spec_.kind) {
-    case LossKind::l2: return arma::dot(residuals, residuals) / residuals.n_elem;
-    case LossKind::l1: return arma::accu(arma::abs(residuals)) / residuals.n_elem;
-    case LossKind::huber: {
-      const real delta = spec_.huber_delta;
-      real sum = 0;
-      for (const real r : residuals) sum += std::fabs(r) <= delta ? 0.5 * r * r : delta * (std::fabs(r) - 0.5 * delta);
-      return sum / residuals.n_elem;
-    }
-  }
-  return 0;
-}
-
-void LinearModelProblem::loss_derivative(const Vec& residuals, Vec& derivative) const {
-  // rho'(r), before the 1/n of the mean.
-  switch (spec_.kind) {
-    case LossKind::l2: derivative = 2.0 * residuals; break;
-    case LossKind::l1: derivative = arma::sign(residuals); break;
-    case LossKind::huber: derivative = arma::clamp(residuals, -spec_.huber_delta, spec_.huber_delta); break;
-  }
+Mat LinearModelProblem::design() const {
+  return with_storage([](const auto& S, const auto&) -> Mat { return arma::conv_to<Mat>::from(S).t(); });
 }
 
 real LinearModelProblem::ridge_term(const Vec& w) const {
@@ -257,59 +368,111 @@ void LinearModelProblem::add_ridge_gradient(const Vec& w, Vec& gradient) const {
 }
 
 real LinearModelProblem::compute_loss(const Vec& w) const {
-  const Vec residuals = design_ * w - targets_;
-  return mean_loss(residuals) + ridge_term(w);
+  const real loss_sum = with_storage([&](const auto& S, const auto& y) -> real {
+    using eT = typename std::decay_t<decltype(S)>::elem_type;
+    real sum = 0;
+    blocked_pass(S, in_precision(w, scratch<eT>().input), static_cast<eT*>(nullptr), [&](eT* t, Index first, Index count) {
+      for (Index k = 0; k < count; ++k) sum += loss_value(spec_, static_cast<real>(t[k] - y[first + k]));
+    });
+    return sum;
+  });
+  return loss_sum / static_cast<real>(num_samples()) + ridge_term(w);
 }
 
 real LinearModelProblem::compute_loss_grad(const Vec& w, Vec& gradient) const {
-  // One pass over A: each row block computes its residuals and adds A_block^T rho'(r_block)
-  // to the gradient while the block is still in cache.
-  const Index n = num_samples();
-  const Index block = block_rows(dim());
-  gradient.zeros(dim());
-  Vec residuals(std::min(block, n));
-  Vec derivative;
-  real loss_sum = 0;
-  for (Index first = 0; first < n; first += block) {
-    const Index rows = std::min(block, n - first);
-    Vec r(residuals.memptr(), rows, false, true);
-    r = -targets_.subvec(first, first + rows - 1);
-    gemv_block('N', design_, first, rows, 1.0, w.memptr(), 1.0, r.memptr());
-    loss_sum += mean_loss(r) * rows;
-    loss_derivative(r, derivative);
-    gemv_block('T', design_, first, rows, 1.0 / n, derivative.memptr(), 1.0, gradient.memptr());
-  }
+  // One pass over the samples: each block computes its residuals r and, while it is in cache,
+  // adds S_block rho'(r) / n to the gradient.
+  const real n = static_cast<real>(num_samples());
+  const real loss_sum = with_storage([&](const auto& S, const auto& y) -> real {
+    using eT = typename std::decay_t<decltype(S)>::elem_type;
+    Scratch<eT>& buffers = scratch<eT>();
+    eT* out = output_buffer(gradient, dim_, buffers.output);
+    std::fill(out, out + dim_, eT(0));
+    real sum = 0;
+    blocked_pass(S, in_precision(w, buffers.input), out, [&](eT* t, Index first, Index count) {
+      for (Index k = 0; k < count; ++k) {
+        const real residual = t[k] - y[first + k];
+        sum += loss_value(spec_, residual);
+        t[k] = static_cast<eT>(loss_derivative(spec_, residual) / n);
+      }
+    });
+    finish_output(out, gradient);
+    return sum;
+  });
   add_ridge_gradient(w, gradient);
   return loss_sum / n + ridge_term(w);
 }
 
 real LinearModelProblem::compute_batch_loss_grad(const Vec& w, const IndexVec& rows, Vec& gradient) const {
-  const Mat batch = design_.rows(rows);
-  const Vec residuals = batch * w - targets_.elem(rows);
-  Vec derivative;
-  loss_derivative(residuals, derivative);
-  gradient = batch.t() * derivative / static_cast<real>(rows.n_elem);
+  // b contiguous sample rows: r_i = a_i^T w - y_i, then the gradient (1/b) sum rho'(r_i) a_i,
+  // written (not accumulated) by the first row. Allocation-free (Scratch), since a minibatch
+  // step is a few microseconds.
+  const real batch = static_cast<real>(rows.n_elem);
+  const real loss_sum = with_storage([&](const auto& S, const auto& y) -> real {
+    using eT = typename std::decay_t<decltype(S)>::elem_type;
+    Scratch<eT>& buffers = scratch<eT>();
+    const eT* x = in_precision(w, buffers.input);
+    eT* out = output_buffer(gradient, dim_, buffers.output);
+    real sum = 0;
+    for (Index k = 0; k < rows.n_elem; ++k) {
+      const eT* sample = S.colptr(rows[k]);
+      const real residual = static_cast<real>(arma::blas::dot(dim_, sample, x) - y[rows[k]]);
+      sum += loss_value(spec_, residual);
+      const eT coefficient = static_cast<eT>(loss_derivative(spec_, residual) / batch);
+      if (k == 0) {
+        for (Index j = 0; j < dim_; ++j) out[j] = coefficient * sample[j];
+      } else {
+        for (Index j = 0; j < dim_; ++j) out[j] += coefficient * sample[j];
+      }
+    }
+    finish_output(out, gradient);
+    return sum;
+  });
   add_ridge_gradient(w, gradient);
-  return mean_loss(residuals) + ridge_term(w);
+  return loss_sum / batch + ridge_term(w);
 }
 
 void LinearModelProblem::compute_hess_vec(const Vec& w, const Vec& v, Vec& out) const {
-  const Index n = num_samples();
-  Vec Av = design_ * v;
-  if (spec_.kind == LossKind::l2) {
-    Av *= 2.0;
-  } else {  // huber: rho'' = 1 inside the quadratic zone, 0 outside
-    const Vec residuals = design_ * w - targets_;
-    Av %= arma::conv_to<Vec>::from(arma::abs(residuals) <= spec_.huber_delta);
-  }
-  out = design_.t() * Av / static_cast<real>(n);
+  // (1/n) sum rho''(r_i) a_i a_i^T v: rho'' = 2 (l2); 1 inside huber's quadratic zone, else 0.
+  const real n = static_cast<real>(num_samples());
+  with_storage([&](const auto& S, const auto& y) -> real {
+    using eT = typename std::decay_t<decltype(S)>::elem_type;
+    Scratch<eT>& buffers = scratch<eT>();
+    std::vector<eT> weights;  // w in eT, huber only (input holds v)
+    if (spec_.kind == LossKind::huber) weights.assign(w.begin(), w.end());
+    eT* product = output_buffer(out, dim_, buffers.output);
+    std::fill(product, product + dim_, eT(0));
+    std::vector<eT>& residuals = buffers.block_second;
+    blocked_pass(S, in_precision(v, buffers.input), product, [&](eT* t, Index first, Index count) {
+      if (spec_.kind == LossKind::l2) {
+        for (Index k = 0; k < count; ++k) t[k] = static_cast<eT>(2 * t[k] / n);
+        return;
+      }
+      residuals.resize(count);
+      gemv_samples<eT>('T', S, first, count, 1, weights.data(), 0, residuals.data());
+      for (Index k = 0; k < count; ++k)
+        t[k] = std::fabs(static_cast<real>(residuals[k] - y[first + k])) <= spec_.huber_delta ? static_cast<eT>(t[k] / n) : eT(0);
+    });
+    finish_output(product, out);
+    return 0;
+  });
   add_ridge_gradient(v, out);
 }
 
 void LinearModelProblem::compute_curvature_bound_vec(const Vec& v, Vec& out) const {
   // rho'' <= 2 (l2) or <= 1 (huber) everywhere.
-  const real rho_second = spec_.kind == LossKind::l2 ? 2.0 : 1.0;
-  out = design_.t() * (design_ * v) * (rho_second / static_cast<real>(num_samples()));
+  const real scale = (spec_.kind == LossKind::l2 ? 2.0 : 1.0) / static_cast<real>(num_samples());
+  with_storage([&](const auto& S, const auto&) -> real {
+    using eT = typename std::decay_t<decltype(S)>::elem_type;
+    Scratch<eT>& buffers = scratch<eT>();
+    eT* product = output_buffer(out, dim_, buffers.output);
+    std::fill(product, product + dim_, eT(0));
+    blocked_pass(S, in_precision(v, buffers.input), product, [&](eT* t, Index, Index count) {
+      for (Index k = 0; k < count; ++k) t[k] = static_cast<eT>(scale * t[k]);
+    });
+    finish_output(product, out);
+    return 0;
+  });
   add_ridge_gradient(v, out);
 }
 
@@ -321,13 +484,35 @@ Index LinearModelProblem::compute_least_squares_rows() const {
 void LinearModelProblem::compute_least_squares_apply(const Vec& w, Vec& out) const {
   const Index n = num_samples();
   out.set_size(compute_least_squares_rows());
-  out.head(n) = design_ * w / std::sqrt(static_cast<real>(n));
+  const real scale = 1 / std::sqrt(static_cast<real>(n));
+  with_storage([&](const auto& S, const auto&) -> real {  // out_head = A w / sqrt(n)
+    using eT = typename std::decay_t<decltype(S)>::elem_type;
+    Scratch<eT>& buffers = scratch<eT>();
+    const eT* x = in_precision(w, buffers.input);
+    if constexpr (std::is_same_v<eT, real>) {
+      gemv_samples<eT>('T', S, 0, n, scale, x, 0, out.memptr());
+    } else {
+      buffers.output.resize(n);
+      gemv_samples<eT>('T', S, 0, n, static_cast<eT>(scale), x, 0, buffers.output.data());
+      std::copy(buffers.output.begin(), buffers.output.end(), out.begin());
+    }
+    return 0;
+  });
   if (spec_.ridge > 0) out.tail(num_features_) = std::sqrt(spec_.ridge / 2) * w.head(num_features_);
 }
 
 void LinearModelProblem::compute_least_squares_apply_transpose(const Vec& u, Vec& out) const {
   const Index n = num_samples();
-  out = design_.t() * u.head(n) / std::sqrt(static_cast<real>(n));
+  const real scale = 1 / std::sqrt(static_cast<real>(n));
+  with_storage([&](const auto& S, const auto&) -> real {  // out = A^T u_head / sqrt(n)
+    using eT = typename std::decay_t<decltype(S)>::elem_type;
+    Scratch<eT>& buffers = scratch<eT>();
+    const eT* x = in_precision(u, buffers.input);  // only its first n entries are read
+    eT* product = output_buffer(out, dim_, buffers.output);
+    gemv_samples<eT>('N', S, 0, n, static_cast<eT>(scale), x, 0, product);
+    finish_output(product, out);
+    return 0;
+  });
   if (spec_.ridge > 0) out.head(num_features_) += std::sqrt(spec_.ridge / 2) * u.tail(num_features_);
 }
 
@@ -340,7 +525,7 @@ Vec LinearModelProblem::compute_least_squares_rhs() const {
 Mat LinearModelProblem::compute_least_squares_matrix() const {
   const Index n = num_samples();
   Mat matrix(compute_least_squares_rows(), dim(), arma::fill::zeros);
-  matrix.head_rows(n) = design_ / std::sqrt(static_cast<real>(n));
+  matrix.head_rows(n) = design() / std::sqrt(static_cast<real>(n));
   if (spec_.ridge > 0) matrix.submat(n, 0, n + num_features_ - 1, num_features_ - 1).diag().fill(std::sqrt(spec_.ridge / 2));
   return matrix;
 }
@@ -348,7 +533,16 @@ Mat LinearModelProblem::compute_least_squares_matrix() const {
 real LinearModelProblem::compute_max_sample_smoothness() const {
   if (spec_.kind == LossKind::l1) throw NumericalError("the l1 loss is not smooth: give the step size explicitly");
   const real rho_second = spec_.kind == LossKind::l2 ? 2.0 : 1.0;
-  return rho_second * arma::max(arma::sum(arma::square(design_), 1)) + spec_.ridge;
+  const real largest_row = with_storage([](const auto& S, const auto&) -> real {
+    real largest = 0;
+    for (Index i = 0; i < S.n_cols; ++i) {
+      real squares = 0;
+      for (Index j = 0; j < S.n_rows; ++j) squares += static_cast<real>(S(j, i)) * static_cast<real>(S(j, i));
+      largest = std::max(largest, squares);
+    }
+    return largest;
+  });
+  return rho_second * largest_row + spec_.ridge;
 }
 
 }  // namespace kappa

@@ -131,6 +131,8 @@ std::vector<StudySetting> make_settings() {
        [](P& p, R&, const std::string& v) { p.setup.reference_method = parse_direct_method(v); }, nullptr},
       {"formulation", ParamType::choice, to_string(setup.formulation), "regression | kernel-system (X_train a square kernel)", true,
        [](P& p, R&, const std::string& v) { p.setup.formulation = parse_formulation(v); }, nullptr},
+      {"precision", ParamType::choice, to_string(setup.precision), "double | float: arithmetic of the iterative runs (references: double)", true,
+       [](P& p, R&, const std::string& v) { p.setup.precision = parse_precision(v); }, nullptr, true},
       {"max_iterations", ParamType::integer, std::to_string(controls.max_iterations), "stop after N updates", false,
        [integer](P&, R& c, const std::string& v) { c.max_iterations = static_cast<long>(integer(v, "max_iterations")); }, nullptr},
       {"max_epochs", ParamType::real, real_text(controls.max_epochs), "stop after X data passes (0: none)", false,
@@ -584,7 +586,8 @@ Described Planner::describe_point(std::uint64_t point) const {
     for (std::size_t i = 0; i < chosen_keys.size(); ++i)
       if (chosen_keys[i]->setting == &setting) value = chosen_keys[i]->normalized[chosen_values[i]];
     if (setting.applies && !setting.applies(problem)) continue;
-    (setting.of_problem ? problem_text : run_text) += setting.name + "=" + value + "\n";
+    if (!setting.keyed_only_when_changed || value != normalized(setting.type, setting.default_value))
+      (setting.of_problem ? problem_text : run_text) += setting.name + "=" + value + "\n";
     std::size_t column = 0;
     while (columns_[column].name != setting.name) ++column;
     cells[column] = cell_of(columns_[column].type, value);
@@ -610,6 +613,9 @@ Described Planner::describe_point(std::uint64_t point) const {
       fail_grid("a task with formulation = kernel-system: " + std::string(error.what()) +
                 " (give such values only with the regression formulation, e.g. by zip)");
     }
+    if (problem.setup.precision != Precision::float64)
+      fail_grid("a task with formulation = kernel-system and precision = " + to_string(problem.setup.precision) +
+                ": float is available for the regression formulation only (combine them by zip)");
   }
 
   Params params;

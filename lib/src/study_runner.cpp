@@ -31,11 +31,18 @@ std::string current_exception_message() {
 }  // namespace
 
 std::size_t estimated_bytes(const Experiment& experiment) {
+  // The problem's samples (and a materialized preconditioned copy of them), the test part, the
+  // reference, and d x d for a dense preconditioner.
   const Dataset& data = experiment.data();
+  const std::size_t n = experiment.problem().num_samples();
   const std::size_t d = experiment.problem().dim();
-  const std::size_t values = 2 * data.X_train.n_elem + 2 * data.X_test.n_elem + data.y_train.n_elem + data.y_test.n_elem +
-                             experiment.reference().w.n_elem + experiment.reference().singular_values.n_elem + d * d;
-  return values * sizeof(real);
+  const auto* linear = dynamic_cast<const LinearModelProblem*>(&experiment.problem());
+  const std::size_t sample_bytes = linear != nullptr && linear->precision() == Precision::float32 ? sizeof(float) : sizeof(real);
+  const auto* preconditioned = dynamic_cast<const PreconditionedProblem*>(&experiment.solver_problem());
+  const std::size_t copies = preconditioned != nullptr && preconditioned->evaluation() == PreconditionedEvaluation::materialized ? 2 : 1;
+  const std::size_t values = 2 * data.X_test.n_elem + 2 * n + data.y_test.n_elem + experiment.reference().w.n_elem +
+                             experiment.reference().singular_values.n_elem + d * d;
+  return copies * n * d * sample_bytes + values * sizeof(real);
 }
 
 ExperimentCache::Entry ExperimentCache::get(const std::string& key, const std::function<std::shared_ptr<const Experiment>()>& build) {

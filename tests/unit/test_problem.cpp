@@ -32,6 +32,7 @@ using kappa::LinearModelProblem;
 using kappa::LossKind;
 using kappa::LossSpec;
 using kappa::Mat;
+using kappa::Precision;
 using kappa::Vec;
 using namespace kappa::test;  // test_support.hpp
 
@@ -480,4 +481,64 @@ BOOST_AUTO_TEST_CASE(construction_errors_name_the_problem) {
   BOOST_CHECK_NO_THROW(LinearModelProblem(X, y, LossSpec{LossKind::l1, 0.0, 0.0, false}));
   require_throws_naming<kappa::InputError>([] { kappa::parse_loss("l3"); }, "'l3'");
   BOOST_TEST(kappa::to_string(kappa::parse_loss("huber")) == "huber");
+}
+
+// ------------------------------------------------------------------ float32 storage and arithmetic
+
+// A float32 problem evaluates the same formulas in float on the float-rounded data. The truth is
+// the double formula on that rounded data, so only the arithmetic differs: float rounding,
+// eps_f = 6e-8, grown by sums of up to n terms and by cancellation in them.
+BOOST_AUTO_TEST_CASE(float_problem_equals_the_formula_to_float_accuracy) {
+  std::mt19937_64 rng(404);
+  for (const LossSpec& spec : all_specs()) {
+    BOOST_TEST_CONTEXT(describe(spec)) {
+      const Index n = 900;
+      TestPoint p = make_point(rng, n, 30, spec.intercept);
+      p.X = arma::conv_to<Mat>::from(arma::conv_to<arma::fmat>::from(p.X));
+      p.y = arma::conv_to<Vec>::from(arma::conv_to<arma::fvec>::from(p.y));
+      const LinearModelProblem problem(p.X, p.y, spec, Precision::float32);
+      BOOST_TEST((problem.precision() == Precision::float32));
+      Vec gradient;
+      const double loss = problem.loss_grad(p.w, gradient);
+      const Formula expected = formula(p.X, p.y, spec, p.w, all_rows(n));
+      BOOST_TEST(relative(loss, expected.loss) <= 1e-5);
+      BOOST_TEST(relative(gradient, expected.gradient) <= 1e-4);
+      BOOST_TEST(relative(problem.loss(p.w), expected.loss) <= 1e-5);
+      const IndexVec rows = {3, 899, 17};
+      const double batch = problem.batch_loss_grad(p.w, rows, gradient);
+      const Formula expected_batch = formula(p.X, p.y, spec, p.w, rows);
+      BOOST_TEST(relative(batch, expected_batch.loss) <= 1e-5);
+      BOOST_TEST(relative(gradient, expected_batch.gradient) <= 1e-5);
+      // The design handed out for fitting is the stored (rounded) one, in double.
+      BOOST_TEST(arma::approx_equal(problem.design(), design_of(p.X, spec.intercept), "absdiff", 0.0));
+      if (problem.has_hessian()) {  // compared with the double problem on the same rounded data
+        const LinearModelProblem reference(p.X, p.y, spec);
+        const Vec v = gaussian_vec(rng, problem.dim());
+        Vec product, expected_product;
+        problem.hess_vec(p.w, v, product);
+        reference.hess_vec(p.w, v, expected_product);
+        BOOST_TEST(relative(product, expected_product) <= 1e-4);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(float_least_squares_form_equals_the_double_one) {
+  std::mt19937_64 rng(405);
+  const LossSpec spec{LossKind::l2, 1.0, 0.3, true};
+  TestPoint p = make_point(rng, 400, 20, true);
+  p.X = arma::conv_to<Mat>::from(arma::conv_to<arma::fmat>::from(p.X));
+  const LinearModelProblem single(p.X, p.y, spec, Precision::float32);
+  const LinearModelProblem twice(p.X, p.y, spec);
+  const Vec w = gaussian_vec(rng, single.dim());
+  const Vec u = gaussian_vec(rng, single.least_squares_rows());
+  Vec a, b;
+  single.least_squares_apply(w, a);
+  twice.least_squares_apply(w, b);
+  BOOST_TEST(relative(a, b) <= 1e-5);
+  single.least_squares_apply_transpose(u, a);
+  twice.least_squares_apply_transpose(u, b);
+  BOOST_TEST(relative(a, b) <= 1e-5);
+  BOOST_TEST(relative(single.max_sample_smoothness(), twice.max_sample_smoothness()) <= 1e-6);
+  BOOST_TEST(relative(single.smoothness(), twice.smoothness()) <= 1e-5);
 }

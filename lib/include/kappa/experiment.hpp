@@ -29,6 +29,9 @@ struct ExperimentSetup {
   // reference is (K + ridge I)^+ y by reference_method, its preconditioners are fitted on
   // (K + ridge I)^{1/2}. Test predictions are X_test w in both.
   Formulation formulation = Formulation::regression;
+  // The arithmetic of the iterative runs (problem.hpp); references are computed in double.
+  // float is available for the regression formulation.
+  Precision precision = Precision::float64;
 };
 
 // Quality of a weight vector on the original problem.
@@ -67,6 +70,8 @@ class Experiment {
   // part.
   Experiment(Dataset data, const ExperimentSetup& setup);
 
+  // The data's source and test part. The training design lives only in problem() (one copy of
+  // X per Experiment, in the problem's layout and precision): data().X_train is empty.
   const Dataset& data() const { return data_; }
   const ExperimentSetup& setup() const { return setup_; }
   // Original coordinates: a LinearModelProblem (regression) or a KernelSystemProblem.
@@ -88,7 +93,7 @@ class Experiment {
   Dataset data_;
   ExperimentSetup setup_;
   std::unique_ptr<const Problem> problem_;
-  Mat test_design_;
+  Mat test_design_;  // [X_test 1] with an intercept; empty otherwise (data_.X_test serves)
   std::unique_ptr<Preconditioner> preconditioner_;
   std::unique_ptr<Problem> solver_problem_;
   DirectSolution reference_;

@@ -196,6 +196,9 @@ struct StudySetting {
   std::function<void(ProblemSpec&, RunControls&, const std::string&)> apply;  // parses and sets
   std::function<bool(const ProblemSpec&)> applies;  // null: always; else the key is ignored
                                                     // (and its column empty) where false
+  // A setting added after format version 1 stays out of the task key at its default value, so
+  // that results files written before it existed still --resume (their tasks had that value).
+  bool keyed_only_when_changed = false;
 };
 const std::vector<StudySetting>& study_settings();
 
