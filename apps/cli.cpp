@@ -2,7 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -26,9 +30,19 @@ void check_data_options(const DataOptions& data) {
     throw UsageError("give exactly one of --data FILE or --synthetic SPEC (e.g. --synthetic seedlike)");
 }
 
+void require_regular_input(const std::string& file, const std::string& what) {
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(file, error);
+  // A directory would get HDF5's vague "cannot be read", and opening a FIFO blocks for ever.
+  if (std::filesystem::is_directory(status)) throw InputError(what + " '" + file + "' is a directory, not a file");
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    throw InputError(what + " '" + file + "' is not a regular file (a device, FIFO or socket)");
+}
+
 Dataset load_data(const DataOptions& data) {
   check_data_options(data);
-  return data.file.empty() ? generate_from_spec(data.synthetic) : read_hdf5(data.file, data.paths);
+  if (data.file.empty()) return generate_from_spec(data.synthetic);
+  return read_hdf5(data.file, data.paths);  // refuses directories and FIFOs itself
 }
 
 void add_plugin_options(po::options_description& options, PluginOptions& plugins) {
@@ -53,9 +67,22 @@ void require_plugin_dirs(const std::vector<std::string>& dirs) {
 
 void load_plugins(const PluginOptions& plugins, PluginRegistry& registry, bool warn_refused) {
   require_plugin_dirs(plugins.dirs);
-  registry.load_directories(PluginRegistry::search_path(plugins.dirs));
+  // The directories the user named come first on the path; a file there that is refused is an
+  // error when running (the user put it there to use it), while refused files elsewhere on the
+  // path (KAPPA_PLUGIN_PATH, the built-in directories) are warnings.
+  registry.load_directories(plugins.dirs);
+  if (warn_refused && !registry.load_errors().empty()) throw PluginError(registry.load_errors().front());
+  const std::size_t named_refused = registry.load_errors().size();
+  std::vector<std::string> rest = PluginRegistry::search_path({});
+  rest.erase(std::remove_if(rest.begin(), rest.end(),
+                            [&](const std::string& dir) {
+                              return std::find(plugins.dirs.begin(), plugins.dirs.end(), dir) != plugins.dirs.end();
+                            }),
+             rest.end());
+  registry.load_directories(rest);
   if (warn_refused)
-    for (const std::string& refused : registry.load_errors()) std::cerr << "kappa: warning: " << refused << '\n';
+    for (std::size_t i = named_refused; i < registry.load_errors().size(); ++i)
+      std::cerr << "kappa: warning: " << registry.load_errors()[i] << '\n';
 }
 
 bool parse_command_line(int argc, char** argv, const std::string& usage, const po::options_description& options,
@@ -82,10 +109,24 @@ bool parse_command_line(int argc, char** argv, const std::string& usage, const p
 }
 
 void require_writable(const std::string& file) {
+  const std::string prefix = "output file '" + file + "': ";
+  std::error_code error;
+  if (std::filesystem::is_directory(file, error)) throw InputError(prefix + "is a directory");
   const auto slash = file.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : file.substr(0, slash));
-  if (::access(dir.c_str(), W_OK) != 0)
-    throw InputError("output file '" + file + "': cannot be created (directory '" + dir + "' does not exist or is not writable)");
+  const std::filesystem::file_status status = std::filesystem::status(dir, error);
+  if (!std::filesystem::exists(status))
+    throw InputError(prefix + "cannot be created (directory '" + dir + "' does not exist)");
+  if (!std::filesystem::is_directory(status))
+    throw InputError(prefix + "cannot be created ('" + dir + "' is not a directory)");
+  // access(W_OK) says yes to root everywhere, also where no file can be created (/sys, a
+  // read-only mount): create a file to know, and remove it.
+  std::string probe = dir + "/.kappa-write-test-XXXXXX";
+  const int descriptor = ::mkstemp(probe.data());
+  if (descriptor < 0)
+    throw InputError(prefix + "cannot be created (directory '" + dir + "' is not writable: " + std::strerror(errno) + ")");
+  ::close(descriptor);
+  ::unlink(probe.c_str());
 }
 
 void write_file_atomically(const std::string& file, const std::string& content) {

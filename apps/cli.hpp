@@ -35,13 +35,19 @@ struct PluginOptions {
   std::vector<std::string> dirs;
 };
 void add_plugin_options(po::options_description& options, PluginOptions& plugins);
-// Loads the plugin path; refused files are reported on stderr as one-line warnings. A
-// --plugin-dir that is not an existing directory is a UsageError naming it.
+// Loads the plugin path. With warn_refused (commands that run optimizers), a refused file in a
+// --plugin-dir is a PluginError, and refused files elsewhere on the path are one-line warnings
+// on stderr; without it they are only kept in registry.load_errors(). A --plugin-dir that is not
+// an existing directory is a UsageError naming it.
 void load_plugins(const PluginOptions& plugins, PluginRegistry& registry, bool warn_refused = true);
 
 // Parses argv for one command; prints help and returns false for --help.
 bool parse_command_line(int argc, char** argv, const std::string& usage, const po::options_description& options,
                         const po::positional_options_description* positional = nullptr);
+
+// Refuses an input file that is a directory or not a regular file (a FIFO would block the
+// reader for ever), naming it as `what` ("data file", "results file"); a missing file passes.
+void require_regular_input(const std::string& file, const std::string& what);
 
 // Checks before any work is done that `file` can be created (its directory exists and is
 // writable), so that a long run does not end in an unwritable output.

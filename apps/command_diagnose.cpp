@@ -123,7 +123,11 @@ std::string format_diagnosis(const Diagnosis& d, const std::string& data_argumen
   text += "\nsingular values of X\n";
   text += row("sigma_max", num(sigma(0)));
   text += row("sigma_min", num(sigma(sigma.n_elem - 1)));
-  text += row("cond(X) = sigma_max / sigma_min", num(d.condition));
+  // X = 0 has no condition number (0/0): say so rather than print the library's inf.
+  if (sigma(0) == 0)
+    text += row("cond(X) = sigma_max / sigma_min", "undefined", "X is zero: every singular value is 0");
+  else
+    text += row("cond(X) = sigma_max / sigma_min", num(d.condition));
   text += row("numerical rank", std::to_string(d.rank) + " of " + std::to_string(sigma.n_elem), "(cutoff eps max(n, d) sigma_max)");
   if (!spectrum_file.empty()) text += row("all singular values", spectrum_file);
   if (d.regression) {

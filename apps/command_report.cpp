@@ -478,6 +478,7 @@ int run_report(int argc, char** argv) {
   if (o.file.empty()) throw UsageError("give the results file, e.g. kappa report results.h5 (see --help)");
   std::error_code error;
   if (!std::filesystem::exists(o.file, error)) throw InputError("results file '" + o.file + "' does not exist");
+  require_regular_input(o.file, "results file");
 
   ResultsFile results = read_results_file(o.file);
   if (results.format_version != kStudyFormatVersion)

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -405,6 +406,10 @@ void install_stop_signals() {
   action.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+  // A file size limit (ulimit -f, a batch system's file limit) would otherwise kill the process
+  // with SIGXFSZ in the middle of a results write; ignored, the write fails with EFBIG and the
+  // study ends with one error line, like on a full disk, its last complete file intact.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 int stop_signal() { return static_cast<int>(received_signal); }
@@ -412,19 +417,29 @@ int stop_signal() { return static_cast<int>(received_signal); }
 CoordinatorSummary run_coordinator(const StudyPlan& plan, StudyResults& results, const std::string& file,
                                    const std::string& csv_file, const SchedulerOptions& options,
                                    const boost::mpi::communicator* world, const std::string& host) {
-  LocalChannel local;
-  TaskRunner runner(plan, options.cache_bytes, 0, host);
-  std::thread worker([&runner, &local] { worker_loop(runner, local); });
+  // On the heap: a detached worker (below) still uses its channel and runner, so they must
+  // outlive this function. Destroying them under it was a hang, not only a leak: a results
+  // write that failed (disk full) unwound through ~LocalChannel, whose condition variable the
+  // parked worker was waiting on, and glibc's pthread_cond_destroy waits for its waiters.
+  auto local = std::make_unique<LocalChannel>();
+  auto runner = std::make_unique<TaskRunner>(plan, options.cache_bytes, 0, host);
+  std::thread worker([&task_runner = *runner, &channel = *local] { worker_loop(task_runner, channel); });
+  const auto let_go = [&] {
+    // The worker may be inside a task or waiting for work: it cannot be joined, and the caller
+    // ends the process; it keeps its channel and runner until then.
+    worker.detach();
+    static_cast<void>(local.release());
+    static_cast<void>(runner.release());
+  };
   CoordinatorSummary summary;
   try {
-    summary = Coordinator(plan, results, file, csv_file, options, world, local).run();
+    summary = Coordinator(plan, results, file, csv_file, options, world, *local).run();
   } catch (...) {
-    // The local worker may be inside a task: it cannot be joined now, and the process ends.
-    worker.detach();
+    let_go();
     throw;
   }
   if (summary.abandoned) {
-    worker.detach();  // still in a task; the caller ends the process
+    let_go();  // still in a task; the caller ends the process
   } else {
     worker.join();
   }

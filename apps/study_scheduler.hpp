@@ -31,7 +31,7 @@ struct SchedulerOptions {
 };
 
 // SIGTERM/SIGINT handling: install on every rank before running; stop_signal() is 0 until one
-// arrived, then its number.
+// arrived, then its number. SIGXFSZ is ignored (a write past a file size limit then fails).
 void install_stop_signals();
 int stop_signal();
 

@@ -12,18 +12,7 @@ packages=(
   libhdf5-dev openmpi-bin libopenmpi-dev
   python3-numpy python3-h5py python3-matplotlib
 )
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
-    echo "setup: these packages are missing and installing them needs root: ${missing[*]}" >&2; exit 1
-  fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/install-packages.sh setup "${packages[@]}"
 
 build_dir=${KAPPA_BUILD_DIR:-build}
 mkdir -p "$build_dir"

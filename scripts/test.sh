@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The README's second command: set up, build, and run the whole test suite (CTest), first in
 # the Release build, then in an AddressSanitizer + UndefinedBehaviorSanitizer build.
-# Set KAPPA_SKIP_SANITIZERS=1 to run the Release suite only.
+# Set KAPPA_SKIP_SANITIZERS=1 to run the Release suite only, KAPPA_SKIP_FUZZ=1 to skip the fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # MPI suites run as root in CI and with more ranks than cores.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export OPENBLAS_NUM_THREADS=1
+
+# Test-only packages (not in setup.sh's list: the build does not need them), installed before
+# setup.sh configures the build, which looks for them: valgrind runs valgrind.plugins.
+test_packages=(valgrind)
+scripts/install-packages.sh test "${test_packages[@]}"
 
 scripts/setup.sh
 (cd build && ctest --output-on-failure -j"$(nproc)")
@@ -19,4 +24,11 @@ if [ "${KAPPA_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake --build build-sanitize -j"$(nproc)"
   # OpenBLAS and HDF5 keep some allocations until exit by design; leaks are not what this run checks.
   (cd build-sanitize && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j"$(nproc)")
+fi
+
+# A short bounded fuzz run of the grid and HDF5 parsers (clang + libFuzzer, build-fuzz; docs/fuzzing.md).
+if [ "${KAPPA_SKIP_FUZZ:-0}" != 1 ]; then
+  echo
+  echo "test: libFuzzer run of the input parsers, 20 s per target (build-fuzz)"
+  scripts/fuzz.sh 20
 fi

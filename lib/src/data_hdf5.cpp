@@ -5,12 +5,16 @@
 // so that this line is the only output, and restored afterwards.
 
 #include <hdf5.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -20,6 +24,7 @@
 #include "kappa/data.hpp"
 #include "kappa/error.hpp"
 #include "hdf5_support.hpp"
+#include "transpose.hpp"
 
 namespace kappa {
 namespace {
@@ -107,16 +112,13 @@ struct H5File {
 
 // The HDF5 memory type of kappa::real buffers: HDF5 converts from (and to) the file's type.
 template <typename T>
-constexpr bool unsupported_real = false;
-
-template <typename T>
 hid_t memory_type_of() {
   if constexpr (std::is_same_v<T, double>) {
     return H5T_NATIVE_DOUBLE;
   } else if constexpr (std::is_same_v<T, float>) {
     return H5T_NATIVE_FLOAT;
   } else {
-    static_assert(unsupported_real<T>, "kappa::real must be float or double");
+    static_assert(sizeof(T) == 0, "kappa::real must be float or double");  // dependent: fires only here
     return H5I_INVALID_HID;
   }
 }
@@ -156,6 +158,11 @@ H5File open_for_reading(const std::string& name) {
   const bool exists = std::filesystem::exists(name, error);
   if (error) throw DataError(prefix + " cannot be accessed: " + error.message());
   if (!exists) throw DataError(prefix + " does not exist");
+  // A directory would get HDF5's vague "cannot be read" (and noise at exit), and opening a FIFO
+  // blocks for ever: only regular files go to HDF5.
+  if (std::filesystem::is_directory(name, error)) throw DataError(prefix + " is a directory, not a file");
+  if (!std::filesystem::is_regular_file(name, error))
+    throw DataError(prefix + " is not a regular file (a device, FIFO or socket)");
   // H5Fis_hdf5 is 0 for a file that is not HDF5 and negative for one that cannot be read.
   const hid_t id = H5Fis_hdf5(name.c_str()) > 0
                        ? H5Fopen(name.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)
@@ -216,6 +223,66 @@ void check_not_empty(const H5File& file, const std::string& path,
                                            shape_text(dims) + ")");
 }
 
+// A corrupt file can declare a shape that its stored values do not cover (HDF5 1.10 does not
+// compare a contiguous layout's size with the dataspace), and kappa would then allocate, and
+// HDF5 fill, up to 2^64 values. Before anything is allocated, a dataset must therefore
+// (1) have a size in bytes that is representable and fits in this machine's memory;
+// (2) if chunked, have every chunk stored (HDF5 returns fill values for a missing chunk, which
+// are not data); (3) without filters or external files, fit in the file, since each value is
+// then stored as it is; (4) store no more bytes than the file has. Compressed data can be far
+// larger than its file: (1), (2) and (4) bound it.
+void check_stored_values(const H5File& file, const std::string& path, hid_t dataset,
+                         const std::vector<hsize_t>& dims) {
+  const auto refuse = [&](const std::string& reason) {
+    fail(file.prefix, dataset_name(path) + " of shape " + shape_text(dims) + " " + reason);
+  };
+  const Handle type(H5Dget_type(dataset), H5Tclose);
+  const std::size_t value_size = type.valid() ? H5Tget_size(type.get()) : 0;
+  const Handle properties(H5Dget_create_plist(dataset), H5Pclose);
+  hsize_t file_size = 0;
+  if (value_size == 0 || !properties.valid() || H5Fget_filesize(file.id(), &file_size) < 0)
+    refuse("cannot be read");
+
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+  const std::uint64_t memory = pages > 0 && page_size > 0 ? std::uint64_t(pages) * std::uint64_t(page_size)
+                                                          : std::numeric_limits<std::uint64_t>::max();
+  const std::uint64_t max_count = std::min<std::uint64_t>(std::numeric_limits<arma::uword>::max(),
+                                                          memory / std::max(sizeof(real), value_size));
+  std::uint64_t count = 1;
+  for (hsize_t extent : dims) {
+    if (extent > max_count / count)
+      refuse("needs more memory than this machine has (" + std::to_string(memory) + " bytes)");
+    count *= extent;
+  }
+
+  if (H5Pget_layout(properties.get()) == H5D_CHUNKED) {
+    std::vector<hsize_t> chunk(dims.size(), 0);
+    const Handle space(H5Dget_space(dataset), H5Sclose);
+    hsize_t expected = 1, stored = 0;
+    if (H5Pget_chunk(properties.get(), static_cast<int>(chunk.size()), chunk.data()) != static_cast<int>(chunk.size()) ||
+        !space.valid() || H5Dget_num_chunks(dataset, space.get(), &stored) < 0)
+      refuse("cannot be read (unreadable chunk layout)");
+    for (std::size_t i = 0; i < dims.size(); ++i) {
+      if (chunk[i] == 0) refuse("cannot be read (a chunk of extent 0)");
+      expected *= (dims[i] + chunk[i] - 1) / chunk[i];  // <= count: no overflow
+    }
+    if (stored != expected)
+      refuse("has " + std::to_string(stored) + " of its " + std::to_string(expected) +
+             " chunks stored (the file is incomplete or corrupt)");
+  }
+
+  // What is stored in the file lies in the file: a larger stored size (of a chunk's compressed
+  // bytes, say) is corrupt, and HDF5 would allocate it before finding out.
+  const bool external = H5Pget_external_count(properties.get()) != 0;
+  if (!external && H5Dget_storage_size(dataset) > file_size)
+    refuse("claims " + std::to_string(H5Dget_storage_size(dataset)) + " bytes of storage, more than the file's " +
+           std::to_string(file_size) + " (the file is corrupt)");
+  const bool stored_as_is = H5Pget_nfilters(properties.get()) == 0 && !external;
+  if (stored_as_is && count > file_size / value_size)
+    refuse("of " + std::to_string(value_size) + "-byte values needs more than the file's " + std::to_string(file_size) +
+           " bytes (the file is corrupt)");
+}
+
 void read_doubles(const H5File& file, const std::string& path, hid_t dataset, real* out) {
   if (H5Dread(dataset, real_memory_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
     fail(file.prefix, dataset_name(path) + " cannot be read");
@@ -230,10 +297,12 @@ Mat read_matrix(const H5File& file, const std::string& path) {
     fail(file.prefix, dataset_name(path) + " has rank " + std::to_string(dims.size()) +
                           ", expected 2");
   check_not_empty(file, path, dims);
+  check_stored_values(file, path, dataset.get(), dims);
   // The row-major (n, d) buffer is, read column-major, the d x n transpose.
-  Mat transposed(dims[1], dims[0]);
-  read_doubles(file, path, dataset.get(), transposed.memptr());
-  return transposed.t();
+  Mat matrix(dims[1], dims[0]);
+  read_doubles(file, path, dataset.get(), matrix.memptr());
+  detail::transpose_in_place(matrix);  // one copy of X in memory, even while loading
+  return matrix;
 }
 
 // Dataset shape (n) or (n, 1) -> vector of n values.
@@ -249,6 +318,7 @@ Vec read_vector(const H5File& file, const std::string& path) {
     fail(file.prefix, dataset_name(path) + " has rank " + std::to_string(dims.size()) +
                           ", expected 1 (or 2 with one column)");
   check_not_empty(file, path, dims);
+  check_stored_values(file, path, dataset.get(), dims);
   Vec values(dims[0]);
   read_doubles(file, path, dataset.get(), values.memptr());
   return values;

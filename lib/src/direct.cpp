@@ -56,8 +56,12 @@ void solve_cholesky(const Mat& A, const Vec& b, DirectSolution& out) {
   require_tall(A, "cholesky");
   const Mat gram = A.t() * A;
   Mat R;
+  // An exactly rank-deficient A (a zero or repeated column) lands in one of the two refusals
+  // below, depending on the sign of the rounding in its zero pivot: both name it, since that,
+  // not only conditioning, is the common cause in user data (tests/unit/test_robustness.cpp).
   if (!arma::chol(R, gram))
-    throw NumericalError("cholesky: A^T A is not numerically positive definite (cond(A)^2 beyond 1/epsilon); use svd or qr");
+    throw NumericalError("cholesky: A^T A is not numerically positive definite: A is rank deficient or cond(A)^2 is beyond "
+                         "1/epsilon; use svd (minimum-norm solution) or qr");
   // chol() succeeds on many numerically singular Gram matrices, and the residual of the
   // result looks fine while w is wrong (measured: 100% weight error at cond(A) = 1e10). The
   // solution's relative error is about eps cond(A)^2 = eps / rcond(R)^2, so refuse once
@@ -65,7 +69,7 @@ void solve_cholesky(const Mat& A, const Vec& b, DirectSolution& out) {
   const real conditioning = arma::rcond(Mat(arma::trimatu(R)));
   if (conditioning < std::sqrt(std::numeric_limits<real>::epsilon()))
     throw NumericalError("cholesky: A^T A too ill-conditioned (cond(A) ~ " + format_number(1 / conditioning) +
-                         ", cond(A)^2 beyond 1/epsilon); use svd or qr");
+                         "): A is numerically rank deficient or cond(A)^2 is beyond 1/epsilon; use svd (minimum-norm solution) or qr");
   const Vec half = arma::solve(arma::trimatl(R.t()), A.t() * b);
   out.w = arma::solve(arma::trimatu(R), half);
   out.rank = A.n_cols;

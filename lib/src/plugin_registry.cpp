@@ -103,7 +103,16 @@ void PluginRegistry::load_file(const std::string& file) {
   try {
     library->handle.load(fs::path(file), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& error) {
-    throw fail(std::string("not a loadable shared library (") + error.what() + ")");
+    // Boost.DLL wraps dlerror()'s text ("<file>: <reason>") in its own words and a stale errno;
+    // the dynamic loader's reason alone is what the user needs.
+    std::string reason = error.what();
+    const std::string marker = "dlerror system message: ";
+    if (const auto at = reason.find(marker); at != std::string::npos) {
+      reason = reason.substr(at + marker.size());
+      if (const auto end = reason.rfind(')'); end != std::string::npos) reason.erase(end);
+      if (reason.rfind(file + ": ", 0) == 0) reason.erase(0, file.size() + 2);
+    }
+    throw fail("not a loadable shared library (" + reason + ")");
   }
   if (!library->handle.has(abi_symbol)) throw fail(std::string("missing symbol '") + abi_symbol + "' (not a kappa plugin?)");
   const int abi = library->handle.get<int()>(abi_symbol)();

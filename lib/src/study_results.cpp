@@ -6,6 +6,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -597,7 +598,7 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) {
 
   TemporaryFile csv_temporary(csv_file + ".tmp");
   std::ofstream csv(csv_temporary.name(), std::ios::binary | std::ios::trunc);
-  if (!csv) throw InputError("results file '" + csv_file + "': cannot be created");
+  if (!csv) throw InputError("results file '" + csv_file + "': cannot be created (" + std::strerror(errno) + ")");
   csv << join(names, ",") << '\n';
   {
     const std::lock_guard<std::mutex> lock(hdf5_mutex());

@@ -11,7 +11,9 @@ Curves: every task's trace (metric against data passes, log-log), coloured by th
 axis. Heatmaps: the median over the tasks of each cell (repeats and the axes not shown) of the
 final value of the metric, log colour scale, the value written in each cell. Needs the system
 python3 with python3-numpy, python3-h5py and python3-matplotlib (docs/studies-howto.md).
-A mistake (missing file, not a results file, unknown axis) is one line on stderr and exit 1.
+A mistake is one line on stderr: exit 2 for a usage mistake (unknown option, the same axis twice
+in --heatmap), 1 for the others (missing file, not a results file, unknown axis); no figure is
+left behind by a run that fails.
 """
 
 import argparse
@@ -74,9 +76,14 @@ class Results:
         self.rows = len(self.columns.get("task", []))
         self.np = np
 
+    @staticmethod
+    def column_name(axis):
+        """The /tasks column that holds an axis: its own name, but 'synthetic' is 'data'."""
+        return "data" if axis == "synthetic" else axis
+
     def column_of(self, axis):
-        """The /tasks column of an axis or column name ('synthetic' is the column 'data')."""
-        name = "data" if axis == "synthetic" else axis
+        """The /tasks column of an axis or column name, checked to exist."""
+        name = Results.column_name(axis)
         if name not in self.columns:
             names = ", ".join(a for a, _ in self.axes) or "none"
             raise PlotError(f"'{axis}' is not an axis or column of '{self.path}' (axes: {names})")
@@ -230,8 +237,7 @@ def plot_curves(results, rows, metric, color_by, out_dir, plt, np):
         raise PlotError(f"no task of '{results.path}' has a positive finite {metric} in its trace")
     figure.suptitle(f"{os.path.basename(results.path)}: {metric} per task")
     path = os.path.join(out_dir, f"curves_{metric}.png")
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, plt)
     return path
 
 
@@ -293,17 +299,50 @@ def plot_heatmap(results, rows, axis_x, axis_y, metric, out_dir, plt, np):
         figure.colorbar(image, ax=panels.ravel().tolist(), label=f"median final {metric}")
     figure.suptitle(f"{os.path.basename(results.path)}: median final {metric}")
     path = os.path.join(out_dir, f"heatmap_{safe(axis_x)}_{safe(axis_y)}_{metric}.png")
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, plt)
     return path
+
+
+def require_writable_directory(out_dir):
+    """--out must be a directory where files can be created. os.access says yes to root even
+    where nothing can be created (/sys, a read-only mount), so a file is created to know."""
+    if not os.path.isdir(out_dir):
+        raise PlotError(f"--out '{out_dir}': not a directory")
+    import tempfile
+    try:
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as error:
+        raise PlotError(f"--out '{out_dir}': not writable ({error.strerror})")
+
+
+def save_figure(figure, path, plt):
+    """Writes the PNG under a temporary name and renames it: never a truncated figure."""
+    temporary = path + ".tmp"
+    try:
+        figure.savefig(temporary, dpi=100, format="png")
+        os.replace(temporary, path)
+    except OSError as error:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise PlotError(f"cannot write '{path}' ({error.strerror})")
+    finally:
+        plt.close(figure)
 
 
 def safe(name):
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (exit 2), as in kappa."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def main(argv):
-    parser = argparse.ArgumentParser(prog="plot_study.py", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="plot_study.py", description=__doc__.split("\n")[0])
     parser.add_argument("results", help="results file of kappa study (.h5)")
     parser.add_argument("--curves", action="store_true", help="convergence curves per optimizer")
     parser.add_argument("--heatmap", nargs=2, action="append", metavar=("AXIS_X", "AXIS_Y"), default=[],
@@ -317,6 +356,9 @@ def main(argv):
     args = parser.parse_args(argv)
     if not args.curves and not args.heatmap:
         parser.error("nothing to plot: give --curves and/or --heatmap AXIS_X AXIS_Y")
+    for axis_x, axis_y in args.heatmap:
+        if Results.column_name(axis_x) == Results.column_name(axis_y):
+            parser.error(f"--heatmap {axis_x} {axis_y}: the two axes must differ")
     try:
         np, h5py, plt = load_libraries()
         results = Results(args.results, np, h5py)
@@ -329,13 +371,17 @@ def main(argv):
             raise PlotError(f"results file '{args.results}' has no finished task yet")
         rows = results.select(args.where)
         out_dir = args.out or os.path.dirname(os.path.abspath(args.results))
-        if not os.path.isdir(out_dir):
-            raise PlotError(f"--out '{out_dir}': not a directory")
+        require_writable_directory(out_dir)
         written = []
-        if args.curves:
-            written.append(plot_curves(results, rows, args.metric, args.color_by, out_dir, plt, np))
-        for axis_x, axis_y in args.heatmap:
-            written.append(plot_heatmap(results, rows, axis_x, axis_y, args.metric, out_dir, plt, np))
+        try:
+            if args.curves:
+                written.append(plot_curves(results, rows, args.metric, args.color_by, out_dir, plt, np))
+            for axis_x, axis_y in args.heatmap:
+                written.append(plot_heatmap(results, rows, axis_x, axis_y, args.metric, out_dir, plt, np))
+        except BaseException:
+            for path in written:  # all the figures or none: never a partial set
+                os.remove(path)
+            raise
     except PlotError as error:
         print(f"plot_study.py: {error}", file=sys.stderr)
         return 1

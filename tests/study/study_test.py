@@ -1,16 +1,31 @@
 #!/usr/bin/python3
 """End-to-end tests of `kappa study`: the real executable, serially and under mpiexec.
 
-usage: study_test.py --kappa KAPPA --mpiexec MPIEXEC --work DIR MODE
+usage: study_test.py --kappa KAPPA --mpiexec MPIEXEC --work DIR [--plugin-dir DIR] MODE
 modes:
   ranks        the same grid serially and with 1, 2, 3 ranks: the same rows, the same numbers
   kill         SIGKILL part-way (serial, then 2 ranks), --resume: every task exactly once,
                the rows written before the kill unchanged
   term         SIGTERM part-way (serial; then 3 ranks, every rank signalled as srun does):
-               in-flight results written, exit 143, --resume finishes
+               in-flight results written (no task dropped, more rows than flushed before the
+               signal, as many as the stop message says), exit 143, --resume finishes
   failures     a failing task, a diverging one and a missing data file (2 ranks): the rows are
                marked and every other task is done; an existing results file is refused
-               without --resume; --resume refuses another grid
+               without --resume; --resume refuses another grid and another format version
+               (one line)
+  nonfinite    a grid of diverging (gd/sgd/momentum/adam, lr up to 1e200) and failing tasks
+               (l1 without a smoothness constant, cg on l1/huber, and with --plugin-dir the
+               throwing plugin of tests/plugins) on 2 ranks: every task has its row, the diverging ones say so, and no NaN or
+               inf appears in a row (HDF5, CSV, trace) whose status is not diverged or failed,
+               except the documented "not applicable" markers
+  time_limit   tasks that reach their own time_limit inside a study (2 ranks) end with status
+               time-limit; the other tasks complete normally
+  disk_full    the results file cannot grow (RLIMIT_FSIZE: writes fail with EFBIG), serially
+               and with 2 ranks: one error line, exit 1, the file of the last successful flush
+               intact (every row complete and equal to an unconstrained run's), no .tmp left;
+               --resume with space completes the study, every task once
+  vanished     the output directory is removed while the study runs (serial, 2 ranks): one
+               error line naming the file, exit 1
 Prints "ok: ..." and exits 0 on success; otherwise the reason and exits 1.
 """
 
@@ -18,6 +33,8 @@ import argparse
 import math
 import os
 import re
+import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,6 +176,16 @@ def wait_for_rows(args, process, name, minimum):
     raise Failure("no results appeared")
 
 
+def rows_in_file(args, name):
+    for _ in range(100):
+        try:
+            with h5py.File(os.path.join(args.work, name), "r") as f:
+                return int(f.attrs["row_count"])
+        except OSError:
+            time.sleep(0.01)  # between the rename and the open: try again
+    raise Failure(f"{name} cannot be read")
+
+
 # ---------------------------------------------------------------------------------------------
 
 def test_ranks(args):
@@ -210,6 +237,7 @@ def stop_and_resume(args, ranks, sig, label):
                                stderr=subprocess.PIPE, text=True)
     try:
         wait_for_rows(args, process, name, 2)
+        rows_at_signal = rows_in_file(args, name)  # flushed before the signal (a lower bound)
         if ranks and sig == signal.SIGTERM:
             # As srun's time limit does: SIGTERM to every rank. (mpiexec itself, when signalled,
             # kills the ranks 1 s later: odls_base_sigkill_timeout; docs/study.md.)
@@ -230,6 +258,12 @@ def stop_and_resume(args, ranks, sig, label):
     if sig == signal.SIGTERM:
         check(process.returncode == 143, f"exit {process.returncode}\n{stderr}")
         check("stopped by SIGTERM" in stderr and "--resume" in stderr, f"no stop message:\n{stderr}")
+        # In-flight results written: no task was dropped, the file has what the message counts,
+        # and more than was flushed before the signal (the tasks running then, at least).
+        check("dropped" not in stderr, f"tasks were dropped:\n{stderr}")
+        stopped = re.search(r"stopped by SIGTERM: (\d+) of \d+ tasks", stderr)
+        check(stopped and int(stopped.group(1)) == rows_in_file(args, name), f"stop message and file disagree:\n{stderr}")
+        check(rows_in_file(args, name) > rows_at_signal, f"{rows_at_signal} rows before the signal, none written after it")
     else:
         check(process.returncode == -signal.SIGKILL, f"exit {process.returncode}")
     before, task_count = read_results(args, name)  # a valid file after the kill
@@ -305,8 +339,276 @@ max_iterations = 300
     with h5py.File(os.path.join(args.work, "failures.h5"), "r+") as f:
         f.attrs["format_version"] = 99
     refused = run(args, None, grid, "-o", "failures.h5", "--resume", expect=1)
-    check("has format version 99, this kappa writes version 1" in refused.stderr, refused.stderr)
+    check("has format version 99, this kappa writes version 1" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1,
+          refused.stderr)
     return f"{task_count} tasks: missing file, failing and diverging tasks marked, the others done; reruns refused as expected"
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-finite values: only in rows that say why.
+
+# Float columns whose NaN (or inf) is a documented "not applicable / not known" marker in a row
+# of any status (docs/study.md, /tasks columns). Returns whether `value` is allowed there.
+def documented_marker(row, column, value, grid_keys):
+    if column == "huber_delta":
+        return row["loss"] != "huber" and math.isnan(value)           # applies to huber rows only
+    if column in ("test_mae", "test_rmse"):
+        return "n_test=0" in row["data"] and math.isnan(value)        # no test part
+    if column == "condition_number":
+        return row["loss"] != "l2" and math.isnan(value)              # l2 regression only
+    if column == "predicted_iterations":
+        return math.isnan(value) or value == math.inf                  # no prediction / cannot converge
+    if column in grid_keys:                                            # a grid key that does not apply
+        optimizer = column.split(".")[0] if "." in column and not column.startswith("synthetic.") else None
+        return math.isnan(value) and optimizer is not None and optimizer != row["optimizer"]
+    return False
+
+
+def check_nonfinite(rows, float_columns, grid_keys, source):
+    """Every non-finite float is in a diverged/failed row or a documented marker; returns the
+    number of non-finite values found in diverged/failed rows."""
+    in_bad_rows = 0
+    for row in rows:
+        for column in float_columns:
+            value = float(row[column])
+            if math.isfinite(value):
+                continue
+            if row["status"] in ("diverged", "failed"):
+                in_bad_rows += 1
+                continue
+            check(documented_marker(row, column, value, grid_keys),
+                  f"{source}: task {row['task']} ({row['optimizer']} {row['params']} {row['loss']}, status {row['status']}): "
+                  f"column {column} = {value}")
+    return in_bad_rows
+
+
+def test_nonfinite(args):
+    # Diverging first-order methods (lr 1e3 diverges geometrically, lr 1e200 overflows at once),
+    # failing tasks (no smoothness constant for l1 with lr=auto; cg needs l2; a plugin whose
+    # minimize() throws, when the build has it), with and without a test part.
+    throwing = ["bad_minimize_std", "bad_minimize_int"] if args.plugin_dir else []
+    grid = write_grid(args, "nonfinite.ini", f"""optimizer = gd sgd momentum adam cg {' '.join(throwing)}
+synthetic = kind=spectrum,n=60,d=8,cond=30,noise=0.01
+synthetic.n_test = 0 10
+loss = l2 l1 huber
+gd.lr = auto 1e3 1e200
+sgd.lr = auto 1e3 1e200
+momentum.lr = auto 1e3 1e200
+adam.lr = 1e-2 1e200
+sgd.batch_size = 8
+max_iterations = 200
+""")
+    extra = ["--plugin-dir", args.plugin_dir] if args.plugin_dir else []
+    remove(args, "nonfinite.h5", "nonfinite.csv")
+    done = run(args, 2, grid, "-o", "nonfinite.h5", *extra)
+    rows, task_count = read_results(args, "nonfinite.h5")
+    check(len(rows) == task_count == 2 * 3 * (3 + 3 + 3 + 2 + 1 + len(throwing)), f"{len(rows)} rows of {task_count}")
+    check(len({int(r["rank"]) for r in rows.values()}) == 2, "both ranks ran tasks")
+    counts = {}
+    for row in rows.values():
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+        what = f"task {row['task']}: {row['optimizer']} {row['params']} {row['loss']}: {row['status']} {row['message']}"
+        lr = row.get(f"{row['optimizer']}.lr", "")
+        if row["loss"] == "l2" and lr in ("1e3", "1e200") or (row["optimizer"] == "adam" and lr == "1e200"):
+            check(row["status"] == "diverged" and row["message"], what)
+        if row["optimizer"] in throwing:
+            check(row["status"] == "failed" and "threw" in row["message"], what)
+    check(counts.get("diverged", 0) > 0 and counts.get("failed", 0) > 0, f"statuses {counts}")
+
+    with h5py.File(os.path.join(args.work, "nonfinite.h5"), "r") as f:
+        tasks = f["tasks"]
+        columns = tasks.attrs["columns"].split(",")
+        float_columns = [c for c in columns if tasks[c].dtype.kind == "f"]
+        grid_keys = set(f["axes"].attrs["order"].split(","))
+    grid_keys.update(c for c in columns if c.endswith(".lr") or c == "sgd.batch_size")
+    table = list(rows.values())
+    found = check_nonfinite(table, float_columns, grid_keys, "HDF5")
+    check(found > 0, "no non-finite value in any diverged/failed row: the grid does not test what it should")
+    # The traces: a non-finite loss or gradient norm only in a task that diverged or failed.
+    for row in table:
+        for c in ("loss", "grad_norm", "relative_weight_error"):
+            points = row["trace"][c]
+            check(np.isfinite(points).all() or row["status"] in ("diverged", "failed"),
+                  f"task {row['task']} ({row['status']}): non-finite trace {c}")
+    # The CSV: the same values ('nan', 'inf' as text), so the same check.
+    import csv
+    with open(os.path.join(args.work, "nonfinite.csv")) as csv_file:
+        csv_rows = list(csv.DictReader(csv_file))
+    check(len(csv_rows) == len(table), "CSV rows")
+    for csv_row in csv_rows:
+        row = rows[csv_row["key"]]
+        for c in float_columns:
+            text = csv_row[c]
+            check(same_value(float(text), float(row[c])), f"CSV task {row['task']} column {c}: {text!r} != {row[c]!r}")
+    csv_found = check_nonfinite(csv_rows, float_columns, grid_keys, "CSV")
+    check(csv_found == found, f"{csv_found} non-finite values in the CSV, {found} in the HDF5 file")
+    return f"{task_count} tasks ({counts}); {found} non-finite values, all in diverged/failed rows" + \
+        (" (with a throwing plugin)" if throwing else " (no throwing plugin given)")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def test_time_limit(args):
+    # max_iterations 200 / no time limit, or 1e8 iterations (minutes) / 0.5 s: zipped.
+    grid = write_grid(args, "time_limit.ini", """optimizer = gd
+synthetic = kind=spectrum,n=200,d=40,cond=100
+synthetic.seed = 1 2 3
+lr = 1e-3
+grad_tol = 0
+max_iterations = 200 100000000
+time_limit = 0 0.5
+zip = max_iterations,time_limit
+""")
+    remove(args, "time_limit.h5", "time_limit.csv")
+    run(args, 2, grid, "-o", "time_limit.h5")
+    rows, task_count = read_results(args, "time_limit.h5")
+    check(len(rows) == task_count == 6, f"{len(rows)} rows of {task_count}")
+    for row in rows.values():
+        what = f"task {row['task']}: time_limit {row['time_limit']}: {row['status']} after {row['iterations']} iterations, {row['seconds']} s"
+        if row["time_limit"] > 0:
+            check(row["status"] == "time-limit", what)
+            check(0 < row["iterations"] < row["max_iterations"], what)
+            # The limit is checked at every report (one per GD iteration, microseconds apart).
+            check(row["time_limit"] <= row["seconds"] < row["time_limit"] + 5, what)
+            check(row["trace"]["iteration"][-1] == row["iterations"], what)
+        else:
+            check(row["status"] == "max-iterations" and row["iterations"] == 200, what)
+    return f"{task_count} tasks: the 3 time-limited ones stopped with status time-limit, the others completed"
+
+
+# ---------------------------------------------------------------------------------------------
+# The results file cannot be written: a full disk, a vanished directory.
+
+DISK_GRID = """optimizer = gd
+synthetic = kind=spectrum,n=200,d=40,cond=100
+synthetic.seed = 1 2 3 4 5 6 7 8 9 10
+lr = 1e-3 2e-3 3e-3 4e-3 5e-3 6e-3
+max_iterations = 3000
+grad_tol = 0
+"""
+
+
+def file_size_limit(limit):
+    """preexec_fn: files of the process (and of mpiexec's ranks) cannot grow beyond `limit`
+    bytes; a write past it fails with EFBIG, as on a full disk (SIGXFSZ ignored)."""
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def kappa_error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("kappa study")]
+
+
+def rank_zero(mpiexec_pid):
+    """The pid of rank 0 under mpiexec, once it has started."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        for pid in children(mpiexec_pid):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as environ:
+                    if b"OMPI_COMM_WORLD_RANK=0\0" in environ.read():
+                        return pid
+            except OSError:
+                pass
+        time.sleep(0.01)
+    raise Failure("rank 0 did not start")
+
+
+def disk_full(args, ranks, full_rows):
+    label = f"disk_full_{ranks or 0}"
+    name = f"{label}.h5"
+    remove(args, name, f"{label}.csv")
+    # Half the size of the complete file: the first writes fit, a later one does not.
+    limit = os.path.getsize(os.path.join(args.work, "disk_reference.h5")) // 2
+    command = kappa_command(args, ranks) + ["disk.ini", "-o", name, "--flush-interval", "0"]
+    if ranks is None:
+        done = subprocess.run(command, env=ENV, cwd=args.work, capture_output=True, text=True, timeout=300,
+                              preexec_fn=file_size_limit(limit))
+        returncode, stderr = done.returncode, done.stderr
+    else:
+        # Under mpiexec only rank 0, which writes the results, gets the limit (Open MPI's own
+        # shared-memory files would hit it too), set after its first write (of no rows, a third
+        # of the limit) and before its results grow past it; it must itself ignore SIGXFSZ
+        # (install_stop_signals): nothing here sets that for it.
+        process = subprocess.Popen(command, env=ENV, cwd=args.work, start_new_session=True, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            pid = rank_zero(process.pid)
+            # After MPI_Init (its shared-memory files) and the first write: the file exists.
+            path = os.path.join(args.work, name)
+            while not os.path.exists(path) and process.poll() is None:
+                time.sleep(0.005)
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, limit))
+            _, stderr = process.communicate(timeout=300)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        returncode = process.returncode
+    check(returncode != 0, f"{label}: exit 0 on a full disk\n{stderr}")
+    errors = kappa_error_lines(stderr)
+    check(len(errors) == 1 and name in errors[0] and "disk full" in errors[0],
+          f"{label}: expected one error line naming {name} and the full disk, got:\n{stderr}")
+    if ranks is None:
+        check(returncode == 1 and stderr.strip() == errors[0], f"{label}: exit {returncode}, stderr:\n{stderr}")
+    check(not os.path.exists(os.path.join(args.work, name + ".tmp")), f"{label}: a temporary file was left")
+    # The file of the last successful flush: readable, every row complete and equal to the
+    # unconstrained run's row of the same task.
+    before, task_count = read_results(args, name)
+    # Serially the limit holds from the start and the first rows always fit; under mpiexec it is
+    # set a moment after the first write, by which time a loaded machine may have finished
+    # enough tasks for the next write not to fit: a file of no rows is then the right result.
+    check((0 if ranks else 1) <= len(before) < task_count, f"{label}: {len(before)} of {task_count} rows (expected a partial file)")
+    for key, row in before.items():
+        compare_rows(full_rows[key], row, f"{label}: row {row['task']}")
+    # With space again, --resume completes it: every task once, the old rows unchanged.
+    run(args, ranks, "disk.ini", "-o", name, "--resume")
+    after, task_count = read_results(args, name)
+    check(sorted(after) == sorted(full_rows), f"{label}: after --resume, not every task exactly once")
+    for key, row in before.items():
+        compare_rows(row, after[key], f"{label}: row {row['task']} kept by --resume", ignore={"trace_start"})
+    return f"{label}: '{errors[0]}', {len(before)} of {task_count} rows intact, --resume ran the rest"
+
+
+def test_disk_full(args):
+    write_grid(args, "disk.ini", DISK_GRID)
+    remove(args, "disk_reference.h5", "disk_reference.csv")
+    run(args, None, "disk.ini", "-o", "disk_reference.h5")
+    full_rows, _ = read_results(args, "disk_reference.h5")
+    return "; ".join(disk_full(args, ranks, full_rows) for ranks in (None, 2))
+
+
+def vanished(args, ranks):
+    write_grid(args, "slow.ini", SLOW_GRID)
+    directory = os.path.join(args.work, f"vanished_{ranks or 0}")
+    os.makedirs(directory, exist_ok=True)
+    name = os.path.join(directory, "results.h5")
+    command = kappa_command(args, ranks) + ["slow.ini", "-o", name, "--flush-interval", "0.1"]
+    process = subprocess.Popen(command, env=ENV, cwd=args.work, start_new_session=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_rows(args, process, name, 1)
+        shutil.rmtree(directory)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    label = f"vanished directory, {ranks or 1} rank{'s' if ranks else ''}"
+    check(process.returncode != 0, f"{label}: exit 0\n{stderr}")
+    errors = kappa_error_lines(stderr)
+    check(len(errors) == 1 and "results file" in errors[0] and directory in errors[0],
+          f"{label}: expected one error line naming the results file, got:\n{stderr}")
+    if ranks is None:
+        check(process.returncode == 1 and stderr.strip() == errors[0], f"{label}: exit {process.returncode}, stderr:\n{stderr}")
+    check(not os.path.exists(directory), f"{label}: the directory was created again")
+    return f"{label}: exit {process.returncode}, '{errors[0]}'"
+
+
+def test_vanished(args):
+    return "; ".join(vanished(args, ranks) for ranks in (None, 2))
 
 
 def main():
@@ -314,7 +616,8 @@ def main():
     parser.add_argument("--kappa", required=True)
     parser.add_argument("--mpiexec", required=True)
     parser.add_argument("--work", required=True)
-    parser.add_argument("mode", choices=["ranks", "kill", "term", "failures"])
+    parser.add_argument("--plugin-dir", help="a directory with the bad_throwing_minimize plugin (mode nonfinite)")
+    parser.add_argument("mode", choices=["ranks", "kill", "term", "failures", "nonfinite", "time_limit", "disk_full", "vanished"])
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     try:

@@ -153,14 +153,21 @@ void iterate_first_order(const Params& params, const Problem& problem, Vec& w, M
   }
   MinibatchSampler sampler(problem.num_samples(), batch_size, monitor.controls().seed);
   Vec full_gradient;
-  if (report_full_objective(problem, w, 0, monitor, full_gradient)) return;
+  const real initial_loss = problem.loss_grad_uncounted(w, full_gradient);
+  if (monitor.report(0, initial_loss, arma::norm(full_gradient), w)) return;
+  // Divergence is caught within an update or two: a batch loss that is not finite or above
+  // sqrt(divergence_factor) f(w_0) (1e5 f(w_0) by default) makes the Monitor look at the full
+  // objective at once. A batch mean can lag the full loss by a large factor (measured 10x on
+  // diverging SGD), hence the margin; a converging run's batch losses stay far below it, and a
+  // run above it is on its way out, so the extra full evaluations cost little.
+  const real suspicious_batch_loss = std::sqrt(monitor.controls().divergence_factor) * initial_loss;
   for (long iteration = 0;; ++iteration) {
     const real batch_loss = batch_size == problem.num_samples() ? problem.loss_grad(w, gradient)
                                                                 : problem.batch_loss_grad(w, sampler.next(), gradient);
     update(w, gradient, iteration, schedule.at(iteration));
     const long done = iteration + 1;
     const Vec& reported = average.enabled() ? average.add(w, done) : w;
-    if (!std::isfinite(batch_loss) || monitor.report_due(done)) {
+    if (!std::isfinite(batch_loss) || (initial_loss > 0 && batch_loss > suspicious_batch_loss) || monitor.report_due(done)) {
       if (report_full_objective(problem, reported, done, monitor, full_gradient)) {
         if (average.enabled()) w = reported;  // the run's result is the average
         return;
