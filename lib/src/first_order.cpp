@@ -174,11 +174,14 @@ void minimize_gradient_steps(const Params& params, const Problem& problem, Vec& 
 
 namespace detail {
 
-IterateAverage::IterateAverage(const Params& params) {
+IterateAverage::IterateAverage(const Params& params, const RunControls& controls) {
   // Only plugins that offer averaging (averaging_params()) have these parameters.
   if (params.as_text().count("averaging") == 0) return;
   enabled_ = params.get_choice("averaging") == "polyak";
   start_ = static_cast<long>(params.get_integer("average_start"));
+  if (enabled_ && start_ > controls.max_iterations)
+    throw InputError("average_start = " + std::to_string(start_) + " is beyond max_iterations = " +
+                     std::to_string(controls.max_iterations) + ": no iterate would be averaged");
 }
 
 const Vec& IterateAverage::add(const Vec& w, long iteration) {

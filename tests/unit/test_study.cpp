@@ -446,3 +446,23 @@ BOOST_FIXTURE_TEST_CASE(runner_matches_a_direct_run_and_isolates_failures, Plugi
   BOOST_TEST(statuses["diverged"] >= 1);
   BOOST_TEST(statuses["failed"] >= 1);
 }
+
+// precision is a problem setting: one problem per value, the float one with its own key, and
+// the default (double) leaves the task keys of results files written before the key existed.
+BOOST_FIXTURE_TEST_CASE(precision_is_a_problem_axis, Plugins) {
+  const std::string base = "optimizer = gd\nsynthetic = kind=spectrum,n=30,d=5\n";
+  const StudyPlan plan = plan_of(registry, base + "precision = double float\n");
+  BOOST_TEST_REQUIRE(plan.tasks.size() == 2u);
+  BOOST_TEST_REQUIRE(plan.problems.size() == 2u);
+  BOOST_TEST((plan.problems[0].setup.precision == Precision::float64));
+  BOOST_TEST((plan.problems[1].setup.precision == Precision::float32));
+  BOOST_TEST(plan.tasks[0].key != plan.tasks[1].key);
+  const StudyPlan plain = plan_of(registry, base);
+  BOOST_TEST_REQUIRE(plain.tasks.size() == 1u);
+  BOOST_TEST(plain.tasks[0].key == plan.tasks[0].key);
+  require_throws_naming<InputError>([&] { plan_of(registry, base + "precision = half\n"); },
+                                    {"g.ini:3:", "precision", "unknown precision 'half'"});
+  require_throws_naming<InputError>(
+      [&] { plan_of(registry, "optimizer = cg\nsynthetic = kind=kernel,n=30\nformulation = kernel-system\nprecision = float\n"); },
+      {"kernel-system", "precision = float", "regression formulation only"});
+}

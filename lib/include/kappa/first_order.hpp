@@ -122,7 +122,9 @@ namespace detail {
 // where the last iterate stalls at a noise floor (Bach & Moulines 2013).
 class IterateAverage {
  public:
-  IterateAverage(const Params& params);
+  // InputError when averaging would start after the run's last update (max_iterations): the
+  // run would silently report the plain last iterate.
+  IterateAverage(const Params& params, const RunControls& controls);
   bool enabled() const { return enabled_; }
   // Adds the iterate after update `iteration` (its index, 1-based); returns the point to report.
   const Vec& add(const Vec& w, long iteration);
@@ -140,7 +142,7 @@ template <class Update>
 void iterate_first_order(const Params& params, const Problem& problem, Vec& w, Monitor& monitor, Update&& update) {
   const Index batch_size = resolve_batch_size(params, problem);
   const StepSchedule schedule = StepSchedule::from_params(params, problem, monitor.controls(), batch_size);
-  detail::IterateAverage average(params);
+  detail::IterateAverage average(params, monitor.controls());
   Vec gradient;
   if (batch_size == problem.num_samples() && !average.enabled()) {
     // Full batch: the optimizer's own gradient is the one reported; every iteration is.
