@@ -39,6 +39,8 @@ void require_regular_input(const std::string& file, const std::string& what) {
     throw InputError(what + " '" + file + "' is not a regular file (a device, FIFO or socket)");
 }
 
+void print_line(const std::string& line) { std::cerr << (line + '\n') << std::flush; }
+
 Dataset load_data(const DataOptions& data) {
   check_data_options(data);
   if (data.file.empty()) return generate_from_spec(data.synthetic);
@@ -82,7 +84,7 @@ void load_plugins(const PluginOptions& plugins, PluginRegistry& registry, bool w
   registry.load_directories(rest);
   if (warn_refused)
     for (std::size_t i = named_refused; i < registry.load_errors().size(); ++i)
-      std::cerr << "kappa: warning: " << registry.load_errors()[i] << '\n';
+      print_line("kappa: warning: " + registry.load_errors()[i]);
 }
 
 bool parse_command_line(int argc, char** argv, const std::string& usage, const po::options_description& options,

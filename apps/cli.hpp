@@ -31,6 +31,10 @@ void add_data_options(po::options_description& options, DataOptions& data);
 void check_data_options(const DataOptions& data);  // UsageError unless exactly one of file, spec
 Dataset load_data(const DataOptions& data);  // file or synthetic spec, exactly one
 
+// Writes `line` and a newline to stderr in one write: under mpiexec, several ranks and Open
+// MPI's own messages share the stream, and a line written in pieces can be interleaved.
+void print_line(const std::string& line);
+
 struct PluginOptions {
   std::vector<std::string> dirs;
 };

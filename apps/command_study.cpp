@@ -158,8 +158,8 @@ std::map<std::string, std::size_t> missing_files(const StudyPlan& plan) {
 
 void warn_missing(const StudyPlan& plan) {
   for (const auto& [file, tasks] : missing_files(plan))
-    std::cerr << "kappa study: warning: data file '" << file << "' does not exist: its " << tasks << " task"
-              << (tasks == 1 ? "" : "s") << " will fail\n";
+    print_line("kappa study: warning: data file '" + file + "' does not exist: its " + std::to_string(tasks) + " task" +
+               (tasks == 1 ? "" : "s") + " will fail");
 }
 
 void print_dry_run(const StudyPlan& plan, std::size_t show) {
@@ -214,9 +214,9 @@ void limit_blas_threads(const boost::mpi::communicator* world) {
   if (threads > allowed) {
     openblas_set_num_threads(static_cast<int>(allowed));
     if (!world || world->rank() == 0)
-      std::cerr << "kappa study: note: " << ranks_on_node << " rank(s) x " << threads << " BLAS threads exceed the " << cores
-                << " cores of this node (or the " << bound << " this rank may use): using " << allowed
-                << " BLAS thread(s) per rank\n";
+      print_line("kappa study: note: " + std::to_string(ranks_on_node) + " rank(s) x " + std::to_string(threads) +
+                 " BLAS threads exceed the " + std::to_string(cores) + " cores of this node (or the " + std::to_string(bound) +
+                 " this rank may use): using " + std::to_string(allowed) + " BLAS thread(s) per rank");
   }
 }
 
@@ -257,7 +257,7 @@ int agree(const boost::mpi::communicator* world, Action action) {
   if (!world || world->rank() == 0) {
     for (std::size_t rank = 0; rank < messages.size(); ++rank)
       if (!messages[rank].empty()) {
-        std::cerr << "kappa study: " << (rank == 0 ? "" : "rank " + std::to_string(rank) + ": ") << messages[rank] << '\n';
+        print_line("kappa study: " + (rank == 0 ? std::string() : "rank " + std::to_string(rank) + ": ") + messages[rank]);
         break;
       }
   }
@@ -314,7 +314,7 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
     try {
       run_worker(plan, o.scheduler, *world, host);
     } catch (const std::exception& error) {
-      std::cerr << "kappa study: rank " << rank << ": " << error.what() << '\n';
+      print_line("kappa study: rank " + std::to_string(rank) + ": " + error.what());
       end_job(world, 1);
     }
     int code = 0;
@@ -341,21 +341,23 @@ int coordinate(const StudyPlan& plan, StudyResults& results, const StudyOptions&
   try {
     summary = run_coordinator(plan, results, o.output, csv, o.scheduler, world, host);
   } catch (const std::exception& error) {
-    std::cerr << "kappa study: " << error.what() << '\n';
+    print_line(std::string("kappa study: ") + error.what());
     end_job(world, 1);
   }
   const std::size_t done = results.size();
   if (summary.signal != 0) {
-    std::cerr << "kappa study: stopped by " << signal_name(summary.signal) << ": " << done << " of " << plan.tasks.size()
-              << " tasks in " << o.output;
-    if (summary.abandoned) std::cerr << " (tasks still running after --term-grace " << format_number(o.scheduler.term_grace) << " s were dropped)";
-    std::cerr << "; run the same command with --resume to finish" << std::endl;
+    std::ostringstream line;
+    line << "kappa study: stopped by " << signal_name(summary.signal) << ": " << done << " of " << plan.tasks.size()
+         << " tasks in " << o.output;
+    if (summary.abandoned) line << " (tasks still running after --term-grace " << format_number(o.scheduler.term_grace) << " s were dropped)";
+    line << "; run the same command with --resume to finish";
+    print_line(line.str());
     if (summary.abandoned) end_job(world, 128 + summary.signal);
     return 128 + summary.signal;
   }
   if (done < plan.tasks.size()) {
-    std::cerr << "kappa study: " << done << " of " << plan.tasks.size() << " tasks done in " << o.output
-              << " (a worker stopped early); run the same command with --resume to finish" << std::endl;
+    print_line("kappa study: " + std::to_string(done) + " of " + std::to_string(plan.tasks.size()) + " tasks done in " +
+               o.output + " (a worker stopped early); run the same command with --resume to finish");
     return 3;
   }
   char seconds[32];

@@ -51,19 +51,19 @@ int main(int argc, char** argv) {
     if (command == "report") return kappa::cli::run_report(argc - 1, argv + 1);
     if (command == "generate") return kappa::cli::run_generate(argc - 1, argv + 1);
     if (command == "plugins") return kappa::cli::run_plugins(argc - 1, argv + 1);
-    std::cerr << "kappa: unknown command '" << command << "' (commands: solve, diagnose, study, report, generate, plugins; see kappa --help)\n";
+    kappa::cli::print_line("kappa: unknown command '" + command + "' (commands: solve, diagnose, study, report, generate, plugins; see kappa --help)");
     return 2;
   } catch (const kappa::cli::UsageError& error) {
-    std::cerr << "kappa " << command << ": " << error.what() << '\n';
+    kappa::cli::print_line("kappa " + command + ": " + error.what());
     return 2;
   } catch (const std::bad_alloc&) {
-    std::cerr << "kappa " << command << ": out of memory (the problem is too large for this machine)\n";
+    kappa::cli::print_line("kappa " + command + ": out of memory (the problem is too large for this machine)");
     return 1;
   } catch (const std::exception& error) {
-    std::cerr << "kappa " << command << ": " << error.what() << '\n';
+    kappa::cli::print_line("kappa " + command + ": " + error.what());
     return 1;
   } catch (...) {  // e.g. `throw 42` from a plugin: still one line, not std::terminate
-    std::cerr << "kappa " << command << ": failed with a non-standard exception (from a plugin?)\n";
+    kappa::cli::print_line("kappa " + command + ": failed with a non-standard exception (from a plugin?)");
     return 1;
   }
 }
