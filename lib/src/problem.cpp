@@ -14,8 +14,9 @@
 namespace kappa {
 namespace {
 
-// ---------------------------------------------------------------- kernels on A^T (dim x n)
-// The samples are stored as the columns of S = A^T (problem.hpp), in the problem's precision eT.
+// ---------------------------------------------------------------- kernels on X^T (features x n)
+// The samples are stored as the columns of S = X^T (problem.hpp), in the problem's precision
+// eT; with an intercept, a_i = [x_i; 1] and the intercept's 1 is implicit (never stored).
 
 // y := alpha op(S_block) x + beta y for the block of samples [first, first + count), i.e. the
 // columns of S, which are contiguous: no copy of the block is made.
@@ -80,20 +81,42 @@ void finish_output(const eT* product, Vec& out) {
   if constexpr (!std::is_same_v<eT, real>) std::copy(product, product + out.n_elem, out.begin());
 }
 
-// One blocked pass over the samples: for each block, t = S_block^T x, then
-// transform(t, first, count) rewrites t in place, then out += S_block t (skipped when out is
+// t = alpha A_block x for the block's samples: alpha (S_block^T x_f + x_b) with an intercept
+// (x_b = x[features], the last weight).
+template <class eT>
+void sample_products(const arma::Mat<eT>& S, bool intercept, Index first, Index count, eT alpha, const eT* x, eT* t) {
+  gemv_samples<eT>('T', S, first, count, alpha, x, 0, t);
+  if (intercept) {
+    const eT shift = alpha * x[S.n_rows];
+    for (Index k = 0; k < count; ++k) t[k] += shift;
+  }
+}
+
+// out += alpha A_block^T t: alpha S_block t for the features, alpha sum(t) for the intercept.
+template <class eT>
+void accumulate_samples(const arma::Mat<eT>& S, bool intercept, Index first, Index count, eT alpha, const eT* t, eT* out) {
+  gemv_samples<eT>('N', S, first, count, alpha, t, 1, out);
+  if (intercept) {
+    eT sum = 0;
+    for (Index k = 0; k < count; ++k) sum += t[k];
+    out[S.n_rows] += alpha * sum;
+  }
+}
+
+// One blocked pass over the samples: for each block, t = A_block x, then
+// transform(t, first, count) rewrites t in place, then out += A_block^T t (skipped when out is
 // null). `out` must be zeroed by the caller.
 template <class eT, class Transform>
-void blocked_pass(const arma::Mat<eT>& S, const eT* x, eT* out, Transform&& transform) {
+void blocked_pass(const arma::Mat<eT>& S, bool intercept, const eT* x, eT* out, Transform&& transform) {
   const Index n = S.n_cols;
   const Index block = std::min(block_samples<eT>(S.n_rows), n);
   std::vector<eT>& t = scratch<eT>().block;
   t.resize(block);
   for (Index first = 0; first < n; first += block) {
     const Index count = std::min(block, n - first);
-    gemv_samples<eT>('T', S, first, count, 1, x, 0, t.data());
+    sample_products<eT>(S, intercept, first, count, 1, x, t.data());
     transform(t.data(), first, count);
-    if (out != nullptr) gemv_samples<eT>('N', S, first, count, 1, t.data(), 1, out);
+    if (out != nullptr) accumulate_samples<eT>(S, intercept, first, count, 1, t.data(), out);
   }
 }
 
@@ -116,16 +139,15 @@ real loss_derivative(const LossSpec& spec, real r) {
   return 0;
 }
 
-// S = [X 1]^T (or X^T) in precision eT, transposed tile by tile (cache-friendly on both sides).
+// S = X^T in precision eT, transposed tile by tile (cache-friendly on both sides).
 template <class eT>
-arma::Mat<eT> transposed_design(const Mat& X, bool intercept) {
-  arma::Mat<eT> S(X.n_cols + (intercept ? 1 : 0), X.n_rows);
+arma::Mat<eT> transposed_features(const Mat& X) {
+  arma::Mat<eT> S(X.n_cols, X.n_rows);
   constexpr Index tile = 32;
   for (Index i0 = 0; i0 < X.n_rows; i0 += tile)
     for (Index j0 = 0; j0 < X.n_cols; j0 += tile)
       for (Index i = i0; i < std::min(i0 + tile, X.n_rows); ++i)
         for (Index j = j0; j < std::min(j0 + tile, X.n_cols); ++j) S(j, i) = static_cast<eT>(X(i, j));
-  if (intercept) S.row(X.n_cols).ones();
   return S;
 }
 
@@ -341,20 +363,19 @@ LinearModelProblem::LinearModelProblem(Mat&& X, const Vec& y, const LossSpec& sp
   spec.validate();
   dim_ = X.n_cols + (spec.intercept ? 1 : 0);
   num_features_ = X.n_cols;
-  if (precision == Precision::float64 && !spec.intercept) {
+  if (precision == Precision::float64) {
     detail::transpose_in_place(X);
     samples_ = std::move(X);
-  } else if (precision == Precision::float64) {
-    samples_ = transposed_design<real>(X, true);
   } else {
-    samples_single_ = transposed_design<float>(X, spec.intercept);
+    samples_single_ = transposed_features<float>(X);
     targets_single_ = arma::conv_to<arma::fvec>::from(y);
   }
   X.reset();
 }
 
 Mat LinearModelProblem::design() const {
-  return with_storage([](const auto& S, const auto&) -> Mat { return arma::conv_to<Mat>::from(S).t(); });
+  const Mat features = with_storage([](const auto& S, const auto&) -> Mat { return arma::conv_to<Mat>::from(S).t(); });
+  return design_matrix(features, spec_.intercept);
 }
 
 real LinearModelProblem::ridge_term(const Vec& w) const {
@@ -371,7 +392,7 @@ real LinearModelProblem::compute_loss(const Vec& w) const {
   const real loss_sum = with_storage([&](const auto& S, const auto& y) -> real {
     using eT = typename std::decay_t<decltype(S)>::elem_type;
     real sum = 0;
-    blocked_pass(S, in_precision(w, scratch<eT>().input), static_cast<eT*>(nullptr), [&](eT* t, Index first, Index count) {
+    blocked_pass(S, spec_.intercept, in_precision(w, scratch<eT>().input), static_cast<eT*>(nullptr), [&](eT* t, Index first, Index count) {
       for (Index k = 0; k < count; ++k) sum += loss_value(spec_, static_cast<real>(t[k] - y[first + k]));
     });
     return sum;
@@ -389,7 +410,7 @@ real LinearModelProblem::compute_loss_grad(const Vec& w, Vec& gradient) const {
     eT* out = output_buffer(gradient, dim_, buffers.output);
     std::fill(out, out + dim_, eT(0));
     real sum = 0;
-    blocked_pass(S, in_precision(w, buffers.input), out, [&](eT* t, Index first, Index count) {
+    blocked_pass(S, spec_.intercept, in_precision(w, buffers.input), out, [&](eT* t, Index first, Index count) {
       for (Index k = 0; k < count; ++k) {
         const real residual = t[k] - y[first + k];
         sum += loss_value(spec_, residual);
@@ -414,17 +435,22 @@ real LinearModelProblem::compute_batch_loss_grad(const Vec& w, const IndexVec& r
     const eT* x = in_precision(w, buffers.input);
     eT* out = output_buffer(gradient, dim_, buffers.output);
     real sum = 0;
+    const Index features = S.n_rows;
+    const eT bias = spec_.intercept ? x[features] : eT(0);
+    eT intercept_gradient = 0;
     for (Index k = 0; k < rows.n_elem; ++k) {
       const eT* sample = S.colptr(rows[k]);
-      const real residual = static_cast<real>(arma::blas::dot(dim_, sample, x) - y[rows[k]]);
+      const real residual = static_cast<real>(arma::blas::dot(features, sample, x) + bias - y[rows[k]]);
       sum += loss_value(spec_, residual);
       const eT coefficient = static_cast<eT>(loss_derivative(spec_, residual) / batch);
+      intercept_gradient += coefficient;
       if (k == 0) {
-        for (Index j = 0; j < dim_; ++j) out[j] = coefficient * sample[j];
+        for (Index j = 0; j < features; ++j) out[j] = coefficient * sample[j];
       } else {
-        for (Index j = 0; j < dim_; ++j) out[j] += coefficient * sample[j];
+        for (Index j = 0; j < features; ++j) out[j] += coefficient * sample[j];
       }
     }
+    if (spec_.intercept) out[features] = intercept_gradient;
     finish_output(out, gradient);
     return sum;
   });
@@ -443,13 +469,13 @@ void LinearModelProblem::compute_hess_vec(const Vec& w, const Vec& v, Vec& out) 
     eT* product = output_buffer(out, dim_, buffers.output);
     std::fill(product, product + dim_, eT(0));
     std::vector<eT>& residuals = buffers.block_second;
-    blocked_pass(S, in_precision(v, buffers.input), product, [&](eT* t, Index first, Index count) {
+    blocked_pass(S, spec_.intercept, in_precision(v, buffers.input), product, [&](eT* t, Index first, Index count) {
       if (spec_.kind == LossKind::l2) {
         for (Index k = 0; k < count; ++k) t[k] = static_cast<eT>(2 * t[k] / n);
         return;
       }
       residuals.resize(count);
-      gemv_samples<eT>('T', S, first, count, 1, weights.data(), 0, residuals.data());
+      sample_products<eT>(S, spec_.intercept, first, count, 1, weights.data(), residuals.data());
       for (Index k = 0; k < count; ++k)
         t[k] = std::fabs(static_cast<real>(residuals[k] - y[first + k])) <= spec_.huber_delta ? static_cast<eT>(t[k] / n) : eT(0);
     });
@@ -467,7 +493,7 @@ void LinearModelProblem::compute_curvature_bound_vec(const Vec& v, Vec& out) con
     Scratch<eT>& buffers = scratch<eT>();
     eT* product = output_buffer(out, dim_, buffers.output);
     std::fill(product, product + dim_, eT(0));
-    blocked_pass(S, in_precision(v, buffers.input), product, [&](eT* t, Index, Index count) {
+    blocked_pass(S, spec_.intercept, in_precision(v, buffers.input), product, [&](eT* t, Index, Index count) {
       for (Index k = 0; k < count; ++k) t[k] = static_cast<eT>(scale * t[k]);
     });
     finish_output(product, out);
@@ -490,10 +516,10 @@ void LinearModelProblem::compute_least_squares_apply(const Vec& w, Vec& out) con
     Scratch<eT>& buffers = scratch<eT>();
     const eT* x = in_precision(w, buffers.input);
     if constexpr (std::is_same_v<eT, real>) {
-      gemv_samples<eT>('T', S, 0, n, scale, x, 0, out.memptr());
+      sample_products<eT>(S, spec_.intercept, 0, n, scale, x, out.memptr());
     } else {
       buffers.output.resize(n);
-      gemv_samples<eT>('T', S, 0, n, static_cast<eT>(scale), x, 0, buffers.output.data());
+      sample_products<eT>(S, spec_.intercept, 0, n, static_cast<eT>(scale), x, buffers.output.data());
       std::copy(buffers.output.begin(), buffers.output.end(), out.begin());
     }
     return 0;
@@ -509,7 +535,8 @@ void LinearModelProblem::compute_least_squares_apply_transpose(const Vec& u, Vec
     Scratch<eT>& buffers = scratch<eT>();
     const eT* x = in_precision(u, buffers.input);  // only its first n entries are read
     eT* product = output_buffer(out, dim_, buffers.output);
-    gemv_samples<eT>('N', S, 0, n, static_cast<eT>(scale), x, 0, product);
+    std::fill(product, product + dim_, eT(0));
+    accumulate_samples<eT>(S, spec_.intercept, 0, n, static_cast<eT>(scale), x, product);
     finish_output(product, out);
     return 0;
   });
@@ -533,10 +560,11 @@ Mat LinearModelProblem::compute_least_squares_matrix() const {
 real LinearModelProblem::compute_max_sample_smoothness() const {
   if (spec_.kind == LossKind::l1) throw NumericalError("the l1 loss is not smooth: give the step size explicitly");
   const real rho_second = spec_.kind == LossKind::l2 ? 2.0 : 1.0;
-  const real largest_row = with_storage([](const auto& S, const auto&) -> real {
+  const real intercept_square = spec_.intercept ? 1 : 0;  // |a_i|^2 = |x_i|^2 + 1
+  const real largest_row = with_storage([intercept_square](const auto& S, const auto&) -> real {
     real largest = 0;
     for (Index i = 0; i < S.n_cols; ++i) {
-      real squares = 0;
+      real squares = intercept_square;
       for (Index j = 0; j < S.n_rows; ++j) squares += static_cast<real>(S(j, i)) * static_cast<real>(S(j, i));
       largest = std::max(largest, squares);
     }

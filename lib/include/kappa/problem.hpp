@@ -142,19 +142,20 @@ Precision parse_precision(const std::string& name);  // "double" | "float"; Inpu
 
 // Linear model y ~ A w with one of the losses above.
 //
-// Storage: the problem keeps its own copy of the samples in row-major order, i.e. A^T (dim x n,
-// column i = a_i, the intercept 1 last): a minibatch touches b contiguous rows, and one
-// blocked pass over the columns of A^T serves the full gradient (each block of rows computes
-// its residuals and adds its contribution to the gradient while it is still in cache).
+// Storage: the problem keeps its own copy of the samples in row-major order, i.e. X^T (d x n,
+// column i = x_i; with an intercept a_i = [x_i; 1], the 1 implicit, never stored): a minibatch
+// touches b contiguous rows, and one blocked pass over the columns of X^T serves the full
+// gradient (each block of rows computes its residuals and adds its contribution to the
+// gradient while it is still in cache).
 class LinearModelProblem final : public Problem {
  public:
   // `X` is the feature matrix (n x d) WITHOUT the intercept column; the problem appends it when
   // spec.intercept is set. Throws InputError for an empty X, mismatched y, a ridge that is
   // negative or not finite, or a huber_delta that is not finite and > 0.
   LinearModelProblem(const Mat& X, const Vec& y, const LossSpec& spec, Precision precision = Precision::float64);
-  // The same, taking over X's memory: a float64 problem without an intercept transposes X in
-  // place, so that the data exists once (large X: a slower, low-memory transposition). X is
-  // left empty.
+  // The same, taking over X's memory: a float64 problem transposes X in place, so that the data
+  // exists once (large X: a slower, low-memory transposition); a float32 one keeps a float copy
+  // (half the size) and frees X. X is left empty.
   LinearModelProblem(Mat&& X, const Vec& y, const LossSpec& spec, Precision precision = Precision::float64);
 
   Index dim() const override { return dim_; }
@@ -193,8 +194,8 @@ class LinearModelProblem final : public Problem {
   real ridge_term(const Vec& w) const;
   void add_ridge_gradient(const Vec& w, Vec& gradient) const;
 
-  Mat samples_;                   // A^T, float64 problems only
-  arma::fmat samples_single_;     // A^T, float32 problems only
+  Mat samples_;                   // X^T, float64 problems only
+  arma::fmat samples_single_;     // X^T, float32 problems only
   Vec targets_;                   // y, always double (reported and used by references)
   arma::fvec targets_single_;     // y, float32 problems only
   LossSpec spec_;
