@@ -158,11 +158,7 @@ ExperimentSetup checked_setup(SolveOptions& o) {
   setup.reference_method = parse_direct_method(o.reference_method);
   setup.formulation = parse_formulation(o.formulation);
   setup.precision = parse_precision(o.precision);
-  if (setup.formulation == Formulation::kernel_system) {
-    check_kernel_system_spec(setup.loss);
-    if (setup.precision != Precision::float64)
-      throw InputError("--precision " + o.precision + ": float is available for the regression formulation only");
-  }
+  check_setup(setup);
   return setup;
 }
 

@@ -1,4 +1,4 @@
-/* Counting heap allocator for the benchmark executable only (never linked into libkappa).
+/* Counting heap allocator for kappa_bench and unit.kernels (never linked into libkappa).
  *
  * It replaces the malloc family for the whole process (an executable's definitions interpose
  * on libc's for every shared library, plugins included) and forwards to glibc's own entry

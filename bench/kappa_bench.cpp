@@ -3,7 +3,7 @@
 //   kappa_bench suite [--quick] [--sections kernels,minibatch] [--tsv FILE] [--alloc-backtraces N]
 //       full-batch L2 loss+gradient vs one dgemv over the same matrix (600x600, 200000x500) and
 //       the naive two-pass version; minibatch steps (b = 1, 2 on 600 x 600) in ns and heap
-//       allocations per step; float32 rows where the API offers a precision. Prints a table;
+//       allocations per step; float32 rows. Prints a table;
 //       --tsv writes "key<TAB>value" lines for bench/report.py. --quick: tiny sizes (smoke test).
 //   kappa_bench run --data FILE --optimizer NAME --lr X [--batch-size B] --max-iterations N
 //       [--run-seed S] --weights OUT
@@ -93,19 +93,10 @@ void gemv(char transpose, const arma::Mat<T>& A, T alpha, const T* x, T beta, T*
   arma::blas::gemv<T>(&transpose, &m, &n, &alpha, A.memptr(), &m, x, &one, &beta, y, &one);
 }
 
-// ------------------------------------------------------------------ precision hook (target 3)
-//
-// A float32 LinearModelProblem, when problem.hpp offers a precision choice. CMake defines
-// KAPPA_BENCH_HAS_PRECISION when `kappa::Precision` exists; the constructor call below is the
-// one line to adapt to the names the API settles on.
+// An l2 problem (no ridge, no intercept) in double or float32 arithmetic.
 std::unique_ptr<kappa::Problem> make_l2_problem(const kappa::Mat& X, const kappa::Vec& y, bool float32) {
-  const kappa::LossSpec l2;  // l2, no ridge, no intercept
-  if (!float32) return std::make_unique<kappa::LinearModelProblem>(X, y, l2);
-#ifdef KAPPA_BENCH_HAS_PRECISION
-  return std::make_unique<kappa::LinearModelProblem>(X, y, l2, KAPPA_BENCH_FLOAT_PRECISION);
-#else
-  return nullptr;
-#endif
+  return std::make_unique<kappa::LinearModelProblem>(X, y, kappa::LossSpec{},
+                                                     float32 ? kappa::Precision::float32 : kappa::Precision::float64);
 }
 
 // ------------------------------------------------------------------ target 1: full batch
@@ -162,14 +153,10 @@ void full_batch(Index n, Index d, const Timing& timing, Results& results) {
   results.add(prefix + "loss_grad_ns", median_ns([&] { problem->loss_grad(w, gradient); }, timing), "ns");
   results.add(prefix + "loss_grad_mallocs_per_call", allocations_per_call([&] { problem->loss_grad(w, gradient); }), "calls");
 
-  // float32: the BLAS floor always (what the hardware allows), kappa's when the API has it.
+  // float32: the BLAS floor (what the hardware allows) and kappa's pass.
   blas_floor<float>(prefix + "float.", design, targets, timing, results);
   const auto float_problem = make_l2_problem(design, targets, true);
-  if (float_problem) {
-    results.add(prefix + "float.loss_grad_ns", median_ns([&] { float_problem->loss_grad(w, gradient); }, timing), "ns");
-  } else {
-    std::printf("| %-44s | %14s | %-10s |\n", (prefix + "float.loss_grad_ns").c_str(), "n/a", "no API");
-  }
+  results.add(prefix + "float.loss_grad_ns", median_ns([&] { float_problem->loss_grad(w, gradient); }, timing), "ns");
 }
 
 // ------------------------------------------------------------------ target 2: minibatch
@@ -251,10 +238,6 @@ void minibatch(Index n, Index d, const Timing& timing, long counted_steps, long 
     const std::string precision = float32 ? "float." : "";
     for (const Index batch : {Index(1), Index(2)}) {
       const std::string prefix = "minibatch." + std::to_string(n) + "x" + std::to_string(d) + ".b" + std::to_string(batch) + "." + precision;
-      if (!problem) {
-        std::printf("| %-44s | %14s | %-10s |\n", (prefix + "step_ns").c_str(), "n/a", "no API");
-        continue;
-      }
       // The step of minimize_gradient_steps (first_order.hpp): rows from the sampler, the
       // public batch gradient, w -= lr g.
       kappa::MinibatchSampler sampler(n, batch, 7);

@@ -16,7 +16,7 @@ build=${BUILD:-build-bench}
 parts=${PARTS:-kernels torch threads memory}
 quick=${QUICK:-0}
 
-# Configure every time (cheap): bench/CMakeLists.txt re-checks whether the float32 API exists.
+# Configure every time (cheap): the build directory may be new.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DKAPPA_BUILD_BENCH=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target kappa_app kappa_bench >/dev/null
 kappa="$root/$build/bin/kappa"

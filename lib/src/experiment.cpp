@@ -58,16 +58,21 @@ Dataset validated(Dataset data) {
 
 }  // namespace
 
+void check_setup(const ExperimentSetup& setup) {
+  if (setup.formulation != Formulation::kernel_system) return;
+  check_kernel_system_spec(setup.loss);
+  if (setup.precision != Precision::float64)
+    throw InputError("precision = " + to_string(setup.precision) + " is available for the regression formulation only");
+}
+
 Experiment::Experiment(Dataset data, const ExperimentSetup& setup)
     : data_(validated(std::move(data))),
       setup_(setup),
       test_design_(data_.has_test() && setup.loss.intercept ? design_matrix(data_.X_test, true) : Mat()) {
   // Memory: the training design is held once. The reference is computed from X (always in
   // double, whatever the precision of the runs), then X moves into the problem.
+  check_setup(setup);
   if (setup.formulation == Formulation::kernel_system) {
-    check_kernel_system_spec(setup.loss);
-    if (setup.precision != Precision::float64)
-      throw InputError("precision = " + to_string(setup.precision) + " is available for the regression formulation only");
     auto kernel_system = std::make_unique<KernelSystemProblem>(data_.X_train, data_.y_train, setup.loss.ridge, data_.source);
     data_.X_train.reset();
     preconditioner_ = make_kernel_system_preconditioner(setup.preconditioner, *kernel_system);

@@ -120,6 +120,17 @@ void blocked_pass(const arma::Mat<eT>& S, bool intercept, const eT* x, eT* out, 
   }
 }
 
+// out = the sum over blocks of A_block^T transform(A_block x): a blocked pass in the storage
+// precision eT, x and out in double.
+template <class eT, class Transform>
+void transformed_pass(const arma::Mat<eT>& S, bool intercept, const Vec& x, Vec& out, Index dim, Transform&& transform) {
+  Scratch<eT>& buffers = scratch<eT>();
+  eT* product = output_buffer(out, dim, buffers.output);
+  std::fill(product, product + dim, eT(0));
+  blocked_pass(S, intercept, in_precision(x, buffers.input), product, transform);
+  finish_output(product, out);
+}
+
 // rho(r) and rho'(r) of the conventions in problem.hpp.
 real loss_value(const LossSpec& spec, real r) {
   switch (spec.kind) {
@@ -151,11 +162,10 @@ arma::Mat<eT> transposed_features(const Mat& X) {
   return S;
 }
 
-const Mat& checked_features(const Mat& X, const Vec& y) {
+void check_features(const Mat& X, const Vec& y) {
   if (X.is_empty()) throw InputError("problem: the design matrix is empty");
   if (X.n_rows != y.n_elem)
     throw InputError("problem: X has " + std::to_string(X.n_rows) + " rows but y has " + std::to_string(y.n_elem) + " values");
-  return X;
 }
 
 }  // namespace
@@ -355,22 +365,32 @@ real Problem::smoothness() const {
 // ---------------------------------------------------------------- LinearModelProblem
 
 LinearModelProblem::LinearModelProblem(const Mat& X, const Vec& y, const LossSpec& spec, Precision precision)
-    : LinearModelProblem(Mat(X), y, spec, precision) {}
+    : targets_(y), spec_(spec), precision_(precision), dim_(X.n_cols + (spec.intercept ? 1 : 0)), num_features_(X.n_cols) {
+  check_features(X, y);
+  spec.validate();
+  store_samples(X);
+}
 
 LinearModelProblem::LinearModelProblem(Mat&& X, const Vec& y, const LossSpec& spec, Precision precision)
-    : targets_(y), spec_(spec), precision_(precision), dim_(0), num_features_(0) {
-  checked_features(X, y);
+    : targets_(y), spec_(spec), precision_(precision), dim_(X.n_cols + (spec.intercept ? 1 : 0)), num_features_(X.n_cols) {
+  check_features(X, y);
   spec.validate();
-  dim_ = X.n_cols + (spec.intercept ? 1 : 0);
-  num_features_ = X.n_cols;
   if (precision == Precision::float64) {
     detail::transpose_in_place(X);
     samples_ = std::move(X);
   } else {
-    samples_single_ = transposed_features<float>(X);
-    targets_single_ = arma::conv_to<arma::fvec>::from(y);
+    store_samples(X);
   }
   X.reset();
+}
+
+void LinearModelProblem::store_samples(const Mat& X) {
+  if (precision_ == Precision::float64) {
+    samples_ = transposed_features<real>(X);
+  } else {
+    samples_single_ = transposed_features<float>(X);
+    targets_single_ = arma::conv_to<arma::fvec>::from(targets_);
+  }
 }
 
 Mat LinearModelProblem::design() const {
@@ -406,18 +426,14 @@ real LinearModelProblem::compute_loss_grad(const Vec& w, Vec& gradient) const {
   const real n = static_cast<real>(num_samples());
   const real loss_sum = with_storage([&](const auto& S, const auto& y) -> real {
     using eT = typename std::decay_t<decltype(S)>::elem_type;
-    Scratch<eT>& buffers = scratch<eT>();
-    eT* out = output_buffer(gradient, dim_, buffers.output);
-    std::fill(out, out + dim_, eT(0));
     real sum = 0;
-    blocked_pass(S, spec_.intercept, in_precision(w, buffers.input), out, [&](eT* t, Index first, Index count) {
+    transformed_pass(S, spec_.intercept, w, gradient, dim_, [&](eT* t, Index first, Index count) {
       for (Index k = 0; k < count; ++k) {
         const real residual = t[k] - y[first + k];
         sum += loss_value(spec_, residual);
         t[k] = static_cast<eT>(loss_derivative(spec_, residual) / n);
       }
     });
-    finish_output(out, gradient);
     return sum;
   });
   add_ridge_gradient(w, gradient);
@@ -463,13 +479,10 @@ void LinearModelProblem::compute_hess_vec(const Vec& w, const Vec& v, Vec& out) 
   const real n = static_cast<real>(num_samples());
   with_storage([&](const auto& S, const auto& y) -> real {
     using eT = typename std::decay_t<decltype(S)>::elem_type;
-    Scratch<eT>& buffers = scratch<eT>();
-    std::vector<eT> weights;  // w in eT, huber only (input holds v)
+    std::vector<eT> weights;  // w in eT, huber only (the scratch input holds v)
     if (spec_.kind == LossKind::huber) weights.assign(w.begin(), w.end());
-    eT* product = output_buffer(out, dim_, buffers.output);
-    std::fill(product, product + dim_, eT(0));
-    std::vector<eT>& residuals = buffers.block_second;
-    blocked_pass(S, spec_.intercept, in_precision(v, buffers.input), product, [&](eT* t, Index first, Index count) {
+    std::vector<eT>& residuals = scratch<eT>().block_second;
+    transformed_pass(S, spec_.intercept, v, out, dim_, [&](eT* t, Index first, Index count) {
       if (spec_.kind == LossKind::l2) {
         for (Index k = 0; k < count; ++k) t[k] = static_cast<eT>(2 * t[k] / n);
         return;
@@ -479,7 +492,6 @@ void LinearModelProblem::compute_hess_vec(const Vec& w, const Vec& v, Vec& out) 
       for (Index k = 0; k < count; ++k)
         t[k] = std::fabs(static_cast<real>(residuals[k] - y[first + k])) <= spec_.huber_delta ? static_cast<eT>(t[k] / n) : eT(0);
     });
-    finish_output(product, out);
     return 0;
   });
   add_ridge_gradient(v, out);
@@ -490,13 +502,9 @@ void LinearModelProblem::compute_curvature_bound_vec(const Vec& v, Vec& out) con
   const real scale = (spec_.kind == LossKind::l2 ? 2.0 : 1.0) / static_cast<real>(num_samples());
   with_storage([&](const auto& S, const auto&) -> real {
     using eT = typename std::decay_t<decltype(S)>::elem_type;
-    Scratch<eT>& buffers = scratch<eT>();
-    eT* product = output_buffer(out, dim_, buffers.output);
-    std::fill(product, product + dim_, eT(0));
-    blocked_pass(S, spec_.intercept, in_precision(v, buffers.input), product, [&](eT* t, Index, Index count) {
+    transformed_pass(S, spec_.intercept, v, out, dim_, [&](eT* t, Index, Index count) {
       for (Index k = 0; k < count; ++k) t[k] = static_cast<eT>(scale * t[k]);
     });
-    finish_output(product, out);
     return 0;
   });
   add_ridge_gradient(v, out);

@@ -608,14 +608,11 @@ Described Planner::describe_point(std::uint64_t point) const {
   }
   if (problem.setup.formulation == Formulation::kernel_system) {
     try {
-      check_kernel_system_spec(problem.setup.loss);
+      check_setup(problem.setup);
     } catch (const InputError& error) {
       fail_grid("a task with formulation = kernel-system: " + std::string(error.what()) +
                 " (give such values only with the regression formulation, e.g. by zip)");
     }
-    if (problem.setup.precision != Precision::float64)
-      fail_grid("a task with formulation = kernel-system and precision = " + to_string(problem.setup.precision) +
-                ": float is available for the regression formulation only (combine them by zip)");
   }
 
   Params params;

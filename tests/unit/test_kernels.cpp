@@ -6,9 +6,6 @@
 // reach the direct (double) solution to the accuracy float allows on a well-conditioned problem.
 // Their speed is measured by bench/, not here.
 
-#include <atomic>
-#include <cerrno>
-#include <cstddef>
 #include <string>
 
 #include "kappa/experiment.hpp"
@@ -17,50 +14,18 @@
 #include "kappa/synthetic.hpp"
 #include "test_support.hpp"
 
-// A counting allocator. Armadillo allocates with posix_memalign/malloc, not operator new, so the
-// C allocation functions themselves are interposed (glibc allows it, and forwards to its own
-// __libc_* entry points). Sanitizers interpose them too, so there the counting is off and the
-// allocation tests say so instead of asserting.
-namespace {
-std::atomic<long> allocations{0};
-}
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kCounting = false;
-#else
+// The counting allocator of bench/ (alloc_counter.c: it interposes the malloc family, which
+// Armadillo allocates with, and forwards to glibc). Linked in, and KAPPA_COUNT_ALLOCATIONS
+// defined, except in sanitizer builds, whose runtime owns malloc: there the allocation tests
+// say so instead of asserting.
+#ifdef KAPPA_COUNT_ALLOCATIONS
+#include "alloc_counter.h"
 constexpr bool kCounting = true;
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-void __libc_free(void*);
-void* malloc(std::size_t size) {
-  ++allocations;
-  return __libc_malloc(size);
-}
-void* calloc(std::size_t count, std::size_t size) {
-  ++allocations;
-  return __libc_calloc(count, size);
-}
-void* realloc(void* memory, std::size_t size) {
-  ++allocations;
-  return __libc_realloc(memory, size);
-}
-int posix_memalign(void** memory, std::size_t alignment, std::size_t size) {
-  ++allocations;
-  *memory = __libc_memalign(alignment, size);
-  return *memory == nullptr && size > 0 ? ENOMEM : 0;
-}
-void* aligned_alloc(std::size_t alignment, std::size_t size) {
-  ++allocations;
-  return __libc_memalign(alignment, size);
-}
-void* memalign(std::size_t alignment, std::size_t size) {
-  ++allocations;
-  return __libc_memalign(alignment, size);
-}
-void free(void* memory) { __libc_free(memory); }
-}
+#else
+constexpr bool kCounting = false;
+void alloc_counter_start(int) {}
+void alloc_counter_stop() {}
+unsigned long alloc_counter_malloc_calls() { return 0; }
 #endif
 
 using namespace kappa;
@@ -77,9 +42,10 @@ long allocations_per_steps(const Problem& problem, Index batch_size, long steps)
     w -= 1e-4 * gradient;
   };
   for (int i = 0; i < 10; ++i) step();  // buffers grow to size here
-  const long before = allocations.load();
+  alloc_counter_start(0);
   for (long i = 0; i < steps; ++i) step();
-  return allocations.load() - before;
+  alloc_counter_stop();
+  return static_cast<long>(alloc_counter_malloc_calls());
 }
 
 Dataset seed_shaped_data() {  // the seed's shape: n = d = 600
@@ -98,9 +64,10 @@ BOOST_AUTO_TEST_CASE(the_counting_allocator_sees_allocations) {  // else the nex
     BOOST_TEST_MESSAGE("allocation counting is off under sanitizers (they interpose malloc)");
     return;
   }
-  const long before = allocations.load();
+  alloc_counter_start(0);
   const Vec v(1000, arma::fill::ones);
-  BOOST_TEST(allocations.load() - before >= 1);
+  alloc_counter_stop();
+  BOOST_TEST(alloc_counter_malloc_calls() >= 1u);
   BOOST_TEST(v(999) == 1.0);
 }
 
@@ -129,12 +96,13 @@ BOOST_AUTO_TEST_CASE(a_full_gradient_allocates_nothing_once_warm) {
     const LinearModelProblem problem(data.X_train, data.y_train, LossSpec{}, precision);
     Vec w(problem.dim(), arma::fill::zeros), gradient;
     problem.loss_grad(w, gradient);
-    const long before = allocations.load();
+    alloc_counter_start(0);
     for (int i = 0; i < 100; ++i) {
       problem.loss_grad(w, gradient);
       w -= 0.1 * gradient;
     }
-    BOOST_TEST_CONTEXT(to_string(precision)) { BOOST_TEST(allocations.load() - before == 0); }
+    alloc_counter_stop();
+    BOOST_TEST_CONTEXT(to_string(precision)) { BOOST_TEST(alloc_counter_malloc_calls() == 0u); }
   }
 }
 

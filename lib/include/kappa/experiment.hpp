@@ -34,6 +34,11 @@ struct ExperimentSetup {
   Precision precision = Precision::float64;
 };
 
+// The rules of a setup that hold whatever the data, checked by Experiment and, before any work,
+// by the CLI and study planning: for the kernel-system formulation, its loss rules
+// (check_kernel_system_spec) and double precision. InputError naming the value otherwise.
+void check_setup(const ExperimentSetup& setup);
+
 // Quality of a weight vector on the original problem.
 struct Evaluation {
   real train_loss = 0;

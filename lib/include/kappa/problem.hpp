@@ -193,6 +193,8 @@ class LinearModelProblem final : public Problem {
   }
   real ridge_term(const Vec& w) const;
   void add_ridge_gradient(const Vec& w, Vec& gradient) const;
+  // samples_ (or samples_single_ and targets_single_) as a transposed copy of X.
+  void store_samples(const Mat& X);
 
   Mat samples_;                   // X^T, float64 problems only
   arma::fmat samples_single_;     // X^T, float32 problems only
