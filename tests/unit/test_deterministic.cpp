@@ -419,11 +419,7 @@ BOOST_AUTO_TEST_CASE(failed_runs_with_a_reason) {
 // preconditioner: jacobi and whiten, whose problems the optimizers see as materialized kernel
 // systems in z; the result, mapped back with P, is the same alpha.
 BOOST_AUTO_TEST_CASE(direct_solves_the_kernel_system_from_its_hessian) {
-  KernelSpec spec;
-  spec.n = 40;
-  spec.n_test = 10;
-  spec.input_dim = 2;
-  spec.width = 0.2;
+  const KernelSpec spec = small_gaussian_kernel();
   const Dataset data = generate(spec);
   const real lambda = 1e-3;
   const Mat H = data.X_train + lambda * arma::eye<Mat>(spec.n, spec.n);

@@ -26,6 +26,7 @@
 using namespace kappa;
 using kappa::test::relative;
 using kappa::test::require_throws_naming;
+using kappa::test::small_gaussian_kernel;
 
 namespace {
 
@@ -164,11 +165,7 @@ BOOST_AUTO_TEST_CASE(setups_without_meaning_are_refused) {
 
 BOOST_AUTO_TEST_CASE(reference_methods_agree_and_equal_the_regression_solution) {
   // A Gaussian kernel made well conditioned enough for every method by a ridge of 1e-3.
-  KernelSpec spec;
-  spec.n = 40;
-  spec.n_test = 10;
-  spec.input_dim = 2;
-  spec.width = 0.2;
+  KernelSpec spec = small_gaussian_kernel();
   const Dataset data = generate(spec);
   ExperimentSetup setup;
   setup.formulation = Formulation::kernel_system;
@@ -283,11 +280,7 @@ BOOST_AUTO_TEST_CASE(max_sample_smoothness_is_the_largest_per_sample_hessian_nor
 BOOST_AUTO_TEST_CASE(minibatch_lr_auto_runs_on_the_kernel_system) {
   PluginRegistry registry;
   registry.load_directories({KAPPA_TEST_PLUGIN_DIR});
-  KernelSpec spec;
-  spec.n = 40;
-  spec.n_test = 10;
-  spec.input_dim = 2;
-  spec.width = 0.2;
+  const KernelSpec spec = small_gaussian_kernel();
   ExperimentSetup setup;
   setup.formulation = Formulation::kernel_system;
   setup.loss.ridge = 1e-2;

@@ -1,6 +1,6 @@
 #pragma once
-// Helpers shared by the unit tests: random data, relative errors, the design matrix written out
-// independently of kappa::design_matrix, and a check that an action throws a given exception
+// Helpers shared by the unit tests: random data, a small kernel system, relative errors, the
+// design matrix written out independently of kappa::design_matrix, and a check that an action throws a given exception
 // whose message names some fragments. Header-only; include it after <boost/test/unit_test.hpp>.
 
 #include <algorithm>
@@ -14,6 +14,7 @@
 #include <armadillo>
 #include <boost/test/unit_test.hpp>
 
+#include "kappa/synthetic.hpp"
 #include "kappa/types.hpp"
 
 namespace kappa::test {
@@ -38,6 +39,17 @@ inline Mat orthonormal(std::mt19937_64& rng, Index rows, Index cols) {
 }
 
 // |a - b| / |b| (2-norm for vectors, Frobenius norm for matrices), |b| floored at 1e-300.
+// A small Gaussian kernel system (40 training points in 2 dimensions, 10 test points): cheap
+// enough for every method, and well conditioned once a ridge of 1e-3 or more is added.
+inline KernelSpec small_gaussian_kernel() {
+  KernelSpec spec;
+  spec.n = 40;
+  spec.n_test = 10;
+  spec.input_dim = 2;
+  spec.width = 0.2;
+  return spec;
+}
+
 inline double relative(const Vec& a, const Vec& b) { return arma::norm(a - b) / std::max(arma::norm(b), 1e-300); }
 inline double relative(const Mat& a, const Mat& b) {
   return arma::norm(a - b, "fro") / std::max(arma::norm(b, "fro"), 1e-300);
