@@ -7,10 +7,10 @@
 
 #include <boost/program_options.hpp>
 
-#include <kappa/data.hpp>
-#include <kappa/synthetic.hpp>
+#include "core/data/dataset.hpp"
+#include "core/data/synthetic.hpp"
 #include <kappa/error.hpp>
-#include <kappa/plugin_registry.hpp>
+#include "core/loader/plugin_registry.hpp"
 
 namespace kappa::cli {
 

@@ -9,7 +9,7 @@
 #include <tuple>
 
 #include <kappa/parse.hpp>
-#include <kappa/theory.hpp>
+#include "core/theory/theory.hpp"
 
 #include "cli.hpp"
 

@@ -1,6 +1,8 @@
 // kappa plugins: every optimizer on the plugin path with its parameters and defaults.
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <vector>
 
 #include "cli.hpp"
 
@@ -17,7 +19,12 @@ int run_plugins(int argc, char** argv) {
   std::cout << "plugin path:\n";
   for (const std::string& dir : PluginRegistry::search_path(plugin_options.dirs)) std::cout << "  " << dir << '\n';
   std::cout << '\n' << registry.optimizers().size() << " optimizers\n";
-  for (const LoadedOptimizer& loaded : registry.optimizers()) {
+  // By name, whatever order the files were found in.
+  std::vector<const LoadedOptimizer*> by_name;
+  for (const LoadedOptimizer& loaded : registry.optimizers()) by_name.push_back(&loaded);
+  std::sort(by_name.begin(), by_name.end(), [](const auto* a, const auto* b) { return a->info.name < b->info.name; });
+  for (const LoadedOptimizer* entry : by_name) {
+    const LoadedOptimizer& loaded = *entry;
     std::cout << '\n' << loaded.info.name << " - " << loaded.info.summary << "\n  from " << loaded.library << '\n';
     if (loaded.info.params.empty()) std::cout << "  (no parameters)\n";
     for (const ParamSpec& param : loaded.info.params)

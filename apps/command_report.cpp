@@ -17,8 +17,8 @@
 #include <sstream>
 
 #include <kappa/parse.hpp>
-#include <kappa/study_grid.hpp>
-#include <kappa/study_results.hpp>
+#include "study/grid.hpp"
+#include "study/results.hpp"
 
 #include "cli.hpp"
 

@@ -6,7 +6,7 @@
 #include <optional>
 
 #include <kappa/parse.hpp>
-#include <kappa/theory.hpp>
+#include "core/theory/theory.hpp"
 
 #include "cli.hpp"
 #include "report_writer.hpp"

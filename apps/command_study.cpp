@@ -21,8 +21,8 @@
 #include <boost/serialization/vector.hpp>
 
 #include <kappa/parse.hpp>
-#include <kappa/study_grid.hpp>
-#include <kappa/study_results.hpp>
+#include "study/grid.hpp"
+#include "study/results.hpp"
 
 #include "cli.hpp"
 #include "study_scheduler.hpp"

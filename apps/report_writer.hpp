@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include <kappa/experiment.hpp>
+#include "core/experiment/experiment.hpp"
 
 namespace kappa::cli {
 

@@ -19,7 +19,7 @@
 #include <boost/mpi/status.hpp>
 
 #include <kappa/error.hpp>
-#include <kappa/study_runner.hpp>
+#include "study/runner.hpp"
 
 #include "study_progress.hpp"
 

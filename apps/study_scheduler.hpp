@@ -16,8 +16,8 @@
 
 #include <boost/mpi/communicator.hpp>
 
-#include <kappa/study_grid.hpp>
-#include <kappa/study_results.hpp>
+#include "study/grid.hpp"
+#include "study/results.hpp"
 
 namespace kappa::cli {
 

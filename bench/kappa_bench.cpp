@@ -28,12 +28,13 @@
 #include <string>
 #include <vector>
 
-#include <kappa/data.hpp>
+#include "core/data/dataset.hpp"
 #include <kappa/error.hpp>
 #include <kappa/first_order.hpp>
 #include <kappa/monitor.hpp>
-#include <kappa/plugin_registry.hpp>
-#include <kappa/problem.hpp>
+#include "core/loader/plugin_registry.hpp"
+#include "core/problems/linear_model.hpp"
+#include "core/experiment/run_monitor.hpp"
 
 #include "alloc_counter.h"
 
@@ -197,7 +198,7 @@ StepCount plugin_run(const kappa::PluginRegistry& registry, const kappa::Problem
   controls.grad_tol = 0;
   kappa::Vec w(problem.dim(), arma::fill::zeros);
   alloc_counter_start(backtraces);
-  kappa::Monitor monitor(controls, [](const kappa::Vec&) { return arma::datum::nan; }, [&] { return problem.data_passes(); });
+  kappa::RunMonitor monitor(controls, [](const kappa::Vec&) { return arma::datum::nan; }, [&] { return problem.data_passes(); });
   const auto start = Clock::now();
   sgd->minimize(problem, w, monitor);
   const double seconds = seconds_since(start);

@@ -1,7 +1,7 @@
 # kappa_add_plugin(<name> SOURCES <files...> [OUTPUT_DIRECTORY <dir>] [NO_INSTALL])
 #
 # Builds one optimizer plugin: a shared library named libkappa_plugin_<name>.so (the only file
-# names the plugin loader looks at) that links kappa::kappa, with every symbol hidden except the
+# names the plugin loader looks at) that links kappa::sdk (and nothing else of kappa), with every symbol hidden except the
 # two that KAPPA_PLUGIN exports. One implementation serves kappa's own build (plugins/, tests/)
 # and the installed CMake package (find_package(kappa), which installs this file next to
 # kappaConfig.cmake), so an out-of-tree plugin is built exactly like a shipped one.
@@ -25,7 +25,7 @@ function(kappa_add_plugin name)
   endif()
   set(target kappa_plugin_${name})
   add_library(${target} MODULE ${ARG_SOURCES})
-  target_link_libraries(${target} PRIVATE kappa::kappa)
+  target_link_libraries(${target} PRIVATE kappa::sdk)
   set_target_properties(${target} PROPERTIES
     PREFIX "lib"
     SUFFIX ".so"

@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <string>
 
-#include "kappa/data.hpp"
+#include "core/data/dataset.hpp"
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
-#include "kappa/plugin_registry.hpp"
-#include "kappa/study_grid.hpp"
+#include "core/loader/plugin_registry.hpp"
+#include "study/grid.hpp"
 
 namespace kappa::fuzz {
 

@@ -27,7 +27,7 @@
 // so, and a method that refuses (QR on a rank-deficient B or H, Cholesky once cond(B) >~ 7e7 or
 // on an H that is not numerically positive definite) is a failed run with the solver's message.
 // A problem that is not quadratic (l1, huber) is a failed run saying so.
-#include <kappa/direct.hpp>
+#include "kappa/dense_solve.hpp"
 #include <kappa/error.hpp>
 #include <kappa/parse.hpp>
 #include <kappa/plugin.hpp>

@@ -26,8 +26,8 @@ void svrg(const Params& params, const Problem& problem, Vec& w, Monitor& monitor
                          ? static_cast<long>((2 * n + batch_size - 1) / batch_size)
                          : static_cast<long>(params.get_integer("inner_iterations"));
   MinibatchSampler sampler(n, batch_size, monitor.controls().seed);
-  Vec snapshot, snapshot_gradient, batch_gradient, snapshot_batch_gradient, full_gradient;
-  if (report_full_objective(problem, w, 0, monitor, full_gradient)) return;
+  Vec snapshot, snapshot_gradient, batch_gradient, snapshot_batch_gradient;
+  if (monitor.report_objective(0, problem, w)) return;
   for (long iteration = 0;;) {
     snapshot = w;
     problem.loss_grad(snapshot, snapshot_gradient);
@@ -37,7 +37,7 @@ void svrg(const Params& params, const Problem& problem, Vec& w, Monitor& monitor
       problem.batch_loss_grad(snapshot, rows, snapshot_batch_gradient);
       w -= (lr_scale * schedule.at(iteration)) * (batch_gradient - snapshot_batch_gradient + snapshot_gradient);
       if ((!std::isfinite(batch_loss) || monitor.report_due(iteration + 1)) &&
-          report_full_objective(problem, w, iteration + 1, monitor, full_gradient))
+          monitor.report_objective(iteration + 1, problem, w))
         return;
     }
   }

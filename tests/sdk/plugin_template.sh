@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The plugin SDK end to end, as docs/writing-a-plugin.md tells a user to do it:
 #   1. `cmake --install` this build into a temporary prefix, and check the installed layout: the
-#      CMake package, headers, libkappa with its SONAME, and a kappa that finds libkappa and the
-#      installed plugins through its RPATH alone (also after the prefix is moved);
+#      CMake package, the SDK headers and only those (no study, workbench or HDF5 header),
+#      libkappa_sdk with its SONAME, and a kappa that finds its libraries and the installed
+#      plugins through its RPATH alone (also after the prefix is moved);
 #   2. configure and build examples/plugin-template (the Barzilai-Borwein method) out of tree
-#      with find_package(kappa) against that prefix;
+#      with find_package(kappa) against that prefix, and check that the plugin depends on
+#      libkappa_sdk and on neither HDF5 nor MPI (ldd);
 #   3. run it through the INSTALLED kappa: `kappa plugins` shows it with its parameters, and
 #      `kappa solve` converges to the direct solution with both step variants.
 #
@@ -42,11 +44,20 @@ for file in include/kappa/plugin.hpp include/kappa/optimizer.hpp bin/kappa \
             "$libdir/kappa/plugins/libkappa_plugin_gd.so"; do
   [ -e "$prefix/$file" ] || fail "not installed: $prefix/$file"
 done
-soname=$(readelf -d "$prefix/$libdir/libkappa.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-[ -n "$soname" ] && [ -e "$prefix/$libdir/$soname" ] || fail "libkappa.so has no SONAME or $prefix/$libdir/$soname is missing"
-echo "libkappa SONAME: $soname"
+soname=$(readelf -d "$prefix/$libdir/libkappa_sdk.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ -n "$soname" ] && [ -e "$prefix/$libdir/$soname" ] || fail "libkappa_sdk.so has no SONAME or $prefix/$libdir/$soname is missing"
+echo "libkappa_sdk SONAME: $soname"
+# The installed include folder is the SDK: kappa/*.hpp only, none of which includes HDF5, MPI,
+# the workbench or the study engine.
+unexpected=$(find "$prefix/include" -type f ! -path "$prefix/include/kappa/*.hpp")
+[ -z "$unexpected" ] || fail "installed headers outside include/kappa/*.hpp: $unexpected"
+[ -n "$(find "$prefix/include/kappa" -mindepth 1 -type d)" ] && fail "sub-folders under include/kappa: $(find "$prefix/include/kappa" -mindepth 1 -type d)"
+if grep -lE '#include [<"](hdf5|H5[A-Za-z]*|mpi|boost/mpi|core/|study/)' "$prefix"/include/kappa/*.hpp; then
+  fail "an installed header includes HDF5, MPI, the workbench or the study engine (above)"
+fi
+echo "installed headers: $(ls "$prefix/include/kappa" | wc -l) SDK headers, no study, workbench or HDF5 header"
 
-# kappa must load libkappa and its plugins from wherever the prefix is: check, move, check again.
+# kappa must load its libraries and plugins from wherever the prefix is: check, move, check again.
 check_installed_kappa() {
   local root=$1
   local loaded
@@ -65,7 +76,7 @@ check_installed_kappa "$prefix"
 mv "$prefix" "$work/moved"
 check_installed_kappa "$work/moved"
 mv "$work/moved" "$prefix"
-echo "installed kappa finds libkappa and $(find "$prefix/$libdir/kappa/plugins" -name '*.so' | wc -l) plugin files by RPATH and its own location"
+echo "installed kappa finds its libraries and $(find "$prefix/$libdir/kappa/plugins" -name '*.so' | wc -l) plugin files by RPATH and its own location"
 
 # --- 2. the template, out of tree -----------------------------------------------------------
 logged "$work/configure.log" "$cmake" -S "$template" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" \
@@ -74,6 +85,11 @@ logged "$work/configure.log" "$cmake" -S "$template" -B "$work/build" -DCMAKE_PR
 logged "$work/build.log" "$cmake" --build "$work/build"
 plugin_dir=$work/build/plugins
 [ -f "$plugin_dir/libkappa_plugin_bb.so" ] || fail "the template did not produce $plugin_dir/libkappa_plugin_bb.so"
+# What the plugin links: the SDK, never HDF5 or MPI (directly or through what it loads).
+ldd "$plugin_dir/libkappa_plugin_bb.so" >"$work/ldd.log" 2>&1 || { cat "$work/ldd.log"; fail "ldd failed on the template plugin"; }
+expect_in "$work/ldd.log" "libkappa_sdk.so"
+if grep -E 'libhdf5|libmpi|libkappa_core|libkappa_study' "$work/ldd.log"; then fail "the template plugin depends on the lines above"; fi
+echo "template plugin links libkappa_sdk and neither HDF5 nor MPI"
 
 # --- 3. run it with the installed kappa -----------------------------------------------------
 kappa=$prefix/bin/kappa

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "kappa/data.hpp"
+#include "core/data/dataset.hpp"
 #include "kappa/error.hpp"
-#include "kappa/synthetic.hpp"
+#include "core/data/synthetic.hpp"
 
 namespace fs = boost::filesystem;
 using kappa::Dataset;

@@ -14,12 +14,13 @@
 #include <vector>
 
 #include "kappa/error.hpp"
-#include "kappa/experiment.hpp"
-#include "kappa/kernel_system.hpp"
+#include "core/experiment/experiment.hpp"
+#include "core/problems/kernel_system.hpp"
 #include "kappa/monitor.hpp"
-#include "kappa/plugin_registry.hpp"
-#include "kappa/problem.hpp"
-#include "kappa/synthetic.hpp"
+#include "core/loader/plugin_registry.hpp"
+#include "core/problems/linear_model.hpp"
+#include "core/data/synthetic.hpp"
+#include "core/experiment/run_monitor.hpp"
 #include "test_support.hpp"
 
 using namespace kappa;
@@ -220,7 +221,7 @@ std::vector<Vec> iterates_of(const PluginRegistry& registry, const std::string& 
   RunControls run_controls = controls(0, max_iterations);
   run_controls.trace_points_per_decade = 1000000000;
   std::vector<Vec> iterates;
-  Monitor monitor(
+  RunMonitor monitor(
       run_controls,
       [&](const Vec& w) {
         iterates.push_back(w);

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "kappa/direct.hpp"
+#include "core/references/reference.hpp"
 #include "kappa/error.hpp"
-#include "kappa/problem.hpp"
+#include "core/problems/linear_model.hpp"
 #include "test_support.hpp"
 
 using kappa::DirectMethod;

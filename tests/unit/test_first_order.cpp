@@ -7,10 +7,11 @@
 #include <vector>
 
 #include <kappa/error.hpp>
-#include <kappa/experiment.hpp>
+#include "core/experiment/experiment.hpp"
 #include <kappa/first_order.hpp>
-#include <kappa/plugin_registry.hpp>
-#include <kappa/synthetic.hpp>
+#include "core/loader/plugin_registry.hpp"
+#include "core/data/synthetic.hpp"
+#include "core/experiment/run_monitor.hpp"
 
 #include "test_support.hpp"
 
@@ -161,7 +162,7 @@ BOOST_AUTO_TEST_CASE(the_loop_counts_updates_and_epochs_by_the_definitions) {
   controls.max_iterations = 1000000;
   controls.max_epochs = 1;
   controls.grad_tol = 0;
-  Monitor monitor(controls, nullptr, [&] { return problem.data_passes(); });
+  RunMonitor monitor(controls, nullptr, [&] { return problem.data_passes(); });
   Vec w(4, arma::fill::zeros);
   long updates = 0;
   iterate_first_order(first_order({{"batch_size", std::to_string(b)}, {"lr", "0.01"}}), problem, w, monitor,

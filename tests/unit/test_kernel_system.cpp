@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "kappa/error.hpp"
-#include "kappa/experiment.hpp"
-#include "kappa/kernel_system.hpp"
-#include "kappa/plugin_registry.hpp"
-#include "kappa/synthetic.hpp"
-#include "kappa/theory.hpp"
+#include "core/experiment/experiment.hpp"
+#include "core/problems/kernel_system.hpp"
+#include "core/loader/plugin_registry.hpp"
+#include "core/data/synthetic.hpp"
+#include "core/theory/theory.hpp"
 #include "test_support.hpp"
 
 using namespace kappa;

@@ -8,10 +8,10 @@
 
 #include <string>
 
-#include "kappa/experiment.hpp"
+#include "core/experiment/experiment.hpp"
 #include "kappa/first_order.hpp"
-#include "kappa/plugin_registry.hpp"
-#include "kappa/synthetic.hpp"
+#include "core/loader/plugin_registry.hpp"
+#include "core/data/synthetic.hpp"
 #include "test_support.hpp"
 
 // The counting allocator of bench/ (alloc_counter.c: it interposes the malloc family, which

@@ -1,4 +1,6 @@
 #define BOOST_TEST_MODULE lbfgs
+#include "core/experiment/run_monitor.hpp"
+#include "core/experiment/framework_access.hpp"
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -10,12 +12,12 @@
 #include <vector>
 
 #include "kappa/error.hpp"
-#include "kappa/experiment.hpp"
+#include "core/experiment/experiment.hpp"
 #include "kappa/line_search.hpp"
 #include "kappa/monitor.hpp"
-#include "kappa/plugin_registry.hpp"
-#include "kappa/problem.hpp"
-#include "kappa/synthetic.hpp"
+#include "core/loader/plugin_registry.hpp"
+#include "core/problems/linear_model.hpp"
+#include "core/data/synthetic.hpp"
 #include "test_support.hpp"
 
 using kappa::Index;
@@ -282,7 +284,7 @@ BOOST_AUTO_TEST_CASE(rounding_floor_uses_the_derivatives) {
 BOOST_AUTO_TEST_CASE(evaluations_match_the_problem_work_counter) {
   std::mt19937_64 rng(11);
   const auto& [problem, w, g, f] = StartingPoint(rng, 40, 5, l2(), 100.0);
-  problem.reset_counters();
+  kappa::detail::FrameworkAccess::reset_counters(problem);
   const LineSearchResult r = kappa::strong_wolfe_line_search(problem, w, f, g, -g, 1e4);
   BOOST_REQUIRE(r.success);
   BOOST_TEST(r.evaluations > 1);
@@ -436,7 +438,7 @@ BOOST_AUTO_TEST_CASE(non_descent_direction_is_refused) {
       {nan_direction, "not finite"}};
   for (const auto& [d, expected] : cases) {
     for (const bool wolfe : {true, false}) {
-      problem.reset_counters();
+      kappa::detail::FrameworkAccess::reset_counters(problem);
       const LineSearchResult r = wolfe ? kappa::strong_wolfe_line_search(problem, w, f, g, d, 1.0)
                                        : kappa::backtracking_line_search(problem, w, f, g, d, 1.0);
       BOOST_TEST(!r.success);
@@ -480,7 +482,7 @@ PluginRun run_lbfgs(const kappa::RawParams& params, const LinearModelProblem& pr
   controls.grad_tol = grad_tol;
   if (record_iterates) controls.trace_points_per_decade = 1000000;  // every iteration up to ~4e5
   std::vector<Vec> iterates;
-  kappa::Monitor monitor(
+  kappa::RunMonitor monitor(
       controls,
       [&](const Vec& w) {
         if (record_iterates) iterates.push_back(w);

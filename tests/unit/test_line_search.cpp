@@ -18,8 +18,9 @@
 #include "kappa/error.hpp"
 #include "kappa/line_search.hpp"
 #include "kappa/monitor.hpp"
-#include "kappa/plugin_registry.hpp"
-#include "kappa/problem.hpp"
+#include "core/loader/plugin_registry.hpp"
+#include "core/problems/linear_model.hpp"
+#include "core/experiment/run_monitor.hpp"
 #include "test_support.hpp"
 
 using kappa::Index;
@@ -296,7 +297,7 @@ std::vector<Vec> ncg_iterates(const kappa::Problem& problem, const Vec& start, c
   controls.grad_tol = grad_tol;
   controls.trace_points_per_decade = 1000000000;
   std::vector<Vec> iterates;
-  kappa::Monitor monitor(
+  kappa::RunMonitor monitor(
       controls,
       [&](const Vec& w) {
         iterates.push_back(w);

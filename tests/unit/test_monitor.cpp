@@ -9,12 +9,13 @@
 
 #include <kappa/error.hpp>
 #include <kappa/monitor.hpp>
+#include "core/experiment/run_monitor.hpp"
 
 using namespace kappa;
 
 namespace {
 
-Monitor make_monitor(const RunControls& controls) { return Monitor(controls, {}, {}); }
+RunMonitor make_monitor(const RunControls& controls) { return RunMonitor(controls, {}, {}); }
 
 const Vec point(3, arma::fill::zeros);
 
@@ -23,7 +24,7 @@ const Vec point(3, arma::fill::zeros);
 BOOST_AUTO_TEST_CASE(gradient_tolerance_is_relative_to_the_initial_gradient) {
   RunControls controls;
   controls.grad_tol = 1e-3;
-  Monitor monitor = make_monitor(controls);
+  RunMonitor monitor = make_monitor(controls);
   BOOST_TEST(!monitor.report(0, 1.0, 10.0, point));
   BOOST_TEST(!monitor.report(1, 0.5, 0.0101, point));  // 1.01e-3 * |g0|: not yet
   BOOST_TEST(monitor.report(2, 0.4, 0.0100, point));   // exactly 1e-3 * |g0|
@@ -35,7 +36,7 @@ BOOST_AUTO_TEST_CASE(loss_change_tolerance) {
   RunControls controls;
   controls.grad_tol = 0;
   controls.loss_tol = 1e-6;
-  Monitor monitor = make_monitor(controls);
+  RunMonitor monitor = make_monitor(controls);
   BOOST_TEST(!monitor.report(0, 1.0, 1.0, point));
   BOOST_TEST(!monitor.report(1, 0.5, 1.0, point));
   BOOST_TEST(monitor.report(2, 0.5 - 1e-7, 1.0, point));  // change 1e-7 <= 1e-6 * 0.5
@@ -45,7 +46,7 @@ BOOST_AUTO_TEST_CASE(loss_change_tolerance) {
 BOOST_AUTO_TEST_CASE(max_iterations) {
   RunControls controls;
   controls.max_iterations = 5;
-  Monitor monitor = make_monitor(controls);
+  RunMonitor monitor = make_monitor(controls);
   long iteration = 0;
   while (!monitor.report(iteration, 1.0 / (iteration + 1), 1.0, point)) ++iteration;
   BOOST_TEST(iteration == 5);
@@ -56,7 +57,7 @@ BOOST_AUTO_TEST_CASE(time_limit) {
   RunControls controls;
   controls.time_limit = 0.02;
   controls.max_iterations = 1000000000;
-  Monitor monitor = make_monitor(controls);
+  RunMonitor monitor = make_monitor(controls);
   long iteration = 0;
   while (!monitor.report(iteration, 1.0, 1.0, point)) {
     ++iteration;
@@ -68,11 +69,11 @@ BOOST_AUTO_TEST_CASE(time_limit) {
 
 BOOST_AUTO_TEST_CASE(non_finite_loss_or_gradient_is_divergence) {
   for (const real bad : {std::numeric_limits<real>::quiet_NaN(), std::numeric_limits<real>::infinity()}) {
-    Monitor loss_monitor = make_monitor(RunControls{});
+    RunMonitor loss_monitor = make_monitor(RunControls{});
     BOOST_TEST(!loss_monitor.report(0, 1.0, 1.0, point));
     BOOST_TEST(loss_monitor.report(1, bad, 1.0, point));
     BOOST_TEST(loss_monitor.status() == Status::diverged);
-    Monitor gradient_monitor = make_monitor(RunControls{});
+    RunMonitor gradient_monitor = make_monitor(RunControls{});
     BOOST_TEST(gradient_monitor.report(0, 1.0, bad, point));
     BOOST_TEST(gradient_monitor.status() == Status::diverged);
   }
@@ -81,7 +82,7 @@ BOOST_AUTO_TEST_CASE(non_finite_loss_or_gradient_is_divergence) {
 BOOST_AUTO_TEST_CASE(exploding_loss_is_divergence) {
   RunControls controls;
   controls.divergence_factor = 1e10;
-  Monitor monitor = make_monitor(controls);
+  RunMonitor monitor = make_monitor(controls);
   BOOST_TEST(!monitor.report(0, 2.0, 1.0, point));
   BOOST_TEST(!monitor.report(1, 2e10, 1.0, point));  // exactly the factor: still allowed
   BOOST_TEST(monitor.report(2, 2.1e10, 1.0, point));
@@ -90,7 +91,7 @@ BOOST_AUTO_TEST_CASE(exploding_loss_is_divergence) {
 }
 
 BOOST_AUTO_TEST_CASE(first_reason_stands_and_fail_keeps_its_message) {
-  Monitor monitor = make_monitor(RunControls{});
+  RunMonitor monitor = make_monitor(RunControls{});
   monitor.report(0, 1.0, 1.0, point);
   monitor.fail("line search failed");
   monitor.fail("second reason");
@@ -100,10 +101,10 @@ BOOST_AUTO_TEST_CASE(first_reason_stands_and_fail_keeps_its_message) {
 }
 
 BOOST_AUTO_TEST_CASE(close_marks_a_run_that_returned_without_a_rule) {
-  Monitor silent = make_monitor(RunControls{});
+  RunMonitor silent = make_monitor(RunControls{});
   silent.close(point);
   BOOST_TEST(silent.status() == Status::failed);
-  Monitor early = make_monitor(RunControls{});
+  RunMonitor early = make_monitor(RunControls{});
   early.report(0, 1.0, 1.0, point);
   early.report(1, 0.5, 0.5, point);
   early.close(point);
@@ -112,11 +113,11 @@ BOOST_AUTO_TEST_CASE(close_marks_a_run_that_returned_without_a_rule) {
 }
 
 BOOST_AUTO_TEST_CASE(finish_applies_the_rules) {
-  Monitor converged = make_monitor(RunControls{});
+  RunMonitor converged = make_monitor(RunControls{});
   converged.report(0, 1.0, 1.0, point);
   converged.finish(1, 0.0, 0.0, point, "unused");
   BOOST_TEST(converged.status() == Status::converged_gradient);
-  Monitor unfinished = make_monitor(RunControls{});
+  RunMonitor unfinished = make_monitor(RunControls{});
   unfinished.report(0, 1.0, 1.0, point);
   unfinished.finish(1, 0.5, 0.5, point, "gave up early");
   BOOST_TEST(unfinished.status() == Status::failed);
@@ -129,7 +130,7 @@ BOOST_AUTO_TEST_CASE(trace_is_log_spaced_and_keeps_first_and_last) {
   controls.grad_tol = 0;
   controls.trace_points_per_decade = 10;
   long relative_error_calls = 0;
-  Monitor monitor(controls, [&](const Vec&) { ++relative_error_calls; return 0.5; }, [] { return 2.0; });
+  RunMonitor monitor(controls, [&](const Vec&) { ++relative_error_calls; return 0.5; }, [] { return 2.0; });
   long iteration = 0;
   while (!monitor.report(iteration, 1.0, 1.0, point)) ++iteration;
   const auto& trace = monitor.trace();
@@ -183,13 +184,13 @@ BOOST_AUTO_TEST_CASE(zero_gradient_is_converged_whatever_grad_tol) {
     BOOST_TEST_CONTEXT("grad_tol " << grad_tol) {
       RunControls controls;
       controls.grad_tol = grad_tol;
-      Monitor later = make_monitor(controls);
+      RunMonitor later = make_monitor(controls);
       BOOST_TEST(!later.report(0, 1.0, 1.0, point));
       BOOST_TEST(later.report(1, 0.25, 0.0, point));
       BOOST_TEST(later.status() == Status::converged_gradient);
       BOOST_TEST(later.iterations() == 1);
       BOOST_TEST(later.message().empty());
-      Monitor at_start = make_monitor(controls);  // e.g. y = 0: w = 0 is the minimizer
+      RunMonitor at_start = make_monitor(controls);  // e.g. y = 0: w = 0 is the minimizer
       BOOST_TEST(at_start.report(0, 0.0, 0.0, point));
       BOOST_TEST(at_start.status() == Status::converged_gradient);
       BOOST_TEST(at_start.iterations() == 0);
@@ -198,13 +199,13 @@ BOOST_AUTO_TEST_CASE(zero_gradient_is_converged_whatever_grad_tol) {
   // finish() with a zero gradient picks the same status, not its failure message.
   RunControls off;
   off.grad_tol = 0;
-  Monitor finished = make_monitor(off);
+  RunMonitor finished = make_monitor(off);
   finished.report(0, 1.0, 1.0, point);
   finished.finish(1, 0.0, 0.0, point, "the gradient is exactly zero");
   BOOST_TEST(finished.status() == Status::converged_gradient);
   BOOST_TEST(finished.message().empty());
   // A tiny but nonzero gradient with grad_tol = 0 does not stop the run.
-  Monitor tiny = make_monitor(off);
+  RunMonitor tiny = make_monitor(off);
   BOOST_TEST(!tiny.report(0, 1.0, 1.0, point));
   BOOST_TEST(!tiny.report(1, 0.5, std::numeric_limits<real>::denorm_min(), point));
 }
@@ -231,7 +232,7 @@ BOOST_AUTO_TEST_CASE(grad_tol_of_one_or_more_is_refused_by_name) {
 }
 
 BOOST_AUTO_TEST_CASE(nothing_reported_means_nan_final_values) {
-  Monitor monitor = make_monitor(RunControls{});
+  RunMonitor monitor = make_monitor(RunControls{});
   BOOST_TEST(!monitor.reported());
   BOOST_TEST(std::isnan(monitor.final_grad_norm()));
   BOOST_TEST(std::isnan(monitor.final_loss()));
@@ -239,7 +240,7 @@ BOOST_AUTO_TEST_CASE(nothing_reported_means_nan_final_values) {
   BOOST_TEST(std::isnan(monitor.final_grad_norm()));
   monitor.report(0, 2.0, 3.0, point);  // already stopped: not recorded
   BOOST_TEST(std::isnan(monitor.final_grad_norm()));
-  Monitor started = make_monitor(RunControls{});
+  RunMonitor started = make_monitor(RunControls{});
   started.report(0, 2.0, 3.0, point);
   BOOST_TEST(started.reported());
   BOOST_TEST(started.final_grad_norm() == 3.0);
@@ -251,7 +252,7 @@ BOOST_AUTO_TEST_CASE(nothing_reported_means_nan_final_values) {
 BOOST_AUTO_TEST_CASE(close_after_a_stop_keeps_the_status_and_traces_the_last_report) {
   RunControls controls;
   controls.grad_tol = 0;
-  Monitor monitor = make_monitor(controls);
+  RunMonitor monitor = make_monitor(controls);
   for (long k = 0; k <= 7; ++k) BOOST_TEST(!monitor.report(k, 1.0 / (k + 1), 1.0, point));
   BOOST_TEST(monitor.trace().back().iteration == 6);
   monitor.fail("line search failed");
@@ -269,7 +270,7 @@ BOOST_AUTO_TEST_CASE(stopping_weights_are_those_of_the_stopping_report) {
   RunControls controls;
   controls.max_iterations = 2;
   std::vector<Vec> seen;
-  Monitor monitor(controls, [&](const Vec& w) { seen.push_back(w); return 0.0; }, {});
+  RunMonitor monitor(controls, [&](const Vec& w) { seen.push_back(w); return 0.0; }, {});
   Vec w{1.0, 2.0, 3.0};
   BOOST_TEST(!monitor.report(0, 1.0, 1.0, w));
   BOOST_TEST(!monitor.stopping_weights().has_value());
@@ -287,11 +288,11 @@ BOOST_AUTO_TEST_CASE(stopping_weights_are_those_of_the_stopping_report) {
   BOOST_TEST(arma::approx_equal(seen.back(), expected, "absdiff", 0.0));  // traced at the stop
 
   // fail() carries no weights; finish() that ends the run as failed keeps those it was given.
-  Monitor failed = make_monitor(RunControls{});
+  RunMonitor failed = make_monitor(RunControls{});
   failed.report(0, 1.0, 1.0, point);
   failed.fail("gave up");
   BOOST_TEST(!failed.stopping_weights().has_value());
-  Monitor unfinished = make_monitor(RunControls{});
+  RunMonitor unfinished = make_monitor(RunControls{});
   unfinished.report(0, 1.0, 1.0, point);
   const Vec last{9.0, 8.0, 7.0};
   unfinished.finish(1, 0.5, 0.5, last, "gave up early");

@@ -5,11 +5,12 @@
 #include <string>
 
 #include <kappa/monitor.hpp>
-#include <kappa/problem.hpp>
+#include "core/problems/linear_model.hpp"
 
-#include <kappa/experiment.hpp>
-#include <kappa/plugin_registry.hpp>
-#include <kappa/synthetic.hpp>
+#include "core/experiment/experiment.hpp"
+#include "core/loader/plugin_registry.hpp"
+#include "core/data/synthetic.hpp"
+#include "core/experiment/run_monitor.hpp"
 
 // Every optimizer plugin, loaded as a user would load it, must reach the direct solution w* of
 // a well-conditioned problem. The reference is an SVD solve, independent of every optimizer.
@@ -227,7 +228,7 @@ BOOST_AUTO_TEST_CASE(cg_reports_an_overflowing_curvature) {
   const LinearModelProblem problem(Mat(1, 1, arma::fill::value(1e160)), Vec{1e-160}, LossSpec{});
   RunControls controls;
   controls.max_iterations = 20;
-  Monitor monitor(controls, {}, [&] { return problem.data_passes(); });
+  RunMonitor monitor(controls, {}, [&] { return problem.data_passes(); });
   Vec w(1, arma::fill::zeros);
   registry.create("cg", {})->minimize(problem, w, monitor);
   BOOST_TEST(monitor.status() == Status::failed);

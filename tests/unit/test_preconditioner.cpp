@@ -1,4 +1,6 @@
 #define BOOST_TEST_MODULE preconditioner
+#include "core/experiment/run_monitor.hpp"
+#include "core/experiment/framework_access.hpp"
 #include <boost/test/unit_test.hpp>
 
 // Tests of the preconditioners (w = P z, g(z) = c f(P z)) and of PreconditionedProblem in both
@@ -17,12 +19,12 @@
 #include <string>
 #include <vector>
 
-#include "kappa/data.hpp"
-#include "kappa/direct.hpp"
+#include "core/data/dataset.hpp"
+#include "core/references/reference.hpp"
 #include "kappa/error.hpp"
-#include "kappa/experiment.hpp"
-#include "kappa/preconditioner.hpp"
-#include "kappa/problem.hpp"
+#include "core/experiment/experiment.hpp"
+#include "core/preconditioners/preconditioner.hpp"
+#include "core/problems/linear_model.hpp"
 #include "test_support.hpp"
 
 using kappa::Index;
@@ -348,7 +350,12 @@ BOOST_AUTO_TEST_CASE(preconditioned_problem_is_c_f_of_Pz) {
               const IndexVec rows = {3, 140, 77, 3, 12};
               Vec batch_gradient, base_batch_gradient;
               const double batch = problem.batch_loss_grad(z, rows, batch_gradient);
-              BOOST_TEST(relative(batch, c * base.batch_loss_grad(w, rows, base_batch_gradient)) <= 1e-12);
+              // 1e-11 as for the gradients below: the test's P, formed column by column from
+              // to_original(e_j), differs from the factored P the problem applies by rounding of
+              // order eps cond(P), and with 5 rows of an l1 loss no averaging hides it (measured:
+              // 1.5e-12 for 'spectral' with an intercept on an AVX-512 OpenBLAS kernel).
+              const double base_batch = c * base.batch_loss_grad(w, rows, base_batch_gradient);
+              BOOST_TEST(relative(batch, base_batch) <= 1e-11);
               BOOST_TEST(relative(batch_gradient, Vec(c * P.t() * base_batch_gradient)) <= 1e-11);
 
               // Second order: c P^T H(P z) P v and c P^T M P v.
@@ -365,7 +372,7 @@ BOOST_AUTO_TEST_CASE(preconditioned_problem_is_c_f_of_Pz) {
               }
 
               // Work is counted on the preconditioned problem like on any other, in both forms.
-              problem.reset_counters();
+              kappa::detail::FrameworkAccess::reset_counters(problem);
               problem.loss_grad(z, gradient);
               BOOST_TEST(problem.data_passes() == 1.0);
               problem.loss(z);

@@ -1,4 +1,6 @@
 #define BOOST_TEST_MODULE problem
+#include "core/experiment/run_monitor.hpp"
+#include "core/experiment/framework_access.hpp"
 #include <boost/test/unit_test.hpp>
 
 // Tests of kappa::LinearModelProblem against formulas written out here (problem.hpp conventions):
@@ -23,7 +25,7 @@
 #include <vector>
 
 #include "kappa/error.hpp"
-#include "kappa/problem.hpp"
+#include "core/problems/linear_model.hpp"
 #include "test_support.hpp"
 
 using kappa::Index;
@@ -444,7 +446,7 @@ BOOST_AUTO_TEST_CASE(data_passes_count_rows_touched) {
   problem.hess_vec(p.w, p.w, Hv);
   BOOST_TEST(problem.data_passes() == (3 * nd + 50) / nd);
   // ten batches of n/10 rows make one pass
-  problem.reset_counters();
+  kappa::detail::FrameworkAccess::reset_counters(problem);
   BOOST_TEST(problem.data_passes() == 0.0);
   for (Index k = 0; k < 10; ++k) problem.batch_loss_grad(p.w, arma::regspace<IndexVec>(k * 25, k * 25 + 24), gradient);
   BOOST_TEST(problem.data_passes() == 1.0);

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "kappa/direct.hpp"
+#include "core/references/reference.hpp"
 #include "kappa/error.hpp"
-#include "kappa/least_squares_reduction.hpp"
-#include "kappa/problem.hpp"
+#include "core/references/least_squares_reduction.hpp"
+#include "core/problems/linear_model.hpp"
 #include "test_support.hpp"
 
 using kappa::DirectMethod;

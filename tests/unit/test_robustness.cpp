@@ -13,11 +13,11 @@
 #include <random>
 #include <string>
 
-#include <kappa/direct.hpp>
+#include "core/references/reference.hpp"
 #include <kappa/error.hpp>
-#include <kappa/experiment.hpp>
-#include <kappa/plugin_registry.hpp>
-#include <kappa/synthetic.hpp>
+#include "core/experiment/experiment.hpp"
+#include "core/loader/plugin_registry.hpp"
+#include "core/data/synthetic.hpp"
 
 #include "test_support.hpp"
 

@@ -6,8 +6,8 @@
 #include <stdexcept>
 
 #include <kappa/error.hpp>
-#include <kappa/experiment.hpp>
-#include <kappa/synthetic.hpp>
+#include "core/experiment/experiment.hpp"
+#include "core/data/synthetic.hpp"
 
 #include "test_support.hpp"
 

@@ -13,14 +13,14 @@
 #include <set>
 #include <stdexcept>
 
-#include "kappa/data.hpp"
+#include "core/data/dataset.hpp"
 #include "kappa/error.hpp"
-#include "kappa/experiment.hpp"
-#include "kappa/plugin_registry.hpp"
-#include "kappa/study_grid.hpp"
-#include "kappa/study_results.hpp"
-#include "kappa/study_runner.hpp"
-#include "kappa/synthetic.hpp"
+#include "core/experiment/experiment.hpp"
+#include "core/loader/plugin_registry.hpp"
+#include "study/grid.hpp"
+#include "study/results.hpp"
+#include "study/runner.hpp"
+#include "core/data/synthetic.hpp"
 #include "test_support.hpp"
 
 using namespace kappa;

@@ -14,7 +14,7 @@
 #include <armadillo>
 #include <boost/test/unit_test.hpp>
 
-#include "kappa/synthetic.hpp"
+#include "core/data/synthetic.hpp"
 #include "kappa/types.hpp"
 
 namespace kappa::test {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kappa/error.hpp"
-#include "kappa/synthetic.hpp"
+#include "core/data/synthetic.hpp"
 
 namespace tt = boost::test_tools;
 using kappa::Dataset;

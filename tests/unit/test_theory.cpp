@@ -14,9 +14,9 @@
 #include <string>
 
 #include "kappa/error.hpp"
-#include "kappa/problem.hpp"
-#include "kappa/synthetic.hpp"
-#include "kappa/theory.hpp"
+#include "core/problems/linear_model.hpp"
+#include "core/data/synthetic.hpp"
+#include "core/theory/theory.hpp"
 #include "test_support.hpp"
 
 using namespace kappa;

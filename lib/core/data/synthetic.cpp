@@ -1,0 +1,405 @@
+// Seeded synthetic regression problems (kappa/synthetic.hpp).
+//
+// All randomness comes from one std::mt19937_64 per call, seeded from the specification, so
+// the data depend on the specification alone (never on Armadillo's global RNG). The draws are
+// made in a fixed order; the design is drawn before any noise, so changing `noise` changes
+// the targets but never the design.
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "kappa/error.hpp"
+#include "kappa/parse.hpp"
+#include "core/data/synthetic.hpp"
+
+namespace kappa {
+namespace {
+
+using Rng = std::mt19937_64;
+
+// ---------------------------------------------------------------------------------------------
+// Random building blocks.
+
+void fill_gaussian(Mat& values, Rng& rng) {
+  std::normal_distribution<real> normal(0.0, 1.0);
+  for (real& value : values) value = normal(rng);
+}
+
+Mat gaussian_matrix(Index rows, Index cols, Rng& rng) {
+  Mat values(rows, cols);
+  fill_gaussian(values, rng);
+  return values;
+}
+
+Vec gaussian_vector(Index size, Rng& rng) {
+  Vec values(size);
+  fill_gaussian(values, rng);
+  return values;
+}
+
+// Haar-distributed orthonormal columns (rows >= cols): Q of the QR factorisation of a Gaussian
+// matrix. The column signs are fixed so that diag(R) > 0; without that the distribution would
+// depend on the sign convention of the QR routine and would not be Haar.
+Mat haar_orthonormal(Index rows, Index cols, Rng& rng) {
+  Mat Q, R;
+  if (!arma::qr_econ(Q, R, gaussian_matrix(rows, cols, rng)))
+    throw NumericalError("synthetic data: QR factorisation of a random matrix failed");
+  for (Index j = 0; j < cols; ++j)
+    if (R(j, j) < 0) Q.col(j) *= -1.0;
+  return Q;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spectrum problems.
+
+std::string round_trip_text(real value) {
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);  // shortest exact
+  return std::string(buffer, result.ptr);
+}
+
+const char* profile_name(SpectrumProfile profile) {
+  switch (profile) {
+    case SpectrumProfile::geometric: return "geometric";
+    case SpectrumProfile::linear: return "linear";
+    case SpectrumProfile::clustered: return "clustered";
+  }
+  return "?";
+}
+
+std::string describe(const SpectrumSpec& spec) {
+  return "kind=spectrum,n=" + std::to_string(spec.n) + ",d=" + std::to_string(spec.d) +
+         ",cond=" + round_trip_text(spec.condition) + ",profile=" + profile_name(spec.profile) +
+         ",noise=" + round_trip_text(spec.noise) + ",n_test=" + std::to_string(spec.n_test) +
+         ",seed=" + std::to_string(spec.seed);
+}
+
+void require(bool condition, const std::string& message) {
+  if (!condition) throw InputError(message);
+}
+
+void check(const SpectrumSpec& spec) {
+  const std::string what = "spectrum problem '" + describe(spec) + "': ";
+  require(spec.n >= 1 && spec.d >= 1, what + "n and d must be >= 1");
+  require(std::isfinite(spec.condition) && spec.condition >= 1.0,
+          what + "cond must be a finite number >= 1");
+  require(std::isfinite(spec.noise) && spec.noise >= 0.0,
+          what + "noise must be a finite number >= 0");
+  // One singular value always has condition 1; anything else cannot be delivered.
+  require(std::min(spec.n, spec.d) >= 2 || spec.condition == 1.0,
+          what + "min(n, d) = 1 gives a single singular value, so cond must be 1");
+  // Below 11/9 the cluster [1/cond, 1.1/cond] reaches above 0.9 and cond(X) would not be cond.
+  require(spec.profile != SpectrumProfile::clustered || spec.condition >= 11.0 / 9.0,
+          what + "profile=clustered needs cond >= 11/9 (about 1.222) so the clusters do not "
+                 "overlap");
+}
+
+// Position of i among `count` evenly spaced points of [0, 1]; 0 when there is only one.
+real fraction(Index i, Index count) { return count > 1 ? real(i) / real(count - 1) : 0.0; }
+
+// sigma_1 >= ... >= sigma_k from 1 down to 1/cond, by the formulas in synthetic.hpp (with the
+// index there 1-based, here 0-based).
+Vec singular_values(Index k, real condition, SpectrumProfile profile) {
+  Vec sigma(k);
+  const Index upper_count = (k + 1) / 2;  // ceil(k/2), for the clustered profile
+  const Index lower_count = k - upper_count;
+  for (Index i = 0; i < k; ++i) {
+    switch (profile) {
+      case SpectrumProfile::geometric:
+        sigma(i) = std::pow(condition, -fraction(i, k));
+        break;
+      case SpectrumProfile::linear:
+        sigma(i) = 1.0 - (1.0 - 1.0 / condition) * fraction(i, k);
+        break;
+      case SpectrumProfile::clustered:
+        // A cluster of one keeps the end that fixes the condition: 1 above, 1/cond below.
+        sigma(i) = i < upper_count
+                       ? 1.0 - 0.1 * fraction(i, upper_count)
+                       : (1.0 + 0.1 * fraction(k - 1 - i, lower_count)) / condition;
+        break;
+    }
+  }
+  return sigma;
+}
+
+}  // namespace
+
+Dataset generate(const SpectrumSpec& spec) {
+  check(spec);
+  Rng rng(spec.seed);
+  const Index k = std::min(spec.n, spec.d);
+  const Vec sigma = singular_values(k, spec.condition, spec.profile);
+  const Mat U = haar_orthonormal(spec.n, k, rng);
+  const Mat V = haar_orthonormal(spec.d, k, rng);
+  const Mat sigma_Vt = arma::diagmat(sigma) * V.t();  // k x d, shared by train and test rows
+  const Vec w_true = gaussian_vector(spec.d, rng) / std::sqrt(real(spec.d));
+
+  Dataset data;
+  data.X_train = U * sigma_Vt;
+  data.y_train = data.X_train * w_true + spec.noise * gaussian_vector(spec.n, rng);
+  if (spec.n_test > 0) {
+    // A row of the Haar U is close to N(0, I_k / n); fresh Gaussian rows get the same scale so
+    // that test rows follow the distribution of the training rows.
+    const Mat test_rows = gaussian_matrix(spec.n_test, k, rng) / std::sqrt(real(spec.n));
+    data.X_test = test_rows * sigma_Vt;
+    data.y_test = data.X_test * w_true + spec.noise * gaussian_vector(spec.n_test, rng);
+  }
+  data.source = describe(spec);
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel problems.
+
+namespace {
+
+const char* kernel_name(KernelKind kernel) {
+  return kernel == KernelKind::gaussian ? "gaussian" : "laplacian";
+}
+
+std::string describe(const KernelSpec& spec) {
+  return std::string("kind=kernel,kernel=") + kernel_name(spec.kernel) +
+         ",n=" + std::to_string(spec.n) + ",n_test=" + std::to_string(spec.n_test) +
+         ",input_dim=" + std::to_string(spec.input_dim) + ",width=" + round_trip_text(spec.width) +
+         ",noise=" + round_trip_text(spec.noise) + ",seed=" + std::to_string(spec.seed);
+}
+
+constexpr real kMinimumWidth = 1e-100;
+
+void check(const KernelSpec& spec) {
+  const std::string what = "kernel problem '" + describe(spec) + "': ";
+  require(spec.n >= 1, what + "n must be >= 1");
+  require(spec.input_dim >= 1, what + "input_dim must be >= 1");
+  require(std::isfinite(spec.width) && spec.width > 0.0, what + "width must be a finite number > 0");
+  // Below this, 2 width^2 underflows to 0 and the Gaussian kernel's diagonal becomes 0/0 = NaN.
+  require(spec.width >= kMinimumWidth,
+          what + "width must be >= " + format_number(kMinimumWidth) + " (a smaller width^2 underflows)");
+  require(std::isfinite(spec.noise) && spec.noise >= 0.0,
+          what + "noise must be a finite number >= 0");
+}
+
+Mat uniform_points(Index count, Index dim, Rng& rng) {
+  std::uniform_real_distribution<real> uniform(0.0, 1.0);
+  Mat points(count, dim);
+  for (real& value : points) value = uniform(rng);
+  return points;
+}
+
+KernelPoints draw_points(const KernelSpec& spec, Rng& rng) {
+  KernelPoints points;
+  points.train = uniform_points(spec.n, spec.input_dim, rng);
+  points.test = uniform_points(spec.n_test, spec.input_dim, rng);
+  return points;
+}
+
+real kernel_value(const KernelSpec& spec, real squared_distance) {
+  if (spec.kernel == KernelKind::gaussian)
+    return std::exp(-squared_distance / (2.0 * spec.width * spec.width));
+  return std::exp(-std::sqrt(squared_distance) / spec.width);
+}
+
+// K(i, j) = k(row i of `left`, row j of `right`). Distances are summed coordinate by coordinate
+// rather than via |a|^2 + |b|^2 - 2 a.b: that keeps K(A, A) exactly symmetric with an exact unit
+// diagonal and never produces a negative squared distance.
+Mat kernel_matrix(const KernelSpec& spec, const Mat& left, const Mat& right) {
+  const Mat left_columns = left.t();  // one point per column: contiguous coordinates
+  const Mat right_columns = right.t();
+  Mat K(left.n_rows, right.n_rows);
+  for (Index j = 0; j < right.n_rows; ++j)
+    for (Index i = 0; i < left.n_rows; ++i) {
+      const real squared_distance =
+          arma::accu(arma::square(left_columns.col(i) - right_columns.col(j)));
+      K(i, j) = kernel_value(spec, squared_distance);
+    }
+  return K;
+}
+
+// y = sin(2 pi s) + s^2 with s the mean coordinate of each point (one point per row).
+Vec smooth_targets(const Mat& points) {
+  const Vec mean_coordinate = arma::mean(points, 1);
+  return arma::sin(2.0 * arma::datum::pi * mean_coordinate) + arma::square(mean_coordinate);
+}
+
+}  // namespace
+
+KernelPoints kernel_points(const KernelSpec& spec) {
+  check(spec);
+  Rng rng(spec.seed);
+  return draw_points(spec, rng);
+}
+
+Dataset generate(const KernelSpec& spec) {
+  check(spec);
+  Rng rng(spec.seed);
+  const KernelPoints points = draw_points(spec, rng);
+  Dataset data;
+  data.X_train = kernel_matrix(spec, points.train, points.train);
+  data.y_train = smooth_targets(points.train) + spec.noise * gaussian_vector(spec.n, rng);
+  if (spec.n_test > 0) {
+    data.X_test = kernel_matrix(spec, points.test, points.train);
+    data.y_test = smooth_targets(points.test) + spec.noise * gaussian_vector(spec.n_test, rng);
+  }
+  data.source = describe(spec);
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Specification strings.
+
+namespace {
+
+struct Entry {
+  std::string key;
+  std::string value;
+};
+
+constexpr const char* kSpecWhat = "synthetic spec";
+const std::string kSpecPrefix = std::string(kSpecWhat) + ": ";
+
+
+Entry parse_entry(const std::string& text) {
+  const std::size_t equals = text.find('=');
+  const std::string key = trim(text.substr(0, equals));
+  if (equals == std::string::npos || key.empty())
+    throw InputError(kSpecPrefix + "entry '" + text + "' is not of the form key=value");
+  return Entry{key, trim(text.substr(equals + 1))};
+}
+
+[[noreturn]] void bad_value(const Entry& entry, const std::string& expected) {
+  throw InputError(kSpecPrefix + "key '" + entry.key + "' has value '" + entry.value +
+                   "', expected " + expected);
+}
+
+// The shared strict conversions of parse.hpp decide what is a number; a refusal is reported
+// here in the "key 'k' has value 'v', expected ..." form, together with the range.
+std::optional<real> to_real(const std::string& text) {
+  try {
+    return parse_real(text, kSpecWhat);
+  } catch (const InputError&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<long long> to_integer(const std::string& text) {
+  try {
+    return parse_integer(text, kSpecWhat);
+  } catch (const InputError&) {
+    return std::nullopt;
+  }
+}
+
+template <typename Accept>
+real real_value(const Entry& entry, const std::string& expected, Accept accept) {
+  const std::optional<real> value = to_real(entry.value);
+  if (!value || !accept(*value)) bad_value(entry, expected);
+  return *value;
+}
+
+std::uint64_t count_value(const Entry& entry, long long minimum) {
+  const std::optional<long long> value = to_integer(entry.value);
+  if (!value || *value < minimum) bad_value(entry, "an integer >= " + std::to_string(minimum));
+  return static_cast<std::uint64_t>(*value);
+}
+
+SpectrumProfile profile_value(const Entry& entry) {
+  if (entry.value == "geometric") return SpectrumProfile::geometric;
+  if (entry.value == "linear") return SpectrumProfile::linear;
+  if (entry.value == "clustered") return SpectrumProfile::clustered;
+  bad_value(entry, "'geometric', 'linear' or 'clustered'");
+}
+
+KernelKind kernel_kind_value(const Entry& entry) {
+  if (entry.value == "gaussian") return KernelKind::gaussian;
+  if (entry.value == "laplacian") return KernelKind::laplacian;
+  bad_value(entry, "'gaussian' or 'laplacian'");
+}
+
+[[noreturn]] void unknown_key(const Entry& entry, const std::string& kind,
+                              const std::string& known) {
+  if (entry.key == "kind")
+    throw InputError(kSpecPrefix + "key 'kind' may only be the first entry");
+  throw InputError(kSpecPrefix + "unknown key '" + entry.key + "' for kind=" + kind +
+                   " (known: " + known + ")");
+}
+
+bool at_least_one(real value) { return value >= 1.0; }
+bool non_negative(real value) { return value >= 0.0; }
+bool positive(real value) { return value > 0.0; }
+
+void set_key(SpectrumSpec& spec, const Entry& entry) {
+  if (entry.key == "n") spec.n = count_value(entry, 1);
+  else if (entry.key == "d") spec.d = count_value(entry, 1);
+  else if (entry.key == "n_test") spec.n_test = count_value(entry, 0);
+  else if (entry.key == "cond") spec.condition = real_value(entry, "a number >= 1", at_least_one);
+  else if (entry.key == "profile") spec.profile = profile_value(entry);
+  else if (entry.key == "noise") spec.noise = real_value(entry, "a number >= 0", non_negative);
+  else if (entry.key == "seed") spec.seed = count_value(entry, 0);
+  else unknown_key(entry, "spectrum", "n, d, n_test, cond, profile, noise, seed");
+}
+
+void set_key(KernelSpec& spec, const Entry& entry) {
+  if (entry.key == "kernel") spec.kernel = kernel_kind_value(entry);
+  else if (entry.key == "n") spec.n = count_value(entry, 1);
+  else if (entry.key == "n_test") spec.n_test = count_value(entry, 0);
+  else if (entry.key == "input_dim") spec.input_dim = count_value(entry, 1);
+  else if (entry.key == "width") spec.width = real_value(entry, "a number > 0", positive);
+  else if (entry.key == "noise") spec.noise = real_value(entry, "a number >= 0", non_negative);
+  else if (entry.key == "seed") spec.seed = count_value(entry, 0);
+  else unknown_key(entry, "kernel", "kernel, n, n_test, input_dim, width, noise, seed");
+}
+
+// Applies entries[1..] to the defaults of Spec. A key given twice is an error: the second value
+// would silently win, which is more likely a typo than an intention.
+template <typename Spec>
+Spec parse_keys(const std::vector<std::string>& entries) {
+  Spec spec;
+  std::set<std::string> seen;
+  for (std::size_t i = 1; i < entries.size(); ++i) {
+    const Entry entry = parse_entry(entries[i]);
+    if (!seen.insert(entry.key).second)
+      throw InputError(kSpecPrefix + "key '" + entry.key + "' given twice");
+    set_key(spec, entry);
+  }
+  return spec;
+}
+
+std::variant<SpectrumSpec, KernelSpec> parse_entries(const std::vector<std::string>& entries) {
+  // "seedlike" is the KernelSpec defaults, which are the shape of the seed question's data.
+  if (entries.front() == "seedlike") return parse_keys<KernelSpec>(entries);
+  const Entry kind = parse_entry(entries.front());
+  if (kind.key != "kind")
+    throw InputError(kSpecPrefix + "must start with kind=spectrum, kind=kernel or seedlike, got '" +
+                     entries.front() + "'");
+  if (kind.value == "spectrum") return parse_keys<SpectrumSpec>(entries);
+  if (kind.value == "kernel") return parse_keys<KernelSpec>(entries);
+  bad_value(kind, "'spectrum' or 'kernel'");
+}
+
+}  // namespace
+
+Dataset generate_from_spec(const std::string& spec) {
+  Dataset data = std::visit([](const auto& parsed) { return generate(parsed); }, parse_entries(split_list(spec, kSpecWhat)));
+  data.source = spec;
+  return data;
+}
+
+SyntheticShape check_spec(const std::string& spec) {
+  const std::variant<SpectrumSpec, KernelSpec> parsed = parse_entries(split_list(spec, kSpecWhat));
+  if (const auto* spectrum = std::get_if<SpectrumSpec>(&parsed)) {
+    check(*spectrum);
+    return {spectrum->n, spectrum->d};
+  }
+  const KernelSpec& kernel = std::get<KernelSpec>(parsed);
+  check(kernel);
+  return {kernel.n, kernel.n};
+}
+
+}  // namespace kappa

@@ -1,0 +1,109 @@
+#pragma once
+// One problem with everything that is built once and reused by many optimizer runs: the data,
+// the loss, the preconditioner fitted on it, and the direct reference solution w*.
+//
+// Every run starts from w = 0 (in the original coordinates) and is reported in the original
+// coordinates: relative weight error |w - w*| / |w*|, train loss and its gap to f(w*), test
+// MAE and RMSE.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/data/dataset.hpp"
+#include "core/references/reference.hpp"
+#include "core/problems/kernel_system.hpp"
+#include "kappa/monitor.hpp"
+#include "kappa/optimizer.hpp"
+#include "core/preconditioners/preconditioner.hpp"
+
+namespace kappa {
+
+struct ExperimentSetup {
+  LossSpec loss;
+  std::string preconditioner = "none";
+  DirectMethod reference_method = DirectMethod::svd;
+  // regression: f(w) = (1/n) sum rho(a_i^T w - y_i) + ridge/2 |w_f|^2 (problem.hpp);
+  // kernel_system: X_train is a square symmetric PSD kernel K and the problem is
+  // 1/2 a^T (K + ridge I) a - y^T a + c (kernel_system.hpp), loss l2 only, no intercept; its
+  // reference is (K + ridge I)^+ y by reference_method, its preconditioners are fitted on
+  // (K + ridge I)^{1/2}. Test predictions are X_test w in both.
+  Formulation formulation = Formulation::regression;
+  // The arithmetic of the iterative runs (problem.hpp); references are computed in double.
+  // float is available for the regression formulation.
+  Precision precision = Precision::float64;
+};
+
+// The rules of a setup that hold whatever the data, checked by Experiment and, before any work,
+// by the CLI and study planning: for the kernel-system formulation, its loss rules
+// (check_kernel_system_spec) and double precision. InputError naming the value otherwise.
+void check_setup(const ExperimentSetup& setup);
+
+// Quality of a weight vector on the original problem.
+struct Evaluation {
+  real train_loss = 0;
+  real loss_gap = 0;               // train_loss - f(w*)
+  real relative_weight_error = 0;  // |w - w*| / |w*| (absolute |w| when w* = 0)
+  real weight_norm = 0;
+  real test_mae = arma::datum::nan;  // NaN when the data has no test part
+  real test_rmse = arma::datum::nan;
+};
+
+struct RunResult {
+  std::string optimizer;
+  Status status = Status::failed;
+  std::string message;
+  long iterations = 0;
+  double data_passes = 0;  // gradient evaluations in full-data equivalents
+  double seconds = 0;
+  real grad_norm = arma::datum::nan;  // of the objective the optimizer saw (solver coordinates);
+                                      // NaN when the run failed before reporting anything
+  bool input_error = false;  // failed on an InputError: a parameter that does not fit this
+                             // problem (e.g. batch_size > n), a user's mistake, not the method's
+  Vec w;                   // original coordinates: those of the report that stopped the run
+  Evaluation evaluation;
+  std::vector<TracePoint> trace;
+};
+
+class Experiment {
+ public:
+  // Validates the data, builds the problem, fits the preconditioner and computes w*.
+  // Throws DataError (naming the data source, suggesting to rescale) for data beyond the range
+  // that double arithmetic handles here: max |X| or max |y| above 1e150 (squares and products
+  // overflow), max |X| below 1e-150 unless X is zero (gradients underflow to 0, a false
+  // convergence), and for f(0) or f(w*) not finite. The test part is checked like the training
+  // part.
+  Experiment(Dataset data, const ExperimentSetup& setup);
+
+  // The data's source and test part. The training design lives only in problem() (one copy of
+  // X per Experiment, in the problem's layout and precision): data().X_train is empty.
+  const Dataset& data() const { return data_; }
+  const ExperimentSetup& setup() const { return setup_; }
+  // Original coordinates: a LinearModelProblem (regression) or a KernelSystemProblem.
+  const Problem& problem() const { return *problem_; }
+  const Problem& solver_problem() const { return *solver_problem_; }  // what optimizers see
+  const Preconditioner& preconditioner() const { return *preconditioner_; }
+  const DirectSolution& reference() const { return reference_; }
+  const Evaluation& reference_evaluation() const { return reference_evaluation_; }
+
+  Evaluation evaluate(const Vec& w) const;
+
+  // Runs one optimizer from w = 0. Never throws for a failing optimizer: exceptions (standard
+  // or not) and non-finite results become a failed or diverged RunResult with the reason. The
+  // result's w is that of the report that stopped the run (even if the optimizer changed w
+  // afterwards), and the last reported iteration is always the last trace point.
+  RunResult run(const std::string& name, const Optimizer& optimizer, const RunControls& controls) const;
+
+ private:
+  Dataset data_;
+  ExperimentSetup setup_;
+  std::unique_ptr<const Problem> problem_;
+  Mat test_design_;  // [X_test 1] with an intercept; empty otherwise (data_.X_test serves)
+  std::unique_ptr<Preconditioner> preconditioner_;
+  std::unique_ptr<Problem> solver_problem_;
+  DirectSolution reference_;
+  real reference_loss_ = 0;  // f(w*)
+  Evaluation reference_evaluation_;
+};
+
+}  // namespace kappa

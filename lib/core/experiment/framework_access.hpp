@@ -1,0 +1,19 @@
+#pragma once
+// The framework's side door into a Problem: resetting its work counter and evaluating it
+// without counting (to measure a minibatch run's full objective). Both are private members of
+// kappa::Problem, reachable only through this class, which the SDK declares as a friend and only
+// the workbench defines: plugins, which see the SDK headers alone, cannot bypass the counting.
+
+#include "kappa/problem.hpp"
+
+namespace kappa::detail {
+
+class FrameworkAccess {
+ public:
+  static void reset_counters(const Problem& problem) { problem.reset_counters(); }
+  static real loss_grad_uncounted(const Problem& problem, const Vec& w, Vec& gradient) {
+    return problem.loss_grad_uncounted(w, gradient);
+  }
+};
+
+}  // namespace kappa::detail

@@ -1,0 +1,74 @@
+#pragma once
+// The framework's monitor of one run: it applies the stopping rules of RunControls (every
+// status of kappa/monitor.hpp means the same for every plugin), records the trace, keeps the
+// clock, and measures the full objective for minibatch methods without charging the
+// optimizer. Optimizers see it only as a kappa::Monitor; close() and the trace are the
+// framework's (Experiment::run, tests).
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "kappa/monitor.hpp"
+#include "kappa/problem.hpp"
+
+namespace kappa {
+
+class RunMonitor final : public Monitor {
+ public:
+  // `relative_error(w)` computes |P w - w*| / |w*| for a solver-space w; it is called only at
+  // trace points. `data_passes()` reports the problem's work counter.
+  RunMonitor(const RunControls& controls, std::function<real(const Vec&)> relative_error,
+             std::function<double()> data_passes);
+
+  bool report(long iteration, real loss, real grad_norm, const Vec& w) override;
+  bool report_objective(long iteration, const Problem& problem, const Vec& w) override;
+  bool report_due(long iteration) const override;
+  void fail(const std::string& message) override;
+  void finish(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message) override;
+  real last_reported_loss() const override { return final_loss(); }
+  bool stopped() const override { return stopped_; }
+  const RunControls& controls() const override { return controls_; }
+
+  // Called by the framework after minimize() returns (or throws), whether or not the run
+  // already stopped: makes sure the last reported state is the last trace point, and marks a
+  // run that returned without stopping as failed. The status of a stopped run is kept.
+  void close(const Vec& w);
+
+  Status status() const { return status_; }
+  const std::string& message() const { return message_; }
+  // Whether any iteration was reported. Before that, final_loss() and final_grad_norm() are NaN.
+  bool reported() const { return started_; }
+  long iterations() const { return last_.iteration; }
+  real final_loss() const { return started_ ? last_.loss : arma::datum::nan; }
+  real final_grad_norm() const { return started_ ? last_.grad_norm : arma::datum::nan; }
+  double seconds() const;
+  const std::vector<TracePoint>& trace() const { return trace_; }
+  // The weights of the report (or finish) that stopped the run, copied once at that moment:
+  // the result of the run even if the optimizer changes w afterwards. Empty when the run was
+  // not stopped by a report (not stopped, or stopped by fail()).
+  const std::optional<Vec>& stopping_weights() const { return stopping_weights_; }
+
+ private:
+  void stop(Status status, std::string message);
+  void record(const TracePoint& point, const Vec& w);
+  bool check_rules(const TracePoint& point);
+
+  RunControls controls_;
+  std::function<real(const Vec&)> relative_error_;
+  std::function<double()> data_passes_;
+  std::chrono::steady_clock::time_point start_;
+  std::vector<TracePoint> trace_;
+  TracePoint first_;
+  TracePoint last_;
+  long next_trace_iteration_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+  Status status_ = Status::failed;
+  std::string message_;
+  std::optional<Vec> stopping_weights_;
+  Vec objective_gradient_;  // scratch of report_objective
+};
+
+}  // namespace kappa

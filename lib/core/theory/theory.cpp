@@ -1,0 +1,538 @@
+#include "core/theory/theory.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "kappa/error.hpp"
+#include "kappa/parse.hpp"
+
+namespace kappa {
+namespace {
+
+constexpr real kEpsilon = std::numeric_limits<real>::epsilon();
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+// ln |1 - h| without rounding 1 - h to 1 for tiny h.
+real log_abs_one_minus(real h) { return h < 1 ? std::log1p(-h) : std::log(h - 1); }
+
+// ln of the spectral radius of z^2 - T z + D, where p(1) = 1 - T + D = h is known exactly (it is
+// lr lambda for both momentum forms), so that a root 1 - 1e-17 keeps its distance to 1: for
+// real roots z_big z_small = D and (1 - z_big)(1 - z_small) = p(1).
+real log_spectral_radius(real T, real D, real p1) {
+  const real discriminant = T * T - 4 * D;
+  if (discriminant < 0) return 0.5 * std::log(D);  // complex pair, |z|^2 = D
+  const real root = std::sqrt(discriminant);
+  const real big = 0.5 * (T + std::copysign(root, T));  // the root of larger modulus, no cancellation
+  const real small = big != 0 ? D / big : 0;
+  if (big > 0.5 && small < 1) return std::log1p(-p1 / (1 - small));
+  return std::log(std::fabs(big));
+}
+
+template <class PerEigenvalue>
+real max_over_spectrum(const HessianSpectrum& spectrum, PerEigenvalue log_rate) {
+  if (spectrum.rank() == 0) return arma::datum::nan;
+  real largest = -kInfinity;
+  for (const real lambda : spectrum.eigenvalues) largest = std::max(largest, log_rate(lambda));
+  return largest;
+}
+
+std::string text(double value) {
+  if (std::isinf(value)) return value > 0 ? "infinite" : "-infinite";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3g", value);
+  return buffer;
+}
+
+// "1 - 6.1e-18" for a rate just below 1, else the rate itself.
+std::string rate_text(real log_rate) {
+  const real gap = -std::expm1(log_rate);
+  if (log_rate < 0 && gap < 0.1) return "1 - " + text(gap);
+  return text(std::exp(log_rate));
+}
+
+real parse_param(const std::map<std::string, std::string>& params, const std::string& name, real fallback) {
+  const auto found = params.find(name);
+  if (found == params.end() || found->second == "auto") return fallback;
+  return parse_real(found->second, "parameter '" + name + "'");
+}
+
+// The fixed-step theory holds for a first-order method (first_order.hpp parameters) only with
+// the full batch, a constant step, no warm-up and no iterate averaging.
+bool fixed_full_batch_steps(const std::map<std::string, std::string>& params, Index num_samples) {
+  const auto is = [&](const std::string& name, std::initializer_list<const char*> accepted) {
+    const auto found = params.find(name);
+    if (found == params.end()) return true;
+    for (const char* value : accepted)
+      if (found->second == value) return true;
+    return false;
+  };
+  const auto batch = params.find("batch_size");
+  const bool full_batch = batch == params.end() || batch->second == "full" ||
+                          parse_param(params, "batch_size", 0) >= static_cast<real>(num_samples);
+  return full_batch && is("schedule", {"constant"}) && is("warmup", {"0"}) && is("averaging", {"none"});
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------ spectrum
+
+real HessianSpectrum::smoothness() const { return eigenvalues.is_empty() ? 0 : eigenvalues(0); }
+
+real HessianSpectrum::strong_convexity() const {
+  return rank() == dim && !eigenvalues.is_empty() ? eigenvalues(eigenvalues.n_elem - 1) : 0;
+}
+
+real HessianSpectrum::condition() const {
+  const real mu = strong_convexity();
+  return mu > 0 ? smoothness() / mu : kInfinity;
+}
+
+HessianSpectrum spectrum_from_singular_values(const Vec& singular_values, real scale, Index rows, Index dim) {
+  HessianSpectrum spectrum;
+  spectrum.dim = dim;
+  if (singular_values.is_empty()) return spectrum;
+  const Vec sorted = arma::sort(singular_values, "descend");
+  const real cutoff = kEpsilon * static_cast<real>(std::max(rows, dim)) * sorted(0);
+  const Vec kept = sorted.elem(arma::find(sorted > cutoff));
+  spectrum.eigenvalues = scale * arma::square(kept);
+  return spectrum;
+}
+
+HessianSpectrum spectrum_from_eigenvalues(const Vec& eigenvalues, Index dim) {
+  HessianSpectrum spectrum;
+  spectrum.dim = dim;
+  if (eigenvalues.is_empty()) return spectrum;
+  const Vec sorted = arma::sort(eigenvalues, "descend");
+  const real cutoff = kEpsilon * static_cast<real>(dim) * std::max<real>(sorted(0), 0);
+  spectrum.eigenvalues = sorted.elem(arma::find(sorted > cutoff));
+  return spectrum;
+}
+
+namespace {
+
+HessianSpectrum regression_spectrum(const LinearModelProblem& problem, const Preconditioner& preconditioner) {
+  const LossSpec& spec = problem.spec();
+  if (spec.kind == LossKind::l1)
+    throw NumericalError("l1 loss: not differentiable, so no Hessian, smoothness constant or rate (subgradient methods)");
+  // H (l2) or the bound M (huber) = c A^T A + ridge I_f = c B^T B with B = [A; sqrt(ridge/c) E_f]
+  // (E_f = [I_f 0] selects the feature weights); the optimizers see s P^T H P (s the objective
+  // scale), i.e. the factor B P. Its singular values give the eigenvalues to the accuracy
+  // eps sigma_max each, where forming B^T B would lose every eigenvalue below eps L.
+  const real c = (spec.kind == LossKind::l2 ? 2.0 : 1.0) / static_cast<real>(problem.num_samples());
+  const Index dim = problem.dim();
+  Mat factor = preconditioner.transform_design(problem.design());
+  if (spec.ridge > 0) {
+    const Index features = spec.intercept ? dim - 1 : dim;
+    const Mat selection = arma::eye<Mat>(features, dim);
+    factor = arma::join_cols(factor, std::sqrt(spec.ridge / c) * preconditioner.transform_design(selection));
+  }
+  Vec sigma;
+  if (!arma::svd(sigma, factor)) throw NumericalError("the singular value decomposition of the design did not converge");
+  HessianSpectrum spectrum = spectrum_from_singular_values(sigma, c * preconditioner.objective_scale(), factor.n_rows, dim);
+  spectrum.exact = spec.kind == LossKind::l2;
+  return spectrum;
+}
+
+HessianSpectrum kernel_spectrum(const KernelSystemProblem& problem, const Preconditioner& preconditioner) {
+  const Index n = problem.dim();
+  if (preconditioner.name() == "none") return spectrum_from_eigenvalues(problem.hessian_eigenvalues(), n);
+  // s P^T (K + lambda I) P, formed directly: no square is taken, so its eigenvalues keep the
+  // accuracy eps |P^T H P| of the kernel's own.
+  const Mat P = preconditioner.transform_design(arma::eye<Mat>(n, n));
+  const Mat hessian = problem.kernel() + problem.lambda() * arma::eye<Mat>(n, n);
+  Mat transformed = preconditioner.objective_scale() * (P.t() * hessian * P);
+  transformed = 0.5 * (transformed + transformed.t());
+  Vec eigenvalues;
+  if (!arma::eig_sym(eigenvalues, transformed)) throw NumericalError("the eigendecomposition of P^T (K + lambda I) P did not converge");
+  return spectrum_from_eigenvalues(eigenvalues, n);
+}
+
+}  // namespace
+
+HessianSpectrum hessian_spectrum(const Problem& problem, const Preconditioner& preconditioner) {
+  if (const auto* linear = dynamic_cast<const LinearModelProblem*>(&problem)) return regression_spectrum(*linear, preconditioner);
+  if (const auto* kernel = dynamic_cast<const KernelSystemProblem*>(&problem)) return kernel_spectrum(*kernel, preconditioner);
+  throw InputError("hessian_spectrum: only linear-model and kernel-system problems are supported");
+}
+
+real max_stable_step(const HessianSpectrum& spectrum) {
+  const real L = spectrum.smoothness();
+  return L > 0 ? 2 / L : kInfinity;
+}
+
+real precision_floor(const HessianSpectrum& spectrum) { return spectrum.condition() * kEpsilon; }
+
+// ------------------------------------------------------------------------------ rates
+
+double iterations_for_log_rate(real log_rate, real tolerance) {
+  if (std::isnan(log_rate) || std::isnan(tolerance)) return arma::datum::nan;
+  if (tolerance >= 1) return 0;
+  if (tolerance <= 0 || log_rate >= 0) return kInfinity;
+  if (std::isinf(log_rate)) return 1;  // rate 0: done in one step
+  return std::max(1.0, std::ceil(std::log(tolerance) / log_rate));
+}
+
+// Gradient descent on a quadratic: e_{k+1} = (I - lr H) e_k and g_{k+1} = (I - lr H) g_k, so
+// |g_k| <= rho^k |g_0| with rho = max_i |1 - lr lambda_i| exactly (Nesterov 2004, Sec. 1.2.3);
+// rho < 1 iff 0 < lr < 2/L.
+real gradient_descent_log_rate(const HessianSpectrum& spectrum, real lr) {
+  return max_over_spectrum(spectrum, [lr](real lambda) { return log_abs_one_minus(lr * lambda); });
+}
+
+// Heavy ball in PyTorch's form v' = beta v + g, w' = w - lr v'. Per eigenvalue, the error obeys
+// e_{k+1} = (1 + beta - h) e_k - beta e_{k-1} (Polyak 1964; Polyak 1987, Sec. 3.2.1).
+real heavy_ball_log_rate(const HessianSpectrum& spectrum, real lr, real momentum) {
+  return max_over_spectrum(spectrum, [lr, momentum](real lambda) {
+    const real h = lr * lambda;
+    return log_spectral_radius(1 + momentum - h, momentum, h);
+  });
+}
+
+// Nesterov in PyTorch's form v' = beta v + g, w' = w - lr (g + beta v'): per eigenvalue the
+// state (e, v) evolves by [[1 - h (1 + beta), -lr beta^2], [lambda, beta]], with trace
+// 1 + beta - h (1 + beta) and determinant beta (1 - h) (Sutskever et al. 2013).
+real nesterov_log_rate(const HessianSpectrum& spectrum, real lr, real momentum) {
+  return max_over_spectrum(spectrum, [lr, momentum](real lambda) {
+    const real h = lr * lambda;
+    return log_spectral_radius(1 + momentum - h * (1 + momentum), momentum * (1 - h), h);
+  });
+}
+
+// GD with lr = 1/L contracts by 1 - 1/kappa (Nesterov 2004, Thm. 2.1.15 gives (1 - 1/kappa)
+// in the squared norm for the strongly convex case; on a quadratic it is the exact rate).
+double gradient_descent_iterations(real condition, real tolerance) {
+  if (!(condition >= 1)) return arma::datum::nan;
+  return iterations_for_log_rate(std::log1p(-1 / condition), tolerance);
+}
+
+// Accelerated gradient with constant momentum for strongly convex f: f_k - f* <= 2 (1 -
+// 1/sqrt(kappa))^k (f_0 - f*) (Nesterov 1983; Nesterov 2004, Thm. 2.2.3). Optimally tuned heavy
+// ball on a quadratic contracts by (sqrt(kappa) - 1)/(sqrt(kappa) + 1), about twice as fast.
+double accelerated_iterations(real condition, real tolerance) {
+  if (!(condition >= 1)) return arma::datum::nan;
+  return iterations_for_log_rate(std::log1p(-1 / std::sqrt(condition)), tolerance);
+}
+
+// CG: |e_k|_H <= 2 ((sqrt(kappa) - 1)/(sqrt(kappa) + 1))^k |e_0|_H (Hestenes & Stiefel 1952;
+// Saad 2003, Thm. 6.29), i.e. rho^k <= eps/2 with ln rho = ln(1 - 2/(sqrt(kappa) + 1)).
+double conjugate_gradient_iterations(real condition, real tolerance) {
+  if (!(condition >= 1)) return arma::datum::nan;
+  if (tolerance >= 1) return 0;
+  return iterations_for_log_rate(std::log1p(-2 / (std::sqrt(condition) + 1)), tolerance / 2);
+}
+
+// ------------------------------------------------------------------------------ method classes
+
+std::string to_string(MethodClass method) {
+  switch (method) {
+    case MethodClass::gradient_descent: return "gradient descent";
+    case MethodClass::accelerated: return "accelerated (momentum)";
+    case MethodClass::conjugate_gradient: return "conjugate gradients";
+    case MethodClass::newton: return "newton";
+    case MethodClass::direct: return "direct";
+    case MethodClass::none: return "none";
+  }
+  return "?";
+}
+
+MethodClass method_class(const std::string& optimizer, const std::map<std::string, std::string>& params, Index num_samples) {
+  // The one table of which theory applies to which optimizer. lbfgs, adam and anything not
+  // listed have no iteration-count theory on this level: no prediction.
+  static const std::map<std::string, MethodClass> table = {
+      {"gd", MethodClass::gradient_descent},    {"sgd", MethodClass::gradient_descent},
+      {"momentum", MethodClass::accelerated},   {"heavy_ball", MethodClass::accelerated},
+      {"nesterov", MethodClass::accelerated},   {"cg", MethodClass::conjugate_gradient},
+      {"cgls", MethodClass::conjugate_gradient}, {"lsqr", MethodClass::conjugate_gradient},
+      {"ncg", MethodClass::conjugate_gradient}, {"newton", MethodClass::newton},
+      {"direct", MethodClass::direct},
+  };
+  const auto found = table.find(optimizer);
+  if (found == table.end()) return MethodClass::none;
+  const bool first_order = found->second == MethodClass::gradient_descent || found->second == MethodClass::accelerated;
+  if (first_order && !fixed_full_batch_steps(params, num_samples)) return MethodClass::none;
+  return found->second;
+}
+
+Prediction predict_iterations(const std::string& optimizer, const std::map<std::string, std::string>& params,
+                              const HessianSpectrum& spectrum, real tolerance, Index num_samples) {
+  Prediction prediction;
+  prediction.method = method_class(optimizer, params, num_samples);
+  const real L = spectrum.smoothness();
+  const real condition = spectrum.condition();
+  const std::string target = "to reduce by " + text(tolerance);
+  switch (prediction.method) {
+    case MethodClass::none:
+      prediction.basis = "no iteration-count theory for this method";
+      return prediction;
+    case MethodClass::direct:
+      prediction.iterations = 0;
+      prediction.basis = "direct solve";
+      return prediction;
+    case MethodClass::newton:
+      prediction.iterations = 1;
+      prediction.basis = "Newton's method on a quadratic: one step";
+      return prediction;
+    default: break;
+  }
+  if (!(tolerance > 0)) {
+    prediction.basis = "no tolerance (grad_tol = 0): no target to predict";
+    return prediction;
+  }
+  if (!spectrum.exact || !(L > 0)) {
+    prediction.basis = spectrum.exact ? "the Hessian is zero" : "the loss is not quadratic (huber): only a curvature bound is known";
+    return prediction;
+  }
+  const real floor = condition * kEpsilon;
+  const std::string kappa_text = ", kappa_H = " + text(condition) +
+                                 (floor >= 1 ? " (in exact arithmetic: kappa_H eps_mach = " + text(floor) + " >= 1, beyond double precision)" : "");
+  if (prediction.method == MethodClass::conjugate_gradient) {
+    prediction.log_rate = std::log1p(-2 / (std::sqrt(condition) + 1));
+    prediction.iterations = conjugate_gradient_iterations(condition, tolerance);
+    prediction.basis = "CG bound 2 ((sqrt(kappa_H) - 1)/(sqrt(kappa_H) + 1))^k " + target + kappa_text;
+    return prediction;
+  }
+  const bool has_lr = params.count("lr") > 0;
+  const real lr = parse_param(params, "lr", 1 / L);
+  const std::string lr_text = "lr = " + text(lr) + (has_lr && params.at("lr") != "auto" ? "" : " (1/L)");
+  if (prediction.method == MethodClass::gradient_descent) {
+    prediction.log_rate = gradient_descent_log_rate(spectrum, lr);
+    prediction.iterations = iterations_for_log_rate(prediction.log_rate, tolerance);
+    if (lr >= 2 / L)
+      prediction.basis = lr_text + " >= 2/L = " + text(2 / L) + ": gradient descent diverges";
+    else
+      prediction.basis = "gradient descent, " + lr_text + ": rate max|1 - lr lambda| = " + rate_text(prediction.log_rate) +
+                         " per iteration " + target + kappa_text;
+    return prediction;
+  }
+  // accelerated
+  if ((optimizer == "momentum" || optimizer == "heavy_ball" || optimizer == "nesterov") && params.count("momentum")) {
+    const real beta = parse_param(params, "momentum", 0);
+    prediction.log_rate = optimizer == "nesterov" ? nesterov_log_rate(spectrum, lr, beta) : heavy_ball_log_rate(spectrum, lr, beta);
+    prediction.iterations = iterations_for_log_rate(prediction.log_rate, tolerance);
+    prediction.basis = optimizer + " with " + lr_text + ", momentum " + text(beta) + ": spectral radius " +
+                       rate_text(prediction.log_rate) + (prediction.log_rate >= 0 ? " >= 1: diverges" : " per iteration " + target) +
+                       kappa_text;
+    return prediction;
+  }
+  prediction.log_rate = std::log1p(-1 / std::sqrt(condition));
+  prediction.iterations = accelerated_iterations(condition, tolerance);
+  prediction.basis = "tuned accelerated bound sqrt(kappa_H) ln(1/eps) " + target + kappa_text;
+  return prediction;
+}
+
+// ------------------------------------------------------------------------------ diagnose
+
+namespace {
+
+FormulationFigures figures_for(Formulation formulation, const std::string& hessian, const HessianSpectrum& spectrum, real tolerance) {
+  FormulationFigures figures;
+  figures.formulation = formulation;
+  figures.hessian = hessian;
+  figures.spectrum = spectrum;
+  figures.max_stable_step = max_stable_step(spectrum);
+  const real condition = spectrum.condition();
+  figures.gradient_descent_iterations = gradient_descent_iterations(condition, tolerance);
+  figures.accelerated_iterations = accelerated_iterations(condition, tolerance);
+  figures.conjugate_gradient_iterations = conjugate_gradient_iterations(condition, tolerance);
+  figures.precision_floor = precision_floor(spectrum);
+  return figures;
+}
+
+// The preconditioner figures: kappa_H of P^T H P for every known preconditioner, each fitted by
+// `fit` (which may refuse, e.g. a preconditioner that needs an intercept).
+template <class Fit>
+std::vector<PreconditionerFigure> preconditioner_figures(const Problem& problem, Fit fit) {
+  std::vector<PreconditionerFigure> figures;
+  for (const std::string& name : preconditioner_names()) {
+    PreconditionerFigure figure;
+    figure.name = name;
+    try {
+      const std::unique_ptr<Preconditioner> preconditioner = fit(name);
+      figure.condition = hessian_spectrum(problem, *preconditioner).condition();
+    } catch (const Error& error) {
+      figure.refused = error.what();
+    }
+    figures.push_back(figure);
+  }
+  return figures;
+}
+
+std::string regression_hessian_text(const LossSpec& loss) {
+  const std::string design = loss.intercept ? "A^T A (A = [X 1])" : "X^T X";
+  const std::string ridge = loss.ridge > 0 ? " + ridge I" : "";
+  return loss.kind == LossKind::l2 ? "(2/n) " + design + ridge : "(1/n) " + design + ridge + " (huber: a bound on the Hessian)";
+}
+
+// The smallest power of ten >= x.
+real power_of_ten_above(real x) { return std::pow(10.0, std::ceil(std::log10(x) - 1e-9)); }
+
+// Two significant digits, rounded up: a round iteration budget that is not below the figure.
+double round_up(double x) {
+  if (!(x > 0) || std::isinf(x)) return x;
+  const double unit = std::pow(10.0, std::floor(std::log10(x)) - 1);
+  return std::ceil(x / unit) * unit;
+}
+
+std::string integer_text(double x) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.0f", x);
+  return buffer;
+}
+
+const PreconditionerFigure* best_preconditioner(const FormulationFigures& figures) {
+  const PreconditionerFigure* best = nullptr;
+  for (const PreconditionerFigure& figure : figures.preconditioners)
+    if (figure.refused.empty() && figure.name != "none" && std::isfinite(figure.condition) &&
+        (!best || figure.condition < best->condition))
+      best = &figure;
+  return best;
+}
+
+void write_verdict(Diagnosis& d) {
+  std::vector<std::string>& out = d.verdict;
+  const std::string eps = text(kEpsilon);
+  if (!d.regression) {
+    if (!d.regression_note.empty()) out.push_back("Regression: " + d.regression_note + ".");
+  } else {
+    const FormulationFigures& r = *d.regression;
+    const real kappa_H = r.spectrum.condition();
+    const bool plain = d.loss.kind == LossKind::l2 && d.loss.ridge == 0 && !d.loss.intercept;
+    out.push_back("cond(X) = " + text(d.condition) + ", so the Hessian of the loss, " + r.hessian + ", has kappa_H = " +
+                  text(kappa_H) + (plain ? " = cond(X)^2" : "") + ".");
+    if (r.precision_floor >= 1) {
+      out.push_back("That is beyond double precision: kappa_H eps_mach = " + text(kappa_H) + " x " + eps + " = " +
+                    text(r.precision_floor) +
+                    " >= 1. Along the directions of the smallest singular values the gradient changes by less than its own "
+                    "rounding error, so no method that works from this loss and its gradient in double precision (GD, SGD, "
+                    "momentum, Adam, L-BFGS, CG) can recover w*: their iterates stop where the gradient is rounding noise, "
+                    "far from w*. The optimizers are not broken; the problem is.");
+    } else {
+      out.push_back("Double precision is not the limit: kappa_H eps_mach = " + text(r.precision_floor) +
+                    " < 1 (w* is attainable to about that relative accuracy).");
+    }
+    out.push_back("To reduce the error by " + text(d.tolerance) + ", gradient descent with lr = 1/L needs about " +
+                  text(r.gradient_descent_iterations) + " iterations (kappa_H ln(1/eps)), momentum/Nesterov about " +
+                  text(r.accelerated_iterations) + " (sqrt(kappa_H) ln(1/eps)), CG at most " +
+                  text(r.conjugate_gradient_iterations) + " (its bound).");
+    out.push_back("The largest stable fixed step of gradient descent (and of full-batch SGD) is 2/L = " +
+                  text(r.max_stable_step) + " (L = lambda_max(H) = " + text(r.spectrum.smoothness()) +
+                  "): with a larger lr the iterates explode. That ceiling is set by the largest singular value; the slow "
+                  "progress below it by the smallest (mu = " + text(r.spectrum.strong_convexity()) + ").");
+  }
+  // Recommendations, the formulation change first: it removes the square in kappa_H. A route
+  // counts as practical when double precision leaves at least 4 digits (floor < 1e-4) and CG's
+  // bound stays within 1e6 iterations at the tolerance the floor allows.
+  const FormulationFigures* kernel = d.kernel_system ? &*d.kernel_system : nullptr;
+  const auto attainable_tolerance = [&](const FormulationFigures& f) {
+    return std::max(d.tolerance, std::min(1e-2, power_of_ten_above(f.precision_floor)));
+  };
+  const auto practical = [&](const FormulationFigures* f) {
+    return f && f->precision_floor < 1e-4 &&
+           conjugate_gradient_iterations(f->spectrum.condition(), attainable_tolerance(*f)) <= 1e6;
+  };
+  if (practical(kernel) && !practical(d.regression ? &*d.regression : nullptr)) {
+    const real kappa = kernel->spectrum.condition();
+    const real grad_tol = attainable_tolerance(*kernel);
+    const double cg = conjugate_gradient_iterations(kappa, grad_tol);
+    out.push_back("Recommendation: X is a symmetric positive semi-definite kernel matrix, so solve K alpha = y as a linear system "
+                  "(--formulation kernel-system): its Hessian is K" + std::string(d.loss.ridge > 0 ? " + lambda I" : "") +
+                  " with kappa = " + text(kappa) + " = cond(K), not its square; kappa eps_mach = " + text(kernel->precision_floor) +
+                  " < 1, so a gradient method can reach alpha* (= w* when K is invertible) to about that relative accuracy. "
+                  "CG needs at most " + text(cg) + " iterations to reduce the error by " + text(grad_tol) +
+                  " (gradient descent with lr = 1/L: " + text(gradient_descent_iterations(kappa, grad_tol)) +
+                  "; its largest stable step there is 2/L = " + text(kernel->max_stable_step) + ").");
+    d.recommended_solve_options = "--formulation kernel-system --optimizer cg --grad-tol " + text(grad_tol) +
+                                  " --max-iterations " + integer_text(round_up(std::max(cg, 100.0)));
+  } else if (practical(d.regression ? &*d.regression : nullptr)) {
+    const FormulationFigures& r = *d.regression;
+    const real grad_tol = attainable_tolerance(r);
+    const double cg = conjugate_gradient_iterations(r.spectrum.condition(), grad_tol);
+    out.push_back("Recommendation: a gradient method reaches w* here. CG needs at most " + text(cg) +
+                  " iterations to reduce the error by " + text(grad_tol) + " (gradient descent with lr = 1/L: " +
+                  text(gradient_descent_iterations(r.spectrum.condition(), grad_tol)) + ").");
+    d.recommended_solve_options = "--optimizer cg --grad-tol " + text(grad_tol) + " --max-iterations " +
+                                  integer_text(round_up(std::max(cg, 100.0)));
+  } else if (kernel && kernel->precision_floor < 1) {
+    out.push_back("The kernel-system formulation (--formulation kernel-system) has kappa = " + text(kernel->spectrum.condition()) +
+                  " instead of kappa_H, and kappa eps_mach = " + text(kernel->precision_floor) +
+                  ", but CG may still need up to " + text(kernel->conjugate_gradient_iterations) +
+                  " iterations and leaves few digits: prefer a direct solve (below).");
+  }
+  const FormulationFigures* regression = d.regression ? &*d.regression : nullptr;
+  for (const FormulationFigures* figures : {regression, kernel}) {
+    if (!figures) continue;
+    const PreconditionerFigure* best = best_preconditioner(*figures);
+    const real before = figures->spectrum.condition();
+    if (best && best->condition < 1e-2 * before)
+      out.push_back("Preconditioning (" + to_string(figures->formulation) + "): --preconditioner " + best->name + " brings kappa_H from " +
+                    text(before) + " to " + text(best->condition) + " (kappa eps_mach " + text(best->condition * kEpsilon) + ")" +
+                    (best->name == "whiten" ? "; its fit is a QR factorization of the Hessian factor, as costly as a direct solve, "
+                                              "and w = P z is then accurate to about cond(P) eps_mach" : "") + ".");
+  }
+  if (d.regression && d.regression->precision_floor >= 1e-8) {
+    out.push_back("A direct solve by SVD or QR of X (kappa solve --reference svd|qr, numpy.linalg.lstsq, scikit-learn's "
+                  "LinearRegression) is backward stable: it reaches w* to about cond(X) eps_mach = " + text(d.condition * kEpsilon) +
+                  " relative accuracy. Not the normal equations, which square cond(X).");
+    const real L = d.regression->spectrum.smoothness();
+    const real ridge = std::pow(10.0, std::floor(std::log10(L))) * 1e-8;
+    const real mu = d.regression->spectrum.strong_convexity();
+    if (d.loss.ridge == 0 && L > 0)
+      out.push_back("If the goal is prediction rather than the interpolant, a ridge penalty bounds kappa_H by (L + ridge) / (mu + ridge): "
+                    "e.g. --ridge " + text(ridge) + " gives " + text((L + ridge) / (mu + ridge)) + " (a different model, to validate).");
+  }
+}
+
+}  // namespace
+
+Diagnosis diagnose(const Dataset& data, const LossSpec& loss, real tolerance, std::optional<Formulation> only) {
+  loss.validate();
+  if (!(tolerance > 0 && tolerance < 1))
+    throw InputError("tolerance = " + format_number(tolerance) + ": expected a number > 0 and < 1");
+  validate(data);
+  Diagnosis d;
+  d.source = data.source;
+  d.samples = data.num_samples();
+  d.features = data.num_features();
+  d.test_samples = data.has_test() ? data.X_test.n_rows : 0;
+  d.loss = loss;
+  d.tolerance = tolerance;
+  if (!arma::svd(d.singular_values, data.X_train))
+    throw NumericalError("data '" + data.source + "': the singular value decomposition of X did not converge");
+  const real cutoff = kEpsilon * static_cast<real>(std::max(d.samples, d.features)) * d.singular_values(0);
+  d.rank = arma::accu(d.singular_values > cutoff);
+  d.condition = d.rank == d.singular_values.n_elem ? d.singular_values(0) / d.singular_values(d.singular_values.n_elem - 1) : kInfinity;
+  d.square = d.samples == d.features;
+
+  if (!only || *only == Formulation::regression) {
+    if (loss.kind == LossKind::l1) {
+      d.regression_note = "the l1 loss is not differentiable, so there is no Hessian, L, mu or linear rate (subgradient methods "
+                          "converge like O(1/sqrt(k)))";
+    } else {
+      const LinearModelProblem problem(data.X_train, data.y_train, loss);
+      const std::unique_ptr<Preconditioner> identity = make_preconditioner("none", problem);
+      d.regression = figures_for(Formulation::regression, regression_hessian_text(loss), hessian_spectrum(problem, *identity), tolerance);
+      d.regression->preconditioners = preconditioner_figures(
+          problem, [&](const std::string& name) { return make_preconditioner(name, problem); });
+    }
+  }
+  if (!only || *only == Formulation::kernel_system) {
+    try {
+      check_kernel_system_spec(loss);
+      const KernelSystemProblem problem(data.X_train, data.y_train, loss.ridge, data.source);
+      const std::unique_ptr<Preconditioner> identity = make_kernel_system_preconditioner("none", problem);
+      d.kernel_system = figures_for(Formulation::kernel_system, loss.ridge > 0 ? "K + lambda I (lambda = ridge)" : "K",
+                                    hessian_spectrum(problem, *identity), tolerance);
+      d.kernel_system->preconditioners = preconditioner_figures(
+          problem, [&](const std::string& name) { return make_kernel_system_preconditioner(name, problem); });
+    } catch (const InputError& error) {
+      if (only) throw;
+      d.kernel_refused = error.what();
+    }
+  }
+  write_verdict(d);
+  return d;
+}
+
+}  // namespace kappa

@@ -1,0 +1,731 @@
+// Study results (kappa/study_results.hpp): the outcome message format, and the results file
+// (HDF5 C API, one 1-D dataset per column) with its CSV summary.
+
+#include "study/results.hpp"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+
+#include "kappa/error.hpp"
+#include "kappa/parse.hpp"
+#include "core/data/hdf5_support.hpp"
+
+namespace kappa {
+namespace {
+
+using hdf5::Handle;
+using hdf5::SilencedErrors;
+using hdf5::TemporaryFile;
+
+// ---------------------------------------------------------------------------------------------
+// Outcome messages: native-endian fields, strings as length + bytes.
+
+constexpr std::uint32_t kOutcomeMagic = 0x4b534f31;  // "KSO1"
+
+class Writer {
+ public:
+  template <class T>
+  void put(const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    bytes_.append(reinterpret_cast<const char*>(&value), sizeof value);
+  }
+  void put(const std::string& text) {
+    put(static_cast<std::uint64_t>(text.size()));
+    bytes_ += text;
+  }
+  std::string take() { return std::move(bytes_); }
+
+ private:
+  std::string bytes_;
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::string& bytes) : bytes_(bytes) {}
+  template <class T>
+  T get() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    need(sizeof(T));
+    T value;
+    std::memcpy(&value, bytes_.data() + at_, sizeof value);
+    at_ += sizeof value;
+    return value;
+  }
+  std::string text() {
+    const auto size = get<std::uint64_t>();
+    need(size);
+    std::string value = bytes_.substr(at_, size);
+    at_ += size;
+    return value;
+  }
+  bool done() const { return at_ == bytes_.size(); }
+
+ private:
+  void need(std::uint64_t size) const {
+    if (size > bytes_.size() - at_) throw Error("malformed task result message (truncated)");
+  }
+  const std::string& bytes_;
+  std::size_t at_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// HDF5 plumbing: owned identifiers, silenced error stack, typed columns and attributes.
+
+Handle text_type() {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  return type;
+}
+
+class H5Writer {
+ public:
+  H5Writer(const std::string& temporary, std::string prefix)
+      : file_(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose), prefix_(std::move(prefix)) {
+    if (!file_.valid()) fail("cannot create '" + temporary + "'");
+  }
+  [[noreturn]] void fail(const std::string& reason) const { throw InputError(prefix_ + ": " + reason); }
+
+  hid_t group(const std::string& name) {
+    groups_.push_back(std::make_unique<Handle>(H5Gcreate2(file_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose));
+    if (!groups_.back()->valid()) fail("cannot create group '" + name + "'");
+    return groups_.back()->get();
+  }
+  hid_t root() const { return file_.get(); }
+
+  void text_attribute(hid_t location, const std::string& name, const std::string& value) {
+    const Handle type = text_type();
+    const Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    const Handle attribute(H5Acreate2(location, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    const char* pointer = value.c_str();
+    if (!attribute.valid() || H5Awrite(attribute.get(), type.get(), &pointer) < 0) fail("cannot write attribute '" + name + "'");
+  }
+  void integer_attribute(hid_t location, const std::string& name, long long value) {
+    const Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    const Handle attribute(H5Acreate2(location, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    const std::int64_t stored = value;
+    if (!attribute.valid() || H5Awrite(attribute.get(), H5T_NATIVE_INT64, &stored) < 0) fail("cannot write attribute '" + name + "'");
+  }
+
+  void integers(hid_t location, const std::string& name, const std::vector<std::int64_t>& values) {
+    write(location, name, H5T_STD_I64LE, H5T_NATIVE_INT64, values.size(), values.data());
+  }
+  void reals(hid_t location, const std::string& name, const std::vector<double>& values) {
+    write(location, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.size(), values.data());
+  }
+  void texts(hid_t location, const std::string& name, const std::vector<std::string>& values) {
+    std::vector<const char*> pointers;
+    for (const std::string& value : values) pointers.push_back(value.c_str());
+    const Handle type = text_type();
+    write(location, name, type.get(), type.get(), values.size(), pointers.data());
+  }
+
+  // A 1-D dataset of `count` values, written in blocks with write_block.
+  Handle create(hid_t location, const std::string& name, hid_t file_type, std::size_t count) {
+    const hsize_t dims[1] = {count};
+    const Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+    Handle dataset(H5Dcreate2(location, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (!dataset.valid()) fail("cannot create dataset '" + name + "'");
+    return dataset;
+  }
+  void write_block(hid_t dataset, hid_t memory_type, std::size_t offset, std::size_t count, const void* data) {
+    if (count == 0) return;
+    if (!transfer(dataset, memory_type, offset, count, const_cast<void*>(data), false)) fail("cannot write a dataset (disk full?)");
+  }
+
+  // A dataset of `source_count` values copied from `source` (a 1-D dataset of another file, in
+  // blocks, so that the copy needs little memory), followed by `tail`.
+  template <class T>
+  void appended(hid_t location, const std::string& name, hid_t file_type, hid_t memory_type, hid_t source,
+                std::size_t source_count, const std::vector<T>& tail) {
+    const Handle dataset = create(location, name, file_type, source_count + tail.size());
+    std::vector<T> block;
+    for (std::size_t offset = 0; offset < source_count; offset += kBlock) {
+      const std::size_t count = std::min(kBlock, source_count - offset);
+      block.resize(count);
+      if (!transfer(source, memory_type, offset, count, block.data(), true)) fail("cannot copy the previous traces ('" + name + "')");
+      write_block(dataset.get(), memory_type, offset, count, block.data());
+    }
+    write_block(dataset.get(), memory_type, source_count, tail.size(), tail.data());
+  }
+
+  static constexpr std::size_t kBlock = std::size_t{1} << 14;
+
+  void finish() {
+    groups_.clear();
+    if (!file_.close()) fail("cannot finish writing (disk full?)");
+  }
+
+ private:
+  void write(hid_t location, const std::string& name, hid_t file_type, hid_t memory_type, std::size_t count, const void* data) {
+    const hsize_t dims[1] = {count};
+    const Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+    const Handle dataset(H5Dcreate2(location, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (!dataset.valid()) fail("cannot create dataset '" + name + "'");
+    if (count > 0 && H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+      fail("cannot write dataset '" + name + "' (disk full?)");
+  }
+
+  // Reads or writes values [offset, offset + count) of a 1-D dataset.
+  static bool transfer(hid_t dataset, hid_t memory_type, std::size_t offset, std::size_t count, void* data, bool read) {
+    const hsize_t start[1] = {offset};
+    const hsize_t size[1] = {count};
+    const Handle memory(H5Screate_simple(1, size, nullptr), H5Sclose);
+    const Handle selection(H5Dget_space(dataset), H5Sclose);
+    if (H5Sselect_hyperslab(selection.get(), H5S_SELECT_SET, start, nullptr, size, nullptr) < 0) return false;
+    if (read) return H5Dread(dataset, memory_type, memory.get(), selection.get(), H5P_DEFAULT, data) >= 0;
+    return H5Dwrite(dataset, memory_type, memory.get(), selection.get(), H5P_DEFAULT, data) >= 0;
+  }
+
+  Handle file_;
+  std::string prefix_;
+  std::vector<std::unique_ptr<Handle>> groups_;  // stable addresses
+};
+
+class H5Reader {
+ public:
+  explicit H5Reader(const std::string& file) : prefix_("results file '" + file + "'"), file_(open(file), H5Fclose) {}
+  [[noreturn]] void fail(const std::string& reason) const { throw InputError(prefix_ + ": " + reason); }
+  hid_t root() const { return file_.get(); }
+
+  bool has(hid_t location, const std::string& name) const { return H5Lexists(location, name.c_str(), H5P_DEFAULT) > 0; }
+  bool has_attribute(hid_t location, const std::string& name) const { return H5Aexists(location, name.c_str()) > 0; }
+
+  std::string text_attribute(hid_t location, const std::string& name) const {
+    const Handle attribute(H5Aopen(location, name.c_str(), H5P_DEFAULT), H5Aclose);
+    const Handle type = text_type();
+    char* value = nullptr;
+    if (!attribute.valid() || H5Aread(attribute.get(), type.get(), &value) < 0 || !value) fail("attribute '" + name + "' is unreadable");
+    std::string text(value);
+    H5free_memory(value);
+    return text;
+  }
+  long long integer_attribute(hid_t location, const std::string& name) const {
+    const Handle attribute(H5Aopen(location, name.c_str(), H5P_DEFAULT), H5Aclose);
+    std::int64_t value = 0;
+    if (!attribute.valid() || H5Aread(attribute.get(), H5T_NATIVE_INT64, &value) < 0) fail("attribute '" + name + "' is unreadable");
+    return value;
+  }
+
+  // A 1-D dataset as cells of its type (integer, float or string).
+  std::pair<ColumnType, std::vector<Cell>> column(hid_t location, const std::string& name) const {
+    const Handle dataset(H5Dopen2(location, name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!dataset.valid()) fail("dataset '" + name + "' is missing");
+    const Handle space(H5Dget_space(dataset.get()), H5Sclose);
+    hsize_t count = 0;
+    if (H5Sget_simple_extent_ndims(space.get()) != 1 || H5Sget_simple_extent_dims(space.get(), &count, nullptr) < 0)
+      fail("dataset '" + name + "' is not one-dimensional");
+    const Handle type(H5Dget_type(dataset.get()), H5Tclose);
+    const H5T_class_t type_class = H5Tget_class(type.get());
+    std::vector<Cell> cells;
+    cells.reserve(count);
+    const auto read = [&](hid_t memory_type, void* buffer) {
+      if (count > 0 && H5Dread(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer) < 0)
+        fail("dataset '" + name + "' cannot be read");
+    };
+    if (type_class == H5T_INTEGER) {
+      std::vector<std::int64_t> values(count);
+      read(H5T_NATIVE_INT64, values.data());
+      for (auto value : values) cells.emplace_back(static_cast<long long>(value));
+      return {ColumnType::integer, cells};
+    }
+    if (type_class == H5T_FLOAT) {
+      std::vector<double> values(count);
+      read(H5T_NATIVE_DOUBLE, values.data());
+      for (double value : values) cells.emplace_back(value);
+      return {ColumnType::real, cells};
+    }
+    if (type_class == H5T_STRING && H5Tis_variable_str(type.get()) > 0) {
+      const Handle memory = text_type();
+      std::vector<char*> values(count, nullptr);
+      read(memory.get(), values.data());
+      for (char* value : values) cells.emplace_back(std::string(value ? value : ""));
+      if (count > 0) H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, values.data());
+      return {ColumnType::text, cells};
+    }
+    fail("dataset '" + name + "' has an unexpected type");
+  }
+
+ private:
+  hid_t open(const std::string& file) const {
+    const hid_t id = H5Fis_hdf5(file.c_str()) > 0 ? H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID;
+    if (id < 0) fail("not an HDF5 file or cannot be read");
+    return id;
+  }
+  std::string prefix_;
+  Handle file_;
+};
+
+constexpr const char* kFormatName = "kappa study results";
+constexpr const char* kTraceColumns[] = {"task", "iteration", "seconds", "epochs", "loss", "grad_norm", "relative_weight_error"};
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+void replace_file(const std::string& temporary, const std::string& file) {
+  if (std::rename(temporary.c_str(), file.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    throw InputError("results file '" + file + "': cannot be renamed into place");
+  }
+}
+
+}  // namespace
+
+std::string encode_outcome(const TaskOutcome& o) {
+  Writer out;
+  out.put(kOutcomeMagic);
+  out.put(static_cast<std::uint64_t>(o.task));
+  out.put(o.key);
+  out.put(o.status);
+  out.put(o.message);
+  out.put(o.iterations);
+  for (double value : {o.epochs, o.seconds, o.setup_seconds, o.final_loss, o.loss_gap, o.grad_norm, o.relative_weight_error,
+                       o.weight_norm, o.test_mae, o.test_rmse, o.predicted_iterations, o.condition_number})
+    out.put(value);
+  out.put(o.samples);
+  out.put(o.features);
+  out.put(o.rank);
+  out.put(o.host);
+  out.put(static_cast<std::uint64_t>(o.trace.size()));
+  for (const TracePoint& point : o.trace) {
+    out.put(static_cast<long long>(point.iteration));
+    for (double value : {point.seconds, point.data_passes, point.loss, point.grad_norm, point.relative_weight_error}) out.put(value);
+  }
+  return out.take();
+}
+
+TaskOutcome decode_outcome(const std::string& bytes) {
+  Reader in(bytes);
+  if (in.get<std::uint32_t>() != kOutcomeMagic) throw Error("malformed task result message (bad magic)");
+  TaskOutcome o;
+  o.task = static_cast<std::size_t>(in.get<std::uint64_t>());
+  o.key = in.text();
+  o.status = in.text();
+  o.message = in.text();
+  o.iterations = in.get<long long>();
+  for (double* value : {&o.epochs, &o.seconds, &o.setup_seconds, &o.final_loss, &o.loss_gap, &o.grad_norm, &o.relative_weight_error,
+                        &o.weight_norm, &o.test_mae, &o.test_rmse, &o.predicted_iterations, &o.condition_number})
+    *value = in.get<double>();
+  o.samples = in.get<long long>();
+  o.features = in.get<long long>();
+  o.rank = in.get<long long>();
+  o.host = in.text();
+  const auto points = in.get<std::uint64_t>();
+  if (points > bytes.size()) throw Error("malformed task result message (trace length)");
+  o.trace.resize(points);
+  for (TracePoint& point : o.trace) {
+    point.iteration = static_cast<long>(in.get<long long>());
+    for (double* value : {&point.seconds, &point.data_passes}) *value = in.get<double>();
+    for (real* value : {&point.loss, &point.grad_norm, &point.relative_weight_error}) *value = in.get<double>();
+  }
+  if (!in.done()) throw Error("malformed task result message (trailing bytes)");
+  return o;
+}
+
+const std::vector<ColumnSpec>& outcome_columns() {
+  static const std::vector<ColumnSpec> columns = {
+      {"status", ColumnType::text},       {"message", ColumnType::text},
+      {"iterations", ColumnType::integer}, {"epochs", ColumnType::real},
+      {"seconds", ColumnType::real},      {"setup_seconds", ColumnType::real},
+      {"final_loss", ColumnType::real},   {"loss_gap", ColumnType::real},
+      {"grad_norm", ColumnType::real},    {"relative_weight_error", ColumnType::real},
+      {"weight_norm", ColumnType::real},  {"test_mae", ColumnType::real},
+      {"test_rmse", ColumnType::real},    {"predicted_iterations", ColumnType::real},
+      {"samples", ColumnType::integer},   {"features", ColumnType::integer},
+      {"condition_number", ColumnType::real}, {"rank", ColumnType::integer},
+      {"host", ColumnType::text},
+  };
+  return columns;
+}
+
+std::mutex& hdf5_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+namespace {
+
+// A results file's rows; with their traces, or (`with_traces` false) with only where the trace
+// of each row is: `starts`, `lengths` into `points` trace points.
+struct ReadRows {
+  ResultsFile results;
+  std::vector<long long> starts, lengths;
+  std::size_t points = 0;
+};
+
+ReadRows read_rows(const std::string& file, bool with_traces) {
+  ReadRows read;
+  ResultsFile& results = read.results;
+  const std::lock_guard<std::mutex> lock(hdf5_mutex());
+  const SilencedErrors silenced;
+  const H5Reader h5(file);
+  const hid_t root = h5.root();
+  if (!h5.has_attribute(root, "format") || h5.text_attribute(root, "format") != kFormatName)
+    h5.fail("not a kappa study results file (no format attribute '" + std::string(kFormatName) + "')");
+  results.format_version = h5.integer_attribute(root, "format_version");
+  if (results.format_version != kStudyFormatVersion) return read;  // the caller decides
+  results.grid_file = h5.text_attribute(root, "grid_file");
+  results.grid_text = h5.text_attribute(root, "grid_text");
+  results.grid_hash = h5.text_attribute(root, "grid_hash");
+  results.task_count = h5.integer_attribute(root, "task_count");
+  if (!h5.has(root, "tasks") || !h5.has(root, "traces")) h5.fail("groups 'tasks' and 'traces' are missing");
+  const Handle tasks(H5Gopen2(root, "tasks", H5P_DEFAULT), H5Gclose);
+  const Handle traces(H5Gopen2(root, "traces", H5P_DEFAULT), H5Gclose);
+  const std::vector<std::string> names = split_list(h5.text_attribute(tasks.get(), "columns"), "columns");
+
+  std::vector<std::vector<Cell>> values;
+  std::size_t rows = 0;
+  std::vector<Cell> trace_start, trace_length;
+  for (std::size_t c = 0; c < names.size(); ++c) {
+    auto [type, cells] = h5.column(tasks.get(), names[c]);
+    if (c > 0 && cells.size() != rows) h5.fail("column '" + names[c] + "' has another length");
+    rows = cells.size();
+    if (names[c] == "trace_start") trace_start = std::move(cells);
+    else if (names[c] == "trace_length") trace_length = std::move(cells);
+    else {
+      results.columns.push_back({names[c], type});
+      values.push_back(std::move(cells));
+    }
+  }
+  if (trace_start.size() != rows || trace_length.size() != rows) h5.fail("columns trace_start, trace_length are missing");
+  std::vector<std::vector<Cell>> trace_values;
+  std::size_t points = 0;
+  if (with_traces) {
+    for (const char* name : kTraceColumns) trace_values.push_back(h5.column(traces.get(), name).second);
+    points = trace_values[0].size();
+    for (const auto& column : trace_values)
+      if (column.size() != points) h5.fail("the trace columns have different lengths");
+  } else {
+    for (const char* name : kTraceColumns) {
+      const Handle dataset(H5Dopen2(traces.get(), name, H5P_DEFAULT), H5Dclose);
+      const Handle space(dataset.valid() ? H5Dget_space(dataset.get()) : H5I_INVALID_HID, H5Sclose);
+      hsize_t count = 0;
+      if (!space.valid() || H5Sget_simple_extent_ndims(space.get()) != 1 || H5Sget_simple_extent_dims(space.get(), &count, nullptr) < 0)
+        h5.fail(std::string("trace dataset '") + name + "' is missing or not one-dimensional");
+      if (name != std::string(kTraceColumns[0]) && count != points) h5.fail("the trace columns have different lengths");
+      points = static_cast<std::size_t>(count);
+    }
+  }
+  read.points = points;
+
+  results.rows.resize(rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    ResultsRow& row = results.rows[r];
+    for (const auto& column : values) row.cells.push_back(column[r]);
+    const auto start = std::get<long long>(trace_start[r]);
+    const auto length = std::get<long long>(trace_length[r]);
+    if (start < 0 || length < 0 || static_cast<std::size_t>(start + length) > points) h5.fail("trace slice out of range");
+    if (!with_traces) {
+      read.starts.push_back(start);
+      read.lengths.push_back(length);
+      continue;
+    }
+    for (long long p = start; p < start + length; ++p) {
+      TracePoint point;
+      point.iteration = static_cast<long>(std::get<long long>(trace_values[1][p]));
+      point.seconds = std::get<double>(trace_values[2][p]);
+      point.data_passes = std::get<double>(trace_values[3][p]);
+      point.loss = std::get<double>(trace_values[4][p]);
+      point.grad_norm = std::get<double>(trace_values[5][p]);
+      point.relative_weight_error = std::get<double>(trace_values[6][p]);
+      row.trace.push_back(point);
+    }
+  }
+  return read;
+}
+
+}  // namespace
+
+ResultsFile read_results_file(const std::string& file) { return read_rows(file, true).results; }
+
+StudyResults::StudyResults(const StudyPlan& plan) : plan_(&plan), columns_(plan.columns) {
+  columns_.insert(columns_.end(), outcome_columns().begin(), outcome_columns().end());
+  std::size_t counts[3] = {0, 0, 0};
+  for (const ColumnSpec& column : outcome_columns()) ++counts[static_cast<int>(column.type)];
+  const StoredRow row;
+  if (counts[0] != row.integers.size() || counts[1] != row.reals.size() || counts[2] != row.texts.size())
+    throw std::logic_error("StudyResults::StoredRow does not match outcome_columns()");
+}
+
+std::size_t StudyResults::row_bytes() { return sizeof(StoredRow); }
+
+std::size_t StudyResults::pending_trace_points() const {
+  std::size_t points = 0;
+  for (const auto& entry : pending_traces_) points += entry.second.size();
+  return points;
+}
+
+void StudyResults::store_outcome(StoredRow& row, const std::vector<Cell>& cells) const {
+  std::size_t integer = 0, real = 0, text = 0;
+  for (std::size_t c = 0; c < outcome_columns().size(); ++c) {
+    switch (outcome_columns()[c].type) {
+      case ColumnType::integer: row.integers[integer++] = std::get<long long>(cells[c]); break;
+      case ColumnType::real: row.reals[real++] = std::get<double>(cells[c]); break;
+      case ColumnType::text: row.texts[text++] = std::get<std::string>(cells[c]); break;
+    }
+  }
+}
+
+std::vector<Cell> StudyResults::outcome_cells(const StoredRow& row) const {
+  std::vector<Cell> cells;
+  cells.reserve(outcome_columns().size());
+  std::size_t integer = 0, real = 0, text = 0;
+  for (const ColumnSpec& column : outcome_columns()) {
+    switch (column.type) {
+      case ColumnType::integer: cells.emplace_back(row.integers[integer++]); break;
+      case ColumnType::real: cells.emplace_back(row.reals[real++]); break;
+      case ColumnType::text: cells.emplace_back(row.texts[text++]); break;
+    }
+  }
+  return cells;
+}
+
+std::vector<Cell> StudyResults::cells(std::size_t task) const {
+  const StoredRow& row = rows_.at(task);
+  std::vector<Cell> cells = row.plan_cells ? *row.plan_cells : plan_->tasks.at(task).cells;
+  const std::vector<Cell> outcome = outcome_cells(row);
+  cells.insert(cells.end(), outcome.begin(), outcome.end());
+  return cells;
+}
+
+bool StudyResults::add(const TaskOutcome& o) {
+  if (o.task >= plan_->tasks.size() || key_text(plan_->tasks.record(o.task).key) != o.key)
+    throw Error("task result for task " + std::to_string(o.task) + " (key " + o.key + ") does not belong to this grid");
+  if (rows_.count(o.task)) return false;
+  StoredRow row;
+  store_outcome(row, {o.status, o.message, o.iterations, o.epochs, o.seconds, o.setup_seconds, o.final_loss, o.loss_gap,
+                      o.grad_norm, o.relative_weight_error, o.weight_norm, o.test_mae, o.test_rmse, o.predicted_iterations,
+                      o.samples, o.features, o.condition_number, o.rank, o.host});
+  row.trace_length = static_cast<long long>(o.trace.size());
+  pending_traces_[o.task] = o.trace;
+  rows_.emplace(o.task, std::move(row));
+  return true;
+}
+
+void StudyResults::load(const std::string& file) {
+  ReadRows read = read_rows(file, false);
+  const ResultsFile& old = read.results;
+  const std::string prefix = "results file '" + file + "'";
+  if (old.format_version != kStudyFormatVersion)
+    throw InputError(prefix + " has format version " + std::to_string(old.format_version) + ", this kappa writes version " +
+                     std::to_string(kStudyFormatVersion) + ": choose another --output (or --force to overwrite it)");
+  bool same_columns = old.columns.size() == columns_.size();
+  for (std::size_t c = 0; same_columns && c < columns_.size(); ++c)
+    same_columns = old.columns[c].name == columns_[c].name && old.columns[c].type == columns_[c].type;
+  if (old.grid_hash != plan_->grid_hash || !same_columns)
+    throw InputError(prefix + " was written for another grid ('" + old.grid_file + "', hash " + old.grid_hash + "; this grid has " +
+                     plan_->grid_hash + "): choose another --output (or --force to overwrite it)");
+  std::unordered_map<std::uint64_t, std::size_t> task_of_key;
+  for (std::size_t task = 0; task < plan_->tasks.size(); ++task) task_of_key.emplace(plan_->tasks.record(task).key, task);
+  std::size_t key_column = 0;
+  while (columns_[key_column].name != "key") ++key_column;
+  const std::size_t plan_columns = plan_->columns.size();
+  const auto same = [](const Cell& a, const Cell& b) { return a.index() == b.index() && cell_text(a) == cell_text(b); };
+  std::map<std::size_t, StoredRow> rows;
+  for (std::size_t r = 0; r < old.rows.size(); ++r) {
+    const std::vector<Cell>& cells = old.rows[r].cells;
+    const std::string& key = std::get<std::string>(cells[key_column]);
+    const auto found = key.size() == 16 && key.find_first_not_of("0123456789abcdef") == std::string::npos
+                           ? task_of_key.find(std::stoull(key, nullptr, 16))
+                           : task_of_key.end();
+    if (found == task_of_key.end()) throw InputError(prefix + " has a task that is not in this grid");
+    StoredRow row;
+    store_outcome(row, std::vector<Cell>(cells.begin() + static_cast<std::ptrdiff_t>(plan_columns), cells.end()));
+    const std::vector<Cell> derived = plan_->tasks[found->second].cells;
+    if (!std::equal(derived.begin(), derived.end(), cells.begin(), same))
+      row.plan_cells = std::make_unique<std::vector<Cell>>(cells.begin(), cells.begin() + static_cast<std::ptrdiff_t>(plan_columns));
+    row.trace_start = read.starts[r];
+    row.trace_length = read.lengths[r];
+    if (!rows.emplace(found->second, std::move(row)).second) throw InputError(prefix + " has a task twice");
+  }
+  rows_ = std::move(rows);
+  pending_traces_.clear();
+  trace_source_ = file;
+  source_points_ = read.points;
+}
+
+void StudyResults::write(const std::string& file, const std::string& csv_file) {
+  const std::size_t count = rows_.size();
+  // Where each row's trace will be: rows written before keep their slice of the previous file's
+  // traces (copied first, unchanged), the new ones are appended in task order.
+  std::vector<std::int64_t> trace_start, trace_length;
+  std::vector<std::int64_t> trace_task, trace_iteration;
+  std::vector<double> trace_seconds, trace_epochs, trace_loss, trace_grad, trace_error;
+  std::size_t appended = 0;
+  for (const auto& [task, row] : rows_) {
+    const auto pending = pending_traces_.find(task);
+    if (pending == pending_traces_.end()) {
+      trace_start.push_back(row.trace_start);
+    } else {
+      trace_start.push_back(static_cast<std::int64_t>(source_points_ + appended));
+      appended += pending->second.size();
+    }
+    trace_length.push_back(row.trace_length);
+  }
+  for (const auto& [task, trace] : pending_traces_)
+    for (const TracePoint& point : trace) {
+      trace_task.push_back(static_cast<std::int64_t>(task));
+      trace_iteration.push_back(point.iteration);
+      trace_seconds.push_back(point.seconds);
+      trace_epochs.push_back(point.data_passes);
+      trace_loss.push_back(point.loss);
+      trace_grad.push_back(point.grad_norm);
+      trace_error.push_back(point.relative_weight_error);
+    }
+  std::vector<std::string> names;
+  for (const ColumnSpec& column : columns_) names.push_back(column.name);
+  names.push_back("trace_start");
+  names.push_back("trace_length");
+  const auto plan_cells_of = [&](std::size_t task, const StoredRow& row) {
+    return row.plan_cells ? *row.plan_cells : plan_->tasks[task].cells;
+  };
+
+  TemporaryFile csv_temporary(csv_file + ".tmp");
+  std::ofstream csv(csv_temporary.name(), std::ios::binary | std::ios::trunc);
+  if (!csv) throw InputError("results file '" + csv_file + "': cannot be created (" + std::strerror(errno) + ")");
+  csv << join(names, ",") << '\n';
+  {
+    const std::lock_guard<std::mutex> lock(hdf5_mutex());
+    const SilencedErrors silenced;
+    TemporaryFile temporary(file + ".tmp");
+    H5Writer h5(temporary.name(), "results file '" + file + "'");
+    const hid_t root = h5.root();
+    h5.text_attribute(root, "format", kFormatName);
+    h5.integer_attribute(root, "format_version", kStudyFormatVersion);
+    h5.text_attribute(root, "grid_file", plan_->grid_name);
+    h5.text_attribute(root, "grid_text", plan_->grid_text);
+    h5.text_attribute(root, "grid_hash", plan_->grid_hash);
+    h5.integer_attribute(root, "task_count", static_cast<long long>(plan_->tasks.size()));
+    h5.integer_attribute(root, "row_count", static_cast<long long>(count));
+    h5.integer_attribute(root, "complete", count == plan_->tasks.size() ? 1 : 0);
+    std::vector<std::string> axis_names;
+    const hid_t axes = h5.group("axes");
+    for (const StudyAxis& axis : plan_->axes) {
+      axis_names.push_back(axis.name);
+      h5.texts(axes, axis.name, axis.values);
+    }
+    h5.text_attribute(axes, "order", join(axis_names, ","));
+    std::vector<std::string> zips;
+    for (const StudyAxis& axis : plan_->axes)
+      if (!axis.zip.empty() && std::find(zips.begin(), zips.end(), axis.zip) == zips.end()) zips.push_back(axis.zip);
+    h5.text_attribute(axes, "zip", join(zips, " "));
+    h5.integer_attribute(axes, "repeats", plan_->repeats);
+
+    const hid_t tasks = h5.group("tasks");
+    h5.text_attribute(tasks, "columns", join(names, ","));
+    // The rows in blocks: each row's task columns are derived from the plan once per write
+    // (about 15 microseconds), its cells go to the datasets block by block and to the CSV. A
+    // block of rows as cells takes about 1.5 KB a row: kRowBlock bounds that.
+    constexpr std::size_t kRowBlock = 512;
+    std::vector<Handle> datasets;
+    const Handle text_memory = text_type();
+    for (const ColumnSpec& column : columns_)
+      datasets.push_back(h5.create(tasks, column.name,
+                                   column.type == ColumnType::integer ? H5T_STD_I64LE
+                                   : column.type == ColumnType::real  ? H5T_IEEE_F64LE
+                                                                      : text_memory.get(),
+                                   count));
+    std::vector<std::vector<std::int64_t>> integers(columns_.size());
+    std::vector<std::vector<double>> reals(columns_.size());
+    std::vector<std::vector<std::string>> texts(columns_.size());
+    std::size_t written = 0;
+    const auto write_rows = [&]() {
+      for (std::size_t c = 0; c < columns_.size(); ++c) {
+        const hid_t dataset = datasets[c].get();
+        std::size_t rows = 0;
+        if (columns_[c].type == ColumnType::integer) {
+          rows = integers[c].size();
+          h5.write_block(dataset, H5T_NATIVE_INT64, written, rows, integers[c].data());
+        } else if (columns_[c].type == ColumnType::real) {
+          rows = reals[c].size();
+          h5.write_block(dataset, H5T_NATIVE_DOUBLE, written, rows, reals[c].data());
+        } else {
+          rows = texts[c].size();
+          std::vector<const char*> pointers;
+          for (const std::string& text : texts[c]) pointers.push_back(text.c_str());
+          h5.write_block(dataset, text_memory.get(), written, rows, pointers.data());
+        }
+        integers[c].clear();
+        reals[c].clear();
+        texts[c].clear();
+        if (c + 1 == columns_.size()) written += rows;
+      }
+    };
+    std::size_t line = 0;
+    for (const auto& [task, row] : rows_) {
+      std::vector<Cell> cells = plan_cells_of(task, row);
+      const std::vector<Cell> outcome = outcome_cells(row);
+      cells.insert(cells.end(), outcome.begin(), outcome.end());
+      for (const Cell& cell : cells) csv << csv_field(cell_text(cell)) << ',';
+      csv << trace_start[line] << ',' << trace_length[line] << '\n';
+      ++line;
+      for (std::size_t c = 0; c < columns_.size(); ++c) {
+        if (columns_[c].type == ColumnType::integer) integers[c].push_back(std::get<long long>(cells[c]));
+        else if (columns_[c].type == ColumnType::real) reals[c].push_back(std::get<double>(cells[c]));
+        else texts[c].push_back(std::move(std::get<std::string>(cells[c])));
+      }
+      if (line % kRowBlock == 0) write_rows();
+    }
+    write_rows();
+    csv.flush();
+    if (!csv) throw InputError("results file '" + csv_file + "': write failed (disk full?)");
+    csv.close();
+    datasets.clear();
+    h5.integers(tasks, "trace_start", trace_start);
+    h5.integers(tasks, "trace_length", trace_length);
+    const hid_t traces = h5.group("traces");
+    // The previous traces, copied from the file of the last write (the current `file` itself
+    // as a rule: it stays complete until the rename below replaces it).
+    std::unique_ptr<H5Reader> source;
+    std::unique_ptr<Handle> source_traces;
+    if (source_points_ > 0) {
+      source = std::make_unique<H5Reader>(trace_source_);
+      source_traces = std::make_unique<Handle>(H5Gopen2(source->root(), "traces", H5P_DEFAULT), H5Gclose);
+      if (!source_traces->valid()) h5.fail("the previous results file '" + trace_source_ + "' has no traces to copy");
+    }
+    const auto copy = [&](const char* name, hid_t file_type, hid_t memory_type, const auto& tail) {
+      Handle dataset(source ? H5Dopen2(source_traces->get(), name, H5P_DEFAULT) : H5I_INVALID_HID, H5Dclose);
+      if (source && !dataset.valid()) h5.fail("the previous results file '" + trace_source_ + "' has no trace dataset '" + name + "'");
+      h5.appended(traces, name, file_type, memory_type, dataset.get(), source_points_, tail);
+    };
+    copy("task", H5T_STD_I64LE, H5T_NATIVE_INT64, trace_task);
+    copy("iteration", H5T_STD_I64LE, H5T_NATIVE_INT64, trace_iteration);
+    copy("seconds", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_seconds);
+    copy("epochs", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_epochs);
+    copy("loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_loss);
+    copy("grad_norm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_grad);
+    copy("relative_weight_error", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, trace_error);
+    source_traces.reset();
+    source.reset();
+    h5.finish();
+    replace_file(temporary.name(), file);
+    temporary.release();
+  }
+  // The file now holds every trace: the rows added since the last write get their slices.
+  std::size_t r = 0;
+  for (auto& [task, row] : rows_) row.trace_start = trace_start[r++];
+  pending_traces_.clear();
+  trace_source_ = file;
+  source_points_ += appended;
+
+  replace_file(csv_temporary.name(), csv_file);
+  csv_temporary.release();
+}
+
+}  // namespace kappa
