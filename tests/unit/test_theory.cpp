@@ -217,8 +217,8 @@ BOOST_AUTO_TEST_CASE(method_classes_come_from_one_table) {
   BOOST_TEST(method_class("gd", {{"schedule", "cosine"}}, 100) == MethodClass::none);
   BOOST_TEST(method_class("sgd", {{"batch_size", "100"}, {"averaging", "none"}}, 100) == MethodClass::gradient_descent);
   BOOST_TEST(method_class("sgd", {{"batch_size", "1"}}, 100) == MethodClass::none);
-  BOOST_TEST(method_class("momentum", none, 100) == MethodClass::accelerated);
-  BOOST_TEST(method_class("nesterov", none, 100) == MethodClass::accelerated);
+  BOOST_TEST(method_class("momentum", none, 100) == MethodClass::heavy_ball);
+  BOOST_TEST(method_class("nesterov", none, 100) == MethodClass::nesterov);
   for (const char* name : {"cg", "cgls", "lsqr", "ncg"}) BOOST_TEST(method_class(name, none, 100) == MethodClass::conjugate_gradient);
   BOOST_TEST(method_class("newton", none, 100) == MethodClass::newton);
   BOOST_TEST(method_class("direct", none, 100) == MethodClass::direct);

@@ -225,32 +225,21 @@ double conjugate_gradient_iterations(real condition, real tolerance) {
 
 // ------------------------------------------------------------------------------ method classes
 
-std::string to_string(MethodClass method) {
-  switch (method) {
-    case MethodClass::gradient_descent: return "gradient descent";
-    case MethodClass::accelerated: return "accelerated (momentum)";
-    case MethodClass::conjugate_gradient: return "conjugate gradients";
-    case MethodClass::newton: return "newton";
-    case MethodClass::direct: return "direct";
-    case MethodClass::none: return "none";
-  }
-  return "?";
-}
-
 MethodClass method_class(const std::string& optimizer, const std::map<std::string, std::string>& params, Index num_samples) {
   // The one table of which theory applies to which optimizer. lbfgs, adam and anything not
   // listed have no iteration-count theory on this level: no prediction.
   static const std::map<std::string, MethodClass> table = {
       {"gd", MethodClass::gradient_descent},    {"sgd", MethodClass::gradient_descent},
-      {"momentum", MethodClass::accelerated},   {"heavy_ball", MethodClass::accelerated},
-      {"nesterov", MethodClass::accelerated},   {"cg", MethodClass::conjugate_gradient},
+      {"momentum", MethodClass::heavy_ball},
+      {"nesterov", MethodClass::nesterov},   {"cg", MethodClass::conjugate_gradient},
       {"cgls", MethodClass::conjugate_gradient}, {"lsqr", MethodClass::conjugate_gradient},
       {"ncg", MethodClass::conjugate_gradient}, {"newton", MethodClass::newton},
       {"direct", MethodClass::direct},
   };
   const auto found = table.find(optimizer);
   if (found == table.end()) return MethodClass::none;
-  const bool first_order = found->second == MethodClass::gradient_descent || found->second == MethodClass::accelerated;
+  const bool first_order = found->second == MethodClass::gradient_descent || found->second == MethodClass::heavy_ball ||
+                           found->second == MethodClass::nesterov;
   if (first_order && !fixed_full_batch_steps(params, num_samples)) return MethodClass::none;
   return found->second;
 }
@@ -307,9 +296,9 @@ Prediction predict_iterations(const std::string& optimizer, const std::map<std::
     return prediction;
   }
   // accelerated
-  if ((optimizer == "momentum" || optimizer == "heavy_ball" || optimizer == "nesterov") && params.count("momentum")) {
+  if ((prediction.method == MethodClass::heavy_ball || prediction.method == MethodClass::nesterov) && params.count("momentum")) {
     const real beta = parse_param(params, "momentum", 0);
-    prediction.log_rate = optimizer == "nesterov" ? nesterov_log_rate(spectrum, lr, beta) : heavy_ball_log_rate(spectrum, lr, beta);
+    prediction.log_rate = prediction.method == MethodClass::nesterov ? nesterov_log_rate(spectrum, lr, beta) : heavy_ball_log_rate(spectrum, lr, beta);
     prediction.iterations = iterations_for_log_rate(prediction.log_rate, tolerance);
     prediction.basis = optimizer + " with " + lr_text + ", momentum " + text(beta) + ": spectral radius " +
                        rate_text(prediction.log_rate) + (prediction.log_rate >= 0 ? " >= 1: diverges" : " per iteration " + target) +

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "kappa/optimizer.hpp"
 #include "core/data/dataset.hpp"
 #include "core/problems/kernel_system.hpp"
 #include "core/preconditioners/preconditioner.hpp"
@@ -86,8 +87,6 @@ double accelerated_iterations(real condition, real tolerance);      // ln(1/eps)
 double conjugate_gradient_iterations(real condition, real tolerance);  // 2 ((sqrt k - 1)/(sqrt k + 1))^k <= eps: ~ sqrt(kappa)/2 ln(2/eps)
 
 // Which theory applies to an optimizer, by name (one table in theory.cpp).
-enum class MethodClass { gradient_descent, accelerated, conjugate_gradient, newton, direct, none };
-std::string to_string(MethodClass method);
 inline std::ostream& operator<<(std::ostream& out, MethodClass method) { return out << to_string(method); }
 // `params` are the run's parameter values as text (Params::as_text). The first-order methods
 // (gd, sgd, momentum, nesterov) count only with the full batch (batch_size full or >= n), a

@@ -1,8 +1,26 @@
 #include "kappa/optimizer.hpp"
 
+#include "kappa/enum_names.hpp"
 #include "kappa/error.hpp"
 
 namespace kappa {
+namespace {
+
+constexpr EnumName<MethodClass> kMethodClassNames[] = {
+    {MethodClass::none, "none"},
+    {MethodClass::gradient_descent, "gradient-descent"},
+    {MethodClass::heavy_ball, "heavy-ball"},
+    {MethodClass::nesterov, "nesterov"},
+    {MethodClass::accelerated, "accelerated"},
+    {MethodClass::conjugate_gradient, "conjugate-gradient"},
+    {MethodClass::newton, "newton"},
+    {MethodClass::direct, "direct"},
+};
+
+}  // namespace
+
+std::string to_string(MethodClass method) { return enum_name(kMethodClassNames, method); }
+MethodClass parse_method_class(const std::string& text) { return parse_enum(kMethodClassNames, text, "method class"); }
 
 ParamSpec step_size_param(const std::string& default_value) {
   ParamSpec spec = real_param("lr", default_value, "step size (learning rate); auto = 1/L (L: largest eigenvalue of the curvature bound, Lanczos), 1/L_b for minibatches (docs/optimizers.md)", 0.0, true);

@@ -45,11 +45,37 @@ OptimizerFactory function_optimizer(Minimize minimize) {
   };
 }
 
+// Which convergence theory describes a method (core/theory predicts its iteration count on a
+// quadratic from the Hessian's spectrum; docs/theory.md). A plugin declares it when it
+// registers, so the workbench names no plugin and an out-of-tree optimizer gets a prediction.
+//   none                no iteration-count theory (adaptive methods, quasi-Newton, ...)
+//   gradient_descent    w -= lr g: rate max_i |1 - lr lambda_i|
+//   heavy_ball          PyTorch SGD(momentum): the two-term recurrence with lr and momentum
+//   nesterov            PyTorch SGD(nesterov=True): its recurrence with lr and momentum
+//   accelerated         a tuned accelerated method: sqrt(kappa) ln(1/eps)
+//   conjugate_gradient  Krylov methods on the normal equations or H w = b: the CG bound
+//   newton              one step on a quadratic
+//   direct              an exact solve: zero iterations; reports are the reference's
+// The rate classes (gradient_descent, heavy_ball, nesterov) apply only to runs on the
+// framework's first-order loop with the full batch, a constant step and no warm-up or
+// averaging (first_order_params); other settings get no prediction.
+enum class MethodClass { none, gradient_descent, heavy_ball, nesterov, accelerated, conjugate_gradient, newton, direct };
+std::string to_string(MethodClass method);              // "none", "gradient-descent", ...
+MethodClass parse_method_class(const std::string& text);  // InputError naming the known classes
+
+struct MethodTheory {
+  MethodClass method = MethodClass::none;
+  std::string step_size = "lr";        // the parameter holding the step (rate classes); "auto" = 1/L
+  std::string momentum = "momentum";   // the parameter holding beta (heavy_ball, nesterov)
+};
+
 struct OptimizerInfo {
   std::string name;     // lower-case identifier used on the command line and in grids
   std::string summary;  // one line, with the method's reference
   ParamSchema params;
   OptimizerFactory create;
+  MethodTheory theory{};  // what the theory knows of the method; default: none (an initializer, so that
+                          // registrations without it stay free of -Wmissing-field-initializers)
 };
 
 // Step-size parameter shared by first-order plugins: a positive real or "auto" (= 1/L with L
