@@ -544,3 +544,65 @@ BOOST_AUTO_TEST_CASE(float_least_squares_form_equals_the_double_one) {
   BOOST_TEST(relative(single.max_sample_smoothness(), twice.max_sample_smoothness()) <= 1e-6);
   BOOST_TEST(relative(single.smoothness(), twice.smoothness()) <= 1e-5);
 }
+
+// ------------------------------------------------------------------ gradient rounding estimate
+
+namespace {
+
+// The exact gradient of the l2 or huber loss in long double (64-bit mantissa: 2^11 times finer
+// than double), from the formula of problem.hpp and the design written out independently.
+Vec long_double_gradient(const Mat& A, const Vec& y, const Vec& w, const LossSpec& spec) {
+  const Index n = A.n_rows, d = A.n_cols;
+  std::vector<long double> g(d, 0.0L);
+  for (Index i = 0; i < n; ++i) {
+    long double r = -static_cast<long double>(y(i));
+    for (Index j = 0; j < d; ++j) r += static_cast<long double>(A(i, j)) * w(j);
+    const long double delta = spec.huber_delta;
+    const long double derivative = spec.kind == LossKind::l2 ? 2 * r : std::max(-delta, std::min(delta, r));
+    for (Index j = 0; j < d; ++j) g[j] += derivative * A(i, j);
+  }
+  Vec out(d);
+  for (Index j = 0; j < d; ++j) out(j) = static_cast<double>(g[j] / n);
+  return out;
+}
+
+}  // namespace
+
+// The estimate that decides converged-precision is of the size of the rounding error the
+// computed gradient really has: measured against a long-double gradient at the minimizer (where
+// the gradient is all rounding) and at a point far from it, for l2 and huber, double and float.
+// It must cover the error (else a run at the floor ends failed) without exceeding it by much
+// (else a run that still makes progress is called converged).
+BOOST_AUTO_TEST_CASE(gradient_rounding_estimate_is_the_size_of_the_measured_error) {
+  std::mt19937_64 rng(11);
+  for (const LossKind kind : {LossKind::l2, LossKind::huber}) {
+    for (const Precision precision : {Precision::float64, Precision::float32}) {
+      const Index n = 300, d = 40;
+      const Mat X = gaussian(rng, n, d) * 3.0;
+      const Vec w_true = gaussian_vec(rng, d);
+      const Vec y = X * w_true;  // consistent: the l2 minimizer is w_true up to rounding
+      const LossSpec spec{kind, 1.0, 0.0, false};
+      const LinearModelProblem problem(X, y, spec, precision);
+      // Float problems compute with the float-rounded data: their exact gradient is that of it.
+      const Mat A = precision == Precision::float32 ? Mat(arma::conv_to<Mat>::from(arma::fmat(arma::conv_to<arma::fmat>::from(X)))) : X;
+      const Vec b = precision == Precision::float32 ? Vec(arma::conv_to<Vec>::from(arma::fvec(arma::conv_to<arma::fvec>::from(y)))) : y;
+      for (const double offset : {0.0, 1e-3, 1.0}) {
+        BOOST_TEST_CONTEXT(kappa::to_string(kind) << " " << kappa::to_string(precision) << " offset " << offset) {
+          const Vec w = w_true + offset * gaussian_vec(rng, d);
+          Vec computed, estimate;
+          problem.loss_grad(w, computed);
+          BOOST_TEST_REQUIRE(kappa::detail::FrameworkAccess::gradient_rounding(problem, w, estimate));
+          const double error = arma::norm(computed - long_double_gradient(A, b, w, spec));
+          const double size = arma::norm(estimate);
+          BOOST_TEST(error <= kappa::RunMonitor::kPrecisionFactor * size);  // the status's own rule covers the error
+          BOOST_TEST_MESSAGE("error " << error << " estimate " << size << " ratio " << size / error);
+          BOOST_TEST(size <= 30 * std::max(error, 1e-300));                 // and does not dwarf it
+        }
+      }
+    }
+  }
+  // l1: no estimate.
+  const LinearModelProblem l1(gaussian(rng, 20, 3), gaussian_vec(rng, 20), LossSpec{LossKind::l1, 1.0, 0.0, false});
+  Vec estimate;
+  BOOST_TEST(!kappa::detail::FrameworkAccess::gradient_rounding(l1, Vec(3, arma::fill::zeros), estimate));
+}

@@ -156,6 +156,7 @@ RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, c
   // Also when already stopped (keeping the status): the last reported iteration becomes the
   // last trace point, e.g. after fail() or an exception between two trace points.
   monitor.close(final_z);
+  monitor.judge_precision(*solver_problem_, final_z);
   result.status = monitor.status();
   result.message = monitor.message();
   result.iterations = monitor.iterations();

@@ -1,6 +1,7 @@
 #pragma once
-// The framework's side door into a Problem: resetting its work counter and evaluating it
-// without counting (to measure a minibatch run's full objective). Both are private members of
+// The framework's side door into a Problem: resetting its work counter, evaluating it without
+// counting (to measure a minibatch run's full objective), and the rounding estimate of its
+// gradient (for the status converged-precision). Both are private members of
 // kappa::Problem, reachable only through this class, which the SDK declares as a friend and only
 // the workbench defines: plugins, which see the SDK headers alone, cannot bypass the counting.
 
@@ -11,6 +12,9 @@ namespace kappa::detail {
 class FrameworkAccess {
  public:
   static void reset_counters(const Problem& problem) { problem.reset_counters(); }
+  static bool gradient_rounding(const Problem& problem, const Vec& w, Vec& estimate) {
+    return problem.gradient_rounding(w, estimate);
+  }
   static real loss_grad_uncounted(const Problem& problem, const Vec& w, Vec& gradient) {
     return problem.loss_grad_uncounted(w, gradient);
   }

@@ -119,6 +119,32 @@ void RunMonitor::finish(long iteration, real loss, real grad_norm, const Vec& w,
   }
 }
 
+void RunMonitor::stop_by_rule(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message) {
+  if (stopped_) return;
+  if (!report(iteration, loss, grad_norm, w)) {  // a RunControls rule that also holds takes precedence
+    stop(Status::optimizer_rule, message);
+    stopping_weights_ = w;
+    record(last_, w);
+  }
+}
+
+void RunMonitor::judge_precision(const Problem& problem, const Vec& w) {
+  const bool judged = status_ == Status::failed || status_ == Status::max_iterations || status_ == Status::max_epochs ||
+                      status_ == Status::time_limit;
+  if (!started_ || !judged || w.n_elem != problem.dim()) return;
+  Vec estimate;
+  if (!detail::FrameworkAccess::gradient_rounding(problem, w, estimate)) return;
+  Vec gradient;
+  const real loss = detail::FrameworkAccess::loss_grad_uncounted(problem, w, gradient);
+  const real gradient_norm = arma::norm(gradient);
+  const real floor = arma::norm(estimate);
+  if (!std::isfinite(loss) || !(gradient_norm <= kPrecisionFactor * floor)) return;
+  const std::string ended = status_ == Status::failed ? message_ : to_string(status_) + (message_.empty() ? "" : ": " + message_);
+  status_ = Status::converged_precision;
+  message_ = "|grad f| = " + format_number(gradient_norm) + " is within the rounding error of the computed gradient (~" +
+             format_number(floor) + ")" + (ended.empty() ? "" : "; the run ended by " + ended);
+}
+
 void RunMonitor::close(const Vec& w) {
   if (!started_) {
     stop(Status::failed, "the optimizer reported no iteration");

@@ -27,6 +27,7 @@ class RunMonitor final : public Monitor {
   bool report_due(long iteration) const override;
   void fail(const std::string& message) override;
   void finish(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message) override;
+  void stop_by_rule(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message) override;
   real last_reported_loss() const override { return final_loss(); }
   bool stopped() const override { return stopped_; }
   const RunControls& controls() const override { return controls_; }
@@ -35,6 +36,16 @@ class RunMonitor final : public Monitor {
   // already stopped: makes sure the last reported state is the last trace point, and marks a
   // run that returned without stopping as failed. The status of a stopped run is kept.
   void close(const Vec& w);
+
+  // After close(), for a run that ended failed or on a budget (max-iterations, max-epochs,
+  // time-limit): evaluates the true gradient at the result w (not counted as work) and the
+  // problem's estimate of that gradient's own rounding error; when |grad f(w)| is within
+  // kPrecisionFactor times the estimate's norm, the computed gradient is rounding noise, no
+  // method can go further from it, and the status becomes converged-precision (the message
+  // keeps what ended the run). A converged or diverged run, or a problem without an estimate
+  // (l1), is left as it is.
+  void judge_precision(const Problem& problem, const Vec& w);
+  static constexpr real kPrecisionFactor = 4;
 
   Status status() const { return status_; }
   const std::string& message() const { return message_; }

@@ -160,6 +160,7 @@ class PreconditionedProblem final : public Problem {
   void compute_least_squares_apply_transpose(const Vec& u, Vec& out) const override;
   Vec compute_least_squares_rhs() const override;
   Mat compute_least_squares_matrix() const override;
+  bool compute_gradient_rounding(const Vec& z, Vec& estimate) const override;  // problems/rounding.cpp
 
  private:
   // Materialized form: the ridge term c (ridge/2) |(P z)_f|^2 and its gradient / Hessian

@@ -89,6 +89,7 @@ class KernelSystemProblem final : public Problem {
 
  protected:
   real compute_loss(const Vec& alpha) const override;
+  bool compute_gradient_rounding(const Vec& alpha, Vec& estimate) const override;  // rounding.cpp
   real compute_loss_grad(const Vec& alpha, Vec& gradient) const override;
   real compute_batch_loss_grad(const Vec& alpha, const IndexVec& rows, Vec& gradient) const override;
   void compute_hess_vec(const Vec& alpha, const Vec& v, Vec& out) const override;

@@ -95,6 +95,7 @@ class LinearModelProblem final : public Problem {
   void compute_least_squares_apply_transpose(const Vec& u, Vec& out) const override;
   Vec compute_least_squares_rhs() const override;
   Mat compute_least_squares_matrix() const override;
+  bool compute_gradient_rounding(const Vec& w, Vec& estimate) const override;  // rounding.cpp
 
  private:
   // Calls f(samples, targets) with the storage of this problem's precision.

@@ -16,6 +16,8 @@ constexpr EnumName<Status> kStatusNames[] = {
     {Status::max_iterations, "max-iterations"},
     {Status::max_epochs, "max-epochs"},
     {Status::time_limit, "time-limit"},
+    {Status::converged_precision, "converged-precision"},
+    {Status::optimizer_rule, "optimizer-rule"},
     {Status::diverged, "diverged"},
     {Status::failed, "failed"},
 };
@@ -27,7 +29,9 @@ std::vector<Status> all_statuses() {
   for (const auto& entry : kStatusNames) statuses.push_back(entry.value);
   return statuses;
 }
-bool is_converged(Status status) { return status == Status::converged_gradient || status == Status::converged_loss; }
+bool is_converged(Status status) {
+  return status == Status::converged_gradient || status == Status::converged_loss || status == Status::converged_precision;
+}
 
 void RunControls::validate() const {
   auto refuse = [](const std::string& name, double value, const std::string& expected) {

@@ -6,15 +6,16 @@
 namespace kappa {
 namespace {
 
+// Names of method classes, not of optimizers: none is an optimizer's name (tests/architecture).
 constexpr EnumName<MethodClass> kMethodClassNames[] = {
     {MethodClass::none, "none"},
     {MethodClass::gradient_descent, "gradient-descent"},
     {MethodClass::heavy_ball, "heavy-ball"},
-    {MethodClass::nesterov, "nesterov"},
+    {MethodClass::nesterov, "nesterov-momentum"},
     {MethodClass::accelerated, "accelerated"},
     {MethodClass::conjugate_gradient, "conjugate-gradient"},
-    {MethodClass::newton, "newton"},
-    {MethodClass::direct, "direct"},
+    {MethodClass::newton, "newton-step"},
+    {MethodClass::direct, "exact"},
 };
 
 }  // namespace

@@ -92,6 +92,7 @@ void Problem::compute_least_squares_apply_transpose(const Vec&, Vec&) const {
 }
 Vec Problem::compute_least_squares_rhs() const { throw NumericalError("least-squares form not implemented"); }
 Mat Problem::compute_least_squares_matrix() const { throw NumericalError("least-squares form not implemented"); }
+bool Problem::compute_gradient_rounding(const Vec&, Vec&) const { return false; }
 
 Mat dense_hessian(const Problem& problem, const Vec& w) {
   const Index d = problem.dim();

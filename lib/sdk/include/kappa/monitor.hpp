@@ -26,6 +26,11 @@ enum class Status {
   max_iterations,      // k reached max_iterations
   max_epochs,          // the work since the start reached max_epochs data passes
   time_limit,          // wall time exceeded time_limit seconds
+  converged_precision, // the run reached the accuracy floating point allows: the computed gradient
+                       // is within its own rounding error (Problem's estimate), so no method can
+                       // go further from it; decided by the framework when a run ends otherwise
+  optimizer_rule,      // the optimizer's own stopping rule ended the run (e.g. torch.optim.LBFGS's
+                       // tolerance_change); the message names the rule and its values
   diverged,            // loss or gradient not finite, or f(w_k) > divergence_factor * max(f(w_0), tiny)
   failed,              // the optimizer gave up or threw; the message says why
 };
@@ -34,7 +39,8 @@ std::string to_string(Status status);
 Status parse_status(const std::string& text);  // InputError naming the known statuses
 // Every status, in enum order (for tables that count them).
 std::vector<Status> all_statuses();
-// Whether a status is one of the converged ones (converged-gradient, converged-loss).
+// Whether a status is one of the converged ones (converged-gradient, converged-loss,
+// converged-precision).
 bool is_converged(Status status);
 inline std::ostream& operator<<(std::ostream& out, Status status) { return out << to_string(status); }
 
@@ -102,6 +108,12 @@ class Monitor {
 
   // The loss of the last report (NaN before the first): e.g. f(w_0) after report_objective(0, ...).
   virtual real last_reported_loss() const = 0;
+  // The optimizer's own stopping rule (not one of RunControls) ends the run, as a method whose
+  // semantics include such rules does (torch_lbfgs): status optimizer-rule, with `message`
+  // naming the rule and its values, e.g. "tolerance_change: g.d = -7.6e-10 > -1e-9 at
+  // iteration 383". w is the run's result; iteration, loss and grad_norm are reported first.
+  virtual void stop_by_rule(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message) = 0;
+
   // Whether the run has stopped (a report returned true, or fail/finish was called).
   virtual bool stopped() const = 0;
   virtual const RunControls& controls() const = 0;

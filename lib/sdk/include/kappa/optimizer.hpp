@@ -60,13 +60,13 @@ OptimizerFactory function_optimizer(Minimize minimize) {
 // framework's first-order loop with the full batch, a constant step and no warm-up or
 // averaging (first_order_params); other settings get no prediction.
 enum class MethodClass { none, gradient_descent, heavy_ball, nesterov, accelerated, conjugate_gradient, newton, direct };
-std::string to_string(MethodClass method);              // "none", "gradient-descent", ...
+std::string to_string(MethodClass method);              // "none", "gradient-descent", ..., "exact" (direct)
 MethodClass parse_method_class(const std::string& text);  // InputError naming the known classes
 
 struct MethodTheory {
   MethodClass method = MethodClass::none;
   std::string step_size = "lr";        // the parameter holding the step (rate classes); "auto" = 1/L
-  std::string momentum = "momentum";   // the parameter holding beta (heavy_ball, nesterov)
+  std::string momentum = "momentum";   // the parameter holding beta (heavy_ball, nesterov); a parameter name, not an optimizer
 };
 
 struct OptimizerInfo {

@@ -85,6 +85,14 @@ class Problem {
   virtual void compute_least_squares_apply_transpose(const Vec& u, Vec& out) const;
   virtual Vec compute_least_squares_rhs() const;
   virtual Mat compute_least_squares_matrix() const;
+  // An estimate, component by component, of the rounding error of the gradient this problem
+  // computes at w (|fl(grad f(w)) - grad f(w)|): what decides the status converged-precision
+  // (core/experiment/run_monitor.hpp). Returns false when the problem has none (the default;
+  // l1, whose subgradient's rounding has no such scale). Implementations use the probabilistic
+  // model of Higham & Mary (SIAM J. Sci. Comput. 41(5), 2019): a sum of k rounded terms has
+  // an error of about sqrt(k) u times the sum of the magnitudes, u the unit roundoff of the
+  // arithmetic the products are computed in. Not counted as work.
+  virtual bool compute_gradient_rounding(const Vec& w, Vec& estimate) const;
   void count_rows(Index rows) const { rows_touched_ += rows; }
 
  private:
@@ -92,6 +100,7 @@ class Problem {
   // reset the work counter nor evaluate without it.
   friend class detail::FrameworkAccess;
   void reset_counters() const { rows_touched_ = 0; }
+  bool gradient_rounding(const Vec& w, Vec& estimate) const { return compute_gradient_rounding(w, estimate); }
   // The same evaluation as loss_grad, for measuring rather than optimizing (the monitor's view
   // of a minibatch run): not counted in data_passes().
   real loss_grad_uncounted(const Vec& w, Vec& gradient) const { return compute_loss_grad(w, gradient); }
