@@ -16,9 +16,12 @@
 #include <set>
 #include <sstream>
 
+#include <kappa/monitor.hpp>
+#include <kappa/optimizer.hpp>
 #include <kappa/parse.hpp>
 #include "study/grid.hpp"
 #include "study/results.hpp"
+#include "study/schema.hpp"
 
 #include "cli.hpp"
 
@@ -29,10 +32,10 @@ constexpr const char* usage = R"(usage: kappa report RESULTS.h5 [--by AXIS]... [
 
 Summarizes the results file of `kappa study` (also one that is still being written, or of a
 study that was stopped). First per optimizer, then per value of each axis of the grid and
-optimizer: tasks, the share that converged (status converged-gradient or converged-loss),
-the failed and diverged counts, and the medians of the metric, of the iterations and of the
-data passes (epochs). Then the best grid point of each optimizer: the lowest median of the
-metric over its repeats, with its axis values. Medians ignore NaN (a task whose problem could
+optimizer: tasks, the share that converged (a converged-* status), the failed and diverged
+counts, and the medians of the metric, of the iterations and of the data passes (epochs).
+Then the best grid point of each optimizer: the lowest median of the metric over its
+repeats, with its axis values. Medians ignore NaN (a task whose problem could
 not be built has none). docs/studies-howto.md explains the tables. Example:
   kappa report build/laptop.h5 --by synthetic.width --where preconditioner=none --metric test_mae)";
 
@@ -40,10 +43,19 @@ struct ReportOptions {
   std::string file;
   std::vector<std::string> by;
   std::vector<std::string> where;
-  std::string metric = "relative_weight_error";
+  std::string metric = column_name(&TaskOutcome::relative_weight_error);
 };
 
 const double nan = std::numeric_limits<double>::quiet_NaN();
+
+// The columns the report reads, named by the results schema (study/schema.hpp).
+constexpr const char* kOptimizerColumn = column_name(PlanColumn::optimizer);
+constexpr const char* kDataColumn = column_name(PlanColumn::data);
+constexpr const char* kStatusColumn = column_name(&TaskOutcome::status);
+constexpr const char* kIterationsColumn = column_name(&TaskOutcome::iterations);
+constexpr const char* kEpochsColumn = column_name(&TaskOutcome::epochs);
+constexpr const char* kMethodClassColumn = column_name(&TaskOutcome::method_class);
+constexpr const char* kWeightErrorColumn = column_name(&TaskOutcome::relative_weight_error);
 
 // Column lookup by name in a results file.
 class Columns {
@@ -104,7 +116,15 @@ double median(std::vector<double> values) {
   return values.size() % 2 ? values[half] : (values[half - 1] + values[half]) / 2;
 }
 
-bool converged(const std::string& status) { return status == "converged-gradient" || status == "converged-loss"; }
+// The converged statuses, as the header line names them: "converged-gradient, ... or converged-precision".
+std::string converged_statuses() {
+  std::vector<std::string> names;
+  for (const Status status : all_statuses())
+    if (is_converged(status)) names.push_back(to_string(status));
+  const std::string last = names.back();
+  names.pop_back();
+  return join(names, ", ") + " or " + last;
+}
 
 std::string scientific(double value) {
   if (std::isnan(value)) return "-";
@@ -117,7 +137,7 @@ std::string plain(double value) { return std::isnan(value) ? "-" : format_number
 
 // A shorter name of a metric for table headers.
 std::string short_name(const std::string& metric) {
-  if (metric == "relative_weight_error") return "rel_w_err";
+  if (metric == kWeightErrorColumn) return "rel_w_err";
   return metric;
 }
 
@@ -127,6 +147,9 @@ struct Axis {
   std::string column;  // the results column ("data" for the grid key "synthetic")
   std::vector<std::string> grid_values;  // as written in the grid, for order and spelling
 };
+
+// The column of a grid key: "data" for "synthetic" (the final specs), else the key itself.
+std::string column_of_key(const std::string& key) { return key == "synthetic" ? kDataColumn : key; }
 
 // The axes of the grid the file was written for: its keys with several values (docs/study.md).
 // The grid text is in the file; a grid this kappa cannot parse (another version) has none.
@@ -140,7 +163,7 @@ std::vector<Axis> grid_axes(const ResultsFile& results, const Columns& columns) 
   }
   for (const GridEntry& entry : grid.entries) {
     if (entry.values.size() < 2 || entry.key == "zip") continue;
-    const std::string column = entry.key == "synthetic" ? "data" : entry.key;
+    const std::string column = column_of_key(entry.key);
     if (columns.has(column)) axes.push_back({entry.key, column, entry.values});
   }
   return axes;
@@ -201,13 +224,13 @@ std::vector<AxisValue> axis_values(const Axis& axis, const ResultsFile& results,
     return std::make_pair(grid_position(key), rank);
   };
   std::stable_sort(seen.begin(), seen.end(), [&](const std::string& a, const std::string& b) { return order(a) < order(b); });
-  const std::vector<std::string> shortened = axis.column == "data" ? distinguishing_parts(seen) : seen;
+  const std::vector<std::string> shortened = axis.column == kDataColumn ? distinguishing_parts(seen) : seen;
   std::vector<AxisValue> values;
   for (std::size_t v = 0; v < seen.size(); ++v) {
     const std::size_t g = grid_position(seen[v]);
     // A measured column (--by condition_number): 6 significant digits, equal ones grouped.
     double number = 0;
-    const std::string label = g < axis.grid_values.size() && axis.column != "data" ? axis.grid_values[g]
+    const std::string label = g < axis.grid_values.size() && axis.column != kDataColumn ? axis.grid_values[g]
                               : numeric_column && is_number(seen[v], number) ? format_number(number)
                                                                              : shortened[v];
     values.push_back({seen[v], label});
@@ -224,20 +247,25 @@ struct Group {
 class Summary {
  public:
   Summary(const ResultsFile& results, const Columns& columns, const std::string& metric)
-      : results_(results), columns_(columns), status_(columns.at("status")), optimizer_(columns.at("optimizer")),
-        metric_(columns.at(metric)), iterations_(columns.at("iterations")), epochs_(columns.at("epochs")) {}
+      : results_(results), columns_(columns), status_(columns.at(kStatusColumn)), optimizer_(columns.at(kOptimizerColumn)),
+        metric_(columns.at(metric)), iterations_(columns.at(kIterationsColumn)), epochs_(columns.at(kEpochsColumn)),
+        method_class_(columns.at(kMethodClassColumn)) {}
 
   void add(Group& group, const ResultsRow& row) const {
-    const std::string& status = std::get<std::string>(row.cells[status_]);
+    const Status status = parse_status(std::get<std::string>(row.cells[status_]));
     ++group.tasks;
-    group.converged += converged(status);
-    group.failed += status == "failed";
-    group.diverged += status == "diverged";
+    group.converged += is_converged(status);
+    group.failed += status == Status::failed;
+    group.diverged += status == Status::diverged;
     group.metric.push_back(real_of(row.cells[metric_]));
     group.iterations.push_back(real_of(row.cells[iterations_]));
     group.epochs.push_back(real_of(row.cells[epochs_]));
   }
   std::string optimizer(const ResultsRow& row) const { return std::get<std::string>(row.cells[optimizer_]); }
+  // An optimizer that declares itself an exact solve (MethodClass::direct).
+  bool exact(const ResultsRow& row) const {
+    return std::get<std::string>(row.cells[method_class_]) == to_string(MethodClass::direct);
+  }
   double metric(const ResultsRow& row) const { return real_of(row.cells[metric_]); }
   const ResultsFile& results() const { return results_; }
   const Columns& columns() const { return columns_; }
@@ -245,14 +273,14 @@ class Summary {
  private:
   const ResultsFile& results_;
   const Columns& columns_;
-  std::size_t status_, optimizer_, metric_, iterations_, epochs_;
+  std::size_t status_, optimizer_, metric_, iterations_, epochs_, method_class_;
 };
 
 // The optimizers in the grid's order, then any others in order of appearance.
 std::vector<std::string> optimizer_order(const Summary& summary, const std::vector<Axis>& axes) {
   std::vector<std::string> order;
   for (const Axis& axis : axes)
-    if (axis.column == "optimizer") order = axis.grid_values;
+    if (axis.column == kOptimizerColumn) order = axis.grid_values;
   std::vector<std::string> present;
   for (const ResultsRow& row : summary.results().rows) {
     const std::string name = summary.optimizer(row);
@@ -373,7 +401,7 @@ void print_best(const Summary& summary, const std::vector<Axis>& axes, const std
   for (const ResultsRow& row : summary.results().rows) {
     std::vector<std::string> settings;
     for (const Axis& axis : axes) {
-      if (axis.column == "optimizer") continue;
+      if (axis.column == kOptimizerColumn) continue;
       const Cell& cell = row.cells[summary.columns().at(axis.column)];
       if (!applies(cell)) continue;
       settings.push_back(axis.name + "=" + label_of[axis.column].at(text_of(cell)));
@@ -407,31 +435,34 @@ void print_best(const Summary& summary, const std::vector<Axis>& axes, const std
   }
 }
 
-// The 'direct' optimizer solves the least-squares problem by a factorization: its distance to
-// the reference w* shows how well w* itself is determined (docs/seed-question.md).
+// An optimizer of method class direct solves the least-squares problem by a factorization: its
+// distance to the reference w* shows how well w* itself is determined (docs/seed-question.md).
 void print_reference(const Summary& summary, const std::string& metric) {
   const Columns& columns = summary.columns();
   std::set<std::string> references;
   if (columns.has("reference"))
     for (const ResultsRow& row : summary.results().rows) references.insert(text_of(row.cells[columns.at("reference")]));
-  // A direct solve that made no step (a formulation it does not handle) still has w = 0: left
+  // An exact solve that made no step (a formulation it does not handle) still has w = 0: left
   // out. One that solved but was marked failed for rounding above grad_tol keeps its value.
-  std::vector<double> direct;
-  std::size_t direct_failed = 0;
-  const std::size_t iterations = columns.at("iterations");
+  std::vector<double> exact;
+  std::size_t exact_failed = 0;
+  std::vector<std::string> exact_optimizers;  // their names, in order of appearance
+  const std::size_t iterations = columns.at(kIterationsColumn);
   for (const ResultsRow& row : summary.results().rows) {
-    if (summary.optimizer(row) != "direct") continue;
-    if (real_of(row.cells[iterations]) == 0) ++direct_failed;
-    else if (!std::isnan(summary.metric(row))) direct.push_back(summary.metric(row));
+    if (!summary.exact(row)) continue;
+    const std::string name = summary.optimizer(row);
+    if (std::find(exact_optimizers.begin(), exact_optimizers.end(), name) == exact_optimizers.end()) exact_optimizers.push_back(name);
+    if (real_of(row.cells[iterations]) == 0) ++exact_failed;
+    else if (!std::isnan(summary.metric(row))) exact.push_back(summary.metric(row));
   }
   std::cout << "\nreference w*: " << join({references.begin(), references.end()}, ", ")
-            << " (relative_weight_error = |w - w*| / |w*|)\n";
-  if (!direct.empty() || direct_failed > 0) {
-    std::cout << "direct optimizer: ";
-    if (!direct.empty())
-      std::cout << short_name(metric) << " median " << scientific(median(direct)) << ", max "
-                << scientific(*std::max_element(direct.begin(), direct.end())) << " over " << direct.size() << " tasks";
-    if (direct_failed > 0) std::cout << (direct.empty() ? "" : "; ") << direct_failed << " failed without a step";
+            << " (" << kWeightErrorColumn << " = |w - w*| / |w*|)\n";
+  if (!exact.empty() || exact_failed > 0) {
+    std::cout << join(exact_optimizers, ", ") << " optimizer" << (exact_optimizers.size() > 1 ? "s" : "") << ": ";
+    if (!exact.empty())
+      std::cout << short_name(metric) << " median " << scientific(median(exact)) << ", max "
+                << scientific(*std::max_element(exact.begin(), exact.end())) << " over " << exact.size() << " tasks";
+    if (exact_failed > 0) std::cout << (exact.empty() ? "" : "; ") << exact_failed << " failed without a step";
     std::cout << '\n';
   }
 }
@@ -450,7 +481,7 @@ void print_header(const ReportOptions& o, const ResultsFile& results, std::size_
   if (axis_names.empty()) axis_names.push_back("none");
   print_wrapped("axes: ", axis_names, ", ", 6);
   std::map<std::string, std::size_t> statuses;
-  const std::size_t status = columns.at("status");
+  const std::size_t status = columns.at(kStatusColumn);
   for (const ResultsRow& row : results.rows) ++statuses[std::get<std::string>(row.cells[status])];
   std::vector<std::string> counts;
   for (const auto& [name, count] : statuses) counts.push_back(std::to_string(count) + " " + name);
@@ -485,7 +516,7 @@ int run_report(int argc, char** argv) {
     throw InputError("results file '" + o.file + "' has format version " + std::to_string(results.format_version) +
                      ", this kappa reads version " + std::to_string(kStudyFormatVersion));
   const Columns columns(results.columns);
-  for (const char* needed : {"optimizer", "status", "iterations", "epochs"})
+  for (const char* needed : {kOptimizerColumn, kStatusColumn, kIterationsColumn, kEpochsColumn, kMethodClassColumn})
     if (!columns.has(needed)) throw InputError("results file '" + o.file + "' has no column '" + needed + "'");
   if (!columns.has(o.metric) || columns.type(o.metric) == ColumnType::text)
     throw InputError("--metric '" + o.metric + "': not a numeric column of '" + o.file +
@@ -495,7 +526,7 @@ int run_report(int argc, char** argv) {
   for (const std::string& condition : o.where) {
     const std::size_t equals = condition.find('=');
     if (equals == std::string::npos) throw UsageError("--where '" + condition + "': expected KEY=VALUE");
-    const std::string key = condition.substr(0, equals) == "synthetic" ? "data" : condition.substr(0, equals);
+    const std::string key = column_of_key(condition.substr(0, equals));
     const std::string value = condition.substr(equals + 1);
     if (!columns.has(key)) throw InputError("--where '" + condition + "': no column '" + key + "' in '" + o.file + "'");
     const std::size_t c = columns.at(key);
@@ -513,12 +544,12 @@ int run_report(int argc, char** argv) {
   std::vector<Axis> shown;
   if (o.by.empty()) {
     for (const Axis& axis : axes)
-      if (axis.column != "optimizer") shown.push_back(axis);
+      if (axis.column != kOptimizerColumn) shown.push_back(axis);
   } else {
     for (const std::string& name : o.by) {
       const auto found = std::find_if(axes.begin(), axes.end(), [&](const Axis& a) { return a.name == name || a.column == name; });
       if (found != axes.end()) {
-        if (found->column != "optimizer") shown.push_back(*found);
+        if (found->column != kOptimizerColumn) shown.push_back(*found);
       } else if (columns.has(name)) {
         shown.push_back({name, name, {}});
       } else {
@@ -537,7 +568,7 @@ int run_report(int argc, char** argv) {
   }
   const Summary summary(results, columns, o.metric);
   const std::vector<std::string> optimizers = optimizer_order(summary, axes);
-  std::cout << "converged = share of the tasks with status converged-gradient or converged-loss\n"
+  std::cout << "converged = share of the tasks with status " << converged_statuses() << "\n"
             << short_name(o.metric) << ", iters, epochs = medians over the tasks (NaN ignored; failed tasks count too)\n";
   print_by_optimizer(summary, optimizers, o.metric);
   for (const Axis& axis : shown) print_by_axis(summary, axis, optimizers, o.metric);

@@ -166,6 +166,7 @@ struct PlannedRun {
   std::string name;
   Params params;
   std::shared_ptr<const Optimizer> optimizer;
+  MethodTheory theory;  // what its plugin declared (OptimizerInfo::theory): the basis of its prediction
 };
 
 // Every listed optimizer, its parameters validated, created before any data is read.
@@ -177,20 +178,22 @@ std::vector<PlannedRun> plan_runs(const SolveOptions& o, const PluginRegistry& r
     const auto found = settings.find(name);
     Params params = registry.validate(name, found == settings.end() ? RawParams{} : found->second);
     auto optimizer = registry.create_validated(name, params);
-    runs.push_back({name, std::move(params), std::move(optimizer)});
+    runs.push_back({name, std::move(params), std::move(optimizer), registry.find(name).info.theory});
   }
   return runs;
 }
 
-// Theory beside measurement (theory.hpp): the iterations each run's method class needs on this
-// quadratic to reduce |grad| by grad_tol, with the run's own parameters. The spectrum costs an
-// SVD (or eigendecomposition) of the problem, so it is computed only when some run has a
-// prediction; problems without one (l1) leave the column empty.
-void add_predictions(const Experiment& experiment, const RunControls& controls, SolveReport& report) {
+// Theory beside measurement (theory.hpp): the iterations each run's method class (the one its
+// plugin declared) needs on this quadratic to reduce |grad| by grad_tol, with the run's own
+// parameters. The spectrum costs an SVD (or eigendecomposition) of the problem, so it is
+// computed only when some run has a prediction; problems without one (l1) leave the column
+// empty. report.runs[i] is the run of planned[i].
+void add_predictions(const Experiment& experiment, const RunControls& controls, const std::vector<PlannedRun>& planned,
+                     SolveReport& report) {
   const Index samples = experiment.problem().num_samples();
-  const bool wanted = std::any_of(report.runs.begin(), report.runs.end(), [&](const SolveRun& run) {
-    return method_class(run.result.optimizer, run.params, samples) != MethodClass::none;
-  });
+  bool wanted = false;
+  for (std::size_t i = 0; i < report.runs.size(); ++i)
+    wanted = wanted || effective_method_class(planned.at(i).theory, report.runs[i].params, samples) != MethodClass::none;
   if (!wanted) return;
   HessianSpectrum spectrum;
   try {
@@ -199,8 +202,9 @@ void add_predictions(const Experiment& experiment, const RunControls& controls, 
     for (SolveRun& run : report.runs) run.prediction = std::string("no prediction: ") + error.what();
     return;
   }
-  for (SolveRun& run : report.runs) {
-    const Prediction prediction = predict_iterations(run.result.optimizer, run.params, spectrum, controls.grad_tol, samples);
+  for (std::size_t i = 0; i < report.runs.size(); ++i) {
+    SolveRun& run = report.runs[i];
+    const Prediction prediction = predict_iterations(planned.at(i).theory, run.params, spectrum, controls.grad_tol, samples);
     run.predicted_iterations = prediction.iterations;
     if (prediction.method != MethodClass::none) run.prediction = prediction.basis;
   }
@@ -219,7 +223,7 @@ SolveReport run_all(const Experiment& experiment, const SolveOptions& o, const s
     solve_run.params = run.params.as_text();
     report.runs.push_back(std::move(solve_run));
   }
-  add_predictions(experiment, o.controls, report);
+  add_predictions(experiment, o.controls, planned, report);
   return report;
 }
 

@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <sstream>
+
+#include "study/schema.hpp"
 
 namespace kappa::cli {
 namespace {
@@ -110,13 +113,6 @@ std::string json_string(const std::string& text) {
 // JSON has no NaN: absent values are null.
 std::string json_number(double value) { return std::isfinite(value) ? number(value, "%.17g") : "null"; }
 std::string json_bool(bool value) { return value ? "true" : "false"; }
-
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
-}
 
 // "lr=0.001;beta1=0.9": one CSV field (no commas) that pandas keeps as text.
 std::string params_text(const ParamText* params) {
@@ -300,29 +296,54 @@ std::string json_row(const Row& row) {
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-// The setup columns, the same on every row (tidy data: each row stands alone).
-std::string csv_setup(const SolveReport& report) {
-  const ExperimentSetup& setup = report.experiment->setup();
-  const RunControls& controls = report.controls;
-  return std::string(to_string(setup.loss.kind)) + ',' + number(setup.loss.huber_delta, "%.17g") + ',' +
-         number(setup.loss.ridge, "%.17g") + ',' + (setup.loss.intercept ? "true" : "false") + ',' +
-         csv_field(setup.preconditioner) + ',' + to_string(setup.reference_method) + ',' + to_string(setup.formulation) + ',' +
-         to_string(setup.precision) + ',' + csv_field(report.experiment->data().source) + ',' + std::to_string(controls.max_iterations) + ',' +
-         number(controls.max_epochs, "%.17g") + ',' + std::to_string(controls.seed) + ',' + number(controls.grad_tol, "%.17g") + ',' + number(controls.loss_tol, "%.17g") + ',' +
-         number(controls.time_limit, "%.17g");
-}
+// The columns of kappa solve's CSV, in order: the row's own, then the setup's, the same on every
+// row (tidy data: each row stands alone), then the parameters. Header and rows come from this.
+struct CsvColumn {
+  const char* name;
+  std::function<std::string(const Row&, const SolveReport&)> value;
+};
 
-std::string csv_row(const Row& row, const std::string& setup) {
-  const Evaluation& e = row.evaluation;
-  std::ostringstream out;
-  out << csv_field(row.method) << ',' << row.status << ',' << csv_field(row.message) << ',' << row.iterations << ','
-      << (std::isnan(row.predicted_iterations) ? std::string() : number(row.predicted_iterations, "%.17g")) << ','
-      << number(row.data_passes, "%.17g") << ',' << number(row.seconds, "%.6g") << ',' << number(e.train_loss, "%.17g") << ','
-      << number(e.loss_gap, "%.17g") << ',' << number(row.grad_norm, "%.17g") << ','
-      << number(e.relative_weight_error, "%.17g") << ',' << number(e.weight_norm, "%.17g") << ','
-      << number(e.test_mae, "%.17g") << ',' << number(e.test_rmse, "%.17g") << ',' << number(row.residual_norm, "%.17g") << ','
-      << number(row.normal_residual_norm, "%.17g") << ',' << setup << ',' << csv_field(params_text(row.params)) << '\n';
-  return out.str();
+std::string exact(double value) { return number(value, "%.17g"); }
+
+const std::vector<CsvColumn>& csv_columns() {
+  using R = const Row&;
+  using S = const SolveReport&;
+  const auto setup = [](S report) -> const ExperimentSetup& { return report.experiment->setup(); };
+  static const std::vector<CsvColumn> columns = {
+      {"method", [](R row, S) { return csv_field(row.method); }},
+      {"status", [](R row, S) { return row.status; }},
+      {"message", [](R row, S) { return csv_field(row.message); }},
+      {"iterations", [](R row, S) { return std::to_string(row.iterations); }},
+      {"predicted_iterations", [](R row, S) { return std::isnan(row.predicted_iterations) ? std::string() : exact(row.predicted_iterations); }},
+      {"data_passes", [](R row, S) { return exact(row.data_passes); }},
+      {"seconds", [](R row, S) { return number(row.seconds, "%.6g"); }},
+      {"train_loss", [](R row, S) { return exact(row.evaluation.train_loss); }},
+      {"loss_gap", [](R row, S) { return exact(row.evaluation.loss_gap); }},
+      {"grad_norm", [](R row, S) { return exact(row.grad_norm); }},
+      {"relative_weight_error", [](R row, S) { return exact(row.evaluation.relative_weight_error); }},
+      {"weight_norm", [](R row, S) { return exact(row.evaluation.weight_norm); }},
+      {"test_mae", [](R row, S) { return exact(row.evaluation.test_mae); }},
+      {"test_rmse", [](R row, S) { return exact(row.evaluation.test_rmse); }},
+      {"residual_norm", [](R row, S) { return exact(row.residual_norm); }},
+      {"normal_residual_norm", [](R row, S) { return exact(row.normal_residual_norm); }},
+      {"loss", [setup](R, S report) { return to_string(setup(report).loss.kind); }},
+      {"huber_delta", [setup](R, S report) { return exact(setup(report).loss.huber_delta); }},
+      {"ridge", [setup](R, S report) { return exact(setup(report).loss.ridge); }},
+      {"intercept", [setup](R, S report) { return std::string(setup(report).loss.intercept ? "true" : "false"); }},
+      {"preconditioner", [setup](R, S report) { return csv_field(setup(report).preconditioner); }},
+      {"reference", [setup](R, S report) { return to_string(setup(report).reference_method); }},
+      {"formulation", [setup](R, S report) { return to_string(setup(report).formulation); }},
+      {"precision", [setup](R, S report) { return to_string(setup(report).precision); }},
+      {"data", [](R, S report) { return csv_field(report.experiment->data().source); }},
+      {"max_iterations", [](R, S report) { return std::to_string(report.controls.max_iterations); }},
+      {"max_epochs", [](R, S report) { return exact(report.controls.max_epochs); }},
+      {"run_seed", [](R, S report) { return std::to_string(report.controls.seed); }},
+      {"grad_tol", [](R, S report) { return exact(report.controls.grad_tol); }},
+      {"loss_tol", [](R, S report) { return exact(report.controls.loss_tol); }},
+      {"time_limit", [](R, S report) { return exact(report.controls.time_limit); }},
+      {"params", [](R row, S) { return csv_field(params_text(row.params)); }},
+  };
+  return columns;
 }
 
 }  // namespace
@@ -338,12 +359,12 @@ std::string format_table(const SolveReport& report) {
 }
 
 std::string format_csv(const SolveReport& report) {
-  std::string text =
-      "method,status,message,iterations,predicted_iterations,data_passes,seconds,train_loss,loss_gap,grad_norm,relative_weight_error,"
-      "weight_norm,test_mae,test_rmse,residual_norm,normal_residual_norm,loss,huber_delta,ridge,intercept,preconditioner,"
-      "reference,formulation,precision,data,max_iterations,max_epochs,run_seed,grad_tol,loss_tol,time_limit,params\n";
-  const std::string setup = csv_setup(report);
-  for (const Row& row : rows_of(report)) text += csv_row(row, setup);
+  const std::vector<CsvColumn>& columns = csv_columns();
+  std::string text;
+  for (std::size_t c = 0; c < columns.size(); ++c) text += (c > 0 ? "," : "") + std::string(columns[c].name);
+  text += '\n';
+  for (const Row& row : rows_of(report))
+    for (std::size_t c = 0; c < columns.size(); ++c) text += (c > 0 ? "," : "") + columns[c].value(row, report) + (c + 1 == columns.size() ? "\n" : "");
   return text;
 }
 

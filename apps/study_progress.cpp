@@ -21,10 +21,12 @@ StudyProgress::StudyProgress(std::ostream& out, bool terminal, double interval, 
 
 double StudyProgress::elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
-void StudyProgress::record(const std::string& status) {
+void StudyProgress::record(const std::string& status) { record(parse_status(status)); }
+
+void StudyProgress::record(Status status) {
   ++ran_;
-  if (status == "failed") ++failed_;
-  if (status == "diverged") ++diverged_;
+  if (status == Status::failed) ++failed_;
+  if (status == Status::diverged) ++diverged_;
 }
 
 std::string StudyProgress::line() const {

@@ -8,6 +8,8 @@
 #include <ostream>
 #include <string>
 
+#include <kappa/monitor.hpp>
+
 namespace kappa::cli {
 
 class StudyProgress {
@@ -15,7 +17,8 @@ class StudyProgress {
   // `total` tasks in the grid, `already` of them done by an earlier run (--resume).
   StudyProgress(std::ostream& out, bool terminal, double interval, std::size_t total, std::size_t already);
 
-  void record(const std::string& status);  // one task finished in this run
+  void record(Status status);               // one task finished in this run
+  void record(const std::string& status);  // the same, of its name (parse_status: InputError when unknown)
   void tick();                              // prints when due
   void finish();                            // ends a terminal line
 

@@ -12,7 +12,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 #include <vector>
 
@@ -20,6 +19,7 @@
 
 #include <kappa/error.hpp>
 #include "study/runner.hpp"
+#include "study/schedule.hpp"
 
 #include "study_progress.hpp"
 
@@ -160,60 +160,36 @@ class Coordinator {
  public:
   Coordinator(const StudyPlan& plan, StudyResults& results, const std::string& file, const std::string& csv_file,
               const SchedulerOptions& options, const boost::mpi::communicator* world, LocalChannel& local)
-      : plan_(plan),
-        results_(results),
+      : results_(results),
         file_(file),
         csv_file_(csv_file),
         options_(options),
         world_(world),
         local_(local),
-        workers_(static_cast<std::size_t>(world ? world->size() : 1)),
+        policy_(plan.problems.size(), static_cast<std::size_t>(world ? world->size() : 1), options.chunk),
         progress_(std::cerr, ::isatty(STDERR_FILENO) == 1, options.progress_interval, plan.tasks.size(), results.size()) {
-    pending_.resize(plan.problems.size());
-    started_.assign(plan.problems.size(), false);
     for (std::size_t task = 0; task < plan.tasks.size(); ++task)
-      if (!results.contains(task)) {
-        pending_[plan.tasks.problem(task)].push_back(task);
-        ++pending_count_;
-      }
+      if (!results.contains(task)) policy_.add(task, plan.tasks.problem(task));
   }
 
   CoordinatorSummary run();
 
  private:
-  struct Worker {
-    std::set<std::size_t> in_flight;
-    bool stopped = false;
-    bool parked = false;  // the local worker, waiting for tasks handed back by others
-    std::optional<std::size_t> last_problem;
-  };
-
   std::optional<Event> poll_remote();
   void handle(Event& event);
-  void assign(int worker);
+  void answer(std::size_t worker, const WorkAnswer& answer);
   void send(int worker, const TaskList& tasks);
-  std::size_t choose_problem(const Worker& worker) const;
-  std::size_t chunk_size(std::size_t problem) const;
-  bool anything_in_flight() const;
-  bool all_stopped() const;
   void begin_stopping();
   void flush(bool force);
 
-  const StudyPlan& plan_;
   StudyResults& results_;
   const std::string& file_;
   const std::string& csv_file_;
   const SchedulerOptions& options_;
   const boost::mpi::communicator* world_;  // null: no MPI (one process)
   LocalChannel& local_;
-  std::vector<Worker> workers_;
+  SchedulePolicy policy_;  // which tasks go where (lib/study/schedule.hpp); here only the messages
   StudyProgress progress_;
-  std::vector<std::deque<std::size_t>> pending_;  // per problem, in task order
-  std::vector<bool> started_;
-  std::size_t pending_count_ = 0;
-  double task_seconds_ = 0;  // of the results so far, for the chunk size
-  std::size_t timed_tasks_ = 0;
-  bool stopping_ = false;
   Clock::time_point deadline_;
   std::size_t written_rows_ = static_cast<std::size_t>(-1);
   Clock::time_point last_write_ = Clock::now();
@@ -221,7 +197,7 @@ class Coordinator {
 };
 
 std::optional<Event> Coordinator::poll_remote() {
-  if (workers_.size() == 1) return std::nullopt;
+  if (policy_.workers() == 1) return std::nullopt;
   const boost::optional<boost::mpi::status> status = world_->iprobe(boost::mpi::any_source, boost::mpi::any_tag);
   if (!status) return std::nullopt;
   Event event;
@@ -251,104 +227,41 @@ void Coordinator::send(int worker, const TaskList& tasks) {
   world_->send(worker, kWork, message.data(), static_cast<int>(message.size()));
 }
 
-bool Coordinator::anything_in_flight() const {
-  return std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return !w.in_flight.empty(); });
-}
-
-bool Coordinator::all_stopped() const {
-  return std::all_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.stopped; });
-}
-
-// Prefer the problem this worker built last (it is in its cache), then a problem nobody has
-// started (one build per problem and rank at most), then the one with most tasks left.
-std::size_t Coordinator::choose_problem(const Worker& worker) const {
-  if (worker.last_problem && !pending_[*worker.last_problem].empty()) return *worker.last_problem;
-  for (std::size_t p = 0; p < pending_.size(); ++p)
-    if (!started_[p] && !pending_[p].empty()) return p;
-  std::size_t best = 0;
-  for (std::size_t p = 1; p < pending_.size(); ++p)
-    if (pending_[p].size() > pending_[best].size()) best = p;
-  return best;
-}
-
-// About one second of work per chunk (from the mean task time so far; one task until a time is
-// known), but at most half of a fair share of what is left, so that the last chunks balance.
-std::size_t Coordinator::chunk_size(std::size_t problem) const {
-  const std::size_t available = pending_[problem].size();
-  if (options_.chunk > 0) return std::min(options_.chunk, available);
-  constexpr double kChunkSeconds = 1.0;
-  std::size_t by_time = 1;
-  if (timed_tasks_ > 0) {
-    const double mean = task_seconds_ / static_cast<double>(timed_tasks_);
-    by_time = mean > 0 ? static_cast<std::size_t>(std::max(1.0, std::min(1e4, kChunkSeconds / mean))) : 10000;
-  }
-  const std::size_t fair = std::max<std::size_t>(1, pending_count_ / (2 * workers_.size()));
-  return std::max<std::size_t>(1, std::min({by_time, fair, available}));
-}
-
-void Coordinator::assign(int worker) {
-  Worker& w = workers_[static_cast<std::size_t>(worker)];
-  w.parked = false;
-  if (!stopping_ && pending_count_ == 0 && worker == 0 && anything_in_flight()) {
-    w.parked = true;  // tasks may yet be handed back by a worker that stops
-    return;
-  }
-  if (stopping_ || pending_count_ == 0) {
-    w.stopped = true;
-    send(worker, {});
-    return;
-  }
-  const std::size_t problem = choose_problem(w);
-  const std::size_t size = chunk_size(problem);
-  TaskList tasks;
-  for (std::size_t i = 0; i < size; ++i) {
-    const std::size_t task = pending_[problem].front();
-    pending_[problem].pop_front();
-    tasks.push_back(static_cast<std::int64_t>(task));
-    w.in_flight.insert(task);
-  }
-  pending_count_ -= size;
-  started_[problem] = true;
-  w.last_problem = problem;
-  send(worker, tasks);
+// Sends the policy's answer to a request: the tasks, or stop; a waiting worker gets its answer
+// later (wake()).
+void Coordinator::answer(std::size_t worker, const WorkAnswer& answer) {
+  if (answer.kind == WorkAnswer::Kind::wait) return;
+  send(static_cast<int>(worker), TaskList(answer.tasks.begin(), answer.tasks.end()));
 }
 
 void Coordinator::handle(Event& event) {
-  Worker& worker = workers_[static_cast<std::size_t>(event.worker)];
+  const auto worker = static_cast<std::size_t>(event.worker);
   if (event.kind == Event::Kind::result) {
     const TaskOutcome outcome = decode_outcome(event.result);
-    worker.in_flight.erase(outcome.task);
-    task_seconds_ += outcome.seconds + outcome.setup_seconds;
-    ++timed_tasks_;
+    policy_.finished(worker, outcome.task, outcome.seconds + outcome.setup_seconds);
     if (results_.add(outcome)) progress_.record(outcome.status);
     return;
   }
-  // A request: the tasks handed back go to the front of their problem's queue, in order.
-  for (auto task = event.unrun.rbegin(); task != event.unrun.rend(); ++task) {
-    const auto index = static_cast<std::size_t>(*task);
-    worker.in_flight.erase(index);
-    pending_[plan_.tasks.problem(index)].push_front(index);
-    ++pending_count_;
+  // A request, handing back the tasks of its last chunk it did not run.
+  std::vector<std::size_t> unrun;
+  unrun.reserve(event.unrun.size());
+  for (const std::int64_t task : event.unrun) {
+    if (task < 0) throw Error("rank " + std::to_string(event.worker) + " handed back task " + std::to_string(task));
+    unrun.push_back(static_cast<std::size_t>(task));
   }
-  worker.in_flight.clear();  // every task of the chunk was reported or handed back
-  if (event.stopping) {
-    worker.stopped = true;
-    send(event.worker, {});
-  } else {
-    assign(event.worker);
-  }
+  answer(worker, policy_.request(worker, unrun, event.stopping));
 }
 
 void Coordinator::begin_stopping() {
-  stopping_ = true;
+  const std::vector<std::size_t> running = policy_.stop();
   deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.term_grace));
   local_.abandon();
-  for (int rank = 1; rank < static_cast<int>(workers_.size()); ++rank)
-    if (!workers_[static_cast<std::size_t>(rank)].stopped) {
+  for (const std::size_t rank : running)
+    if (rank != 0) {
       const std::int64_t header = 0;
-      world_->send(rank, kAbandon, &header, 1);
+      world_->send(static_cast<int>(rank), kAbandon, &header, 1);
     }
-  if (workers_[0].parked) assign(0);
+  for (const auto& [worker, work] : policy_.wake()) answer(worker, work);  // a waiting local worker stops
 }
 
 // Rewrites the results at most every flush_interval seconds, and never spends more than about
@@ -366,9 +279,9 @@ void Coordinator::flush(bool force) {
 CoordinatorSummary Coordinator::run() {
   CoordinatorSummary summary;
   flush(true);  // the file exists (and is valid) from the start
-  while (!all_stopped()) {
-    if (stop_signal() != 0 && !stopping_) begin_stopping();
-    if (stopping_ && (Clock::now() >= deadline_ || signal_count > 1)) {
+  while (!policy_.all_stopped()) {
+    if (stop_signal() != 0 && !policy_.stopping()) begin_stopping();
+    if (policy_.stopping() && (Clock::now() >= deadline_ || signal_count > 1)) {
       summary.abandoned = true;
       break;
     }
@@ -381,8 +294,7 @@ CoordinatorSummary Coordinator::run() {
       handle(*event);
       busy = true;
     }
-    Worker& local = workers_[0];
-    if (local.parked && (pending_count_ > 0 || !anything_in_flight())) assign(0);
+    for (const auto& [worker, work] : policy_.wake()) answer(worker, work);  // tasks handed back, or none left
     flush(false);
     progress_.tick();
     if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -392,7 +304,7 @@ CoordinatorSummary Coordinator::run() {
   summary.ran = progress_.ran();
   summary.failed = progress_.failed();
   summary.diverged = progress_.diverged();
-  summary.signal = stopping_ ? static_cast<int>(received_signal) : 0;
+  summary.signal = policy_.stopping() ? static_cast<int>(received_signal) : 0;
   summary.seconds = progress_.elapsed();
   return summary;
 }

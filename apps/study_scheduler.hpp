@@ -5,7 +5,9 @@
 // collects the results, rewrites the results file at intervals and shows progress; a second
 // thread on rank 0 runs tasks like any other worker. Ranks 1..N-1 are workers. Without mpirun
 // (or with -np 1) the same code runs with the one local worker: serially, in one process.
-// Only rank 0's main thread calls MPI (MPI_THREAD_FUNNELED).
+// Only rank 0's main thread calls MPI (MPI_THREAD_FUNNELED). Which tasks go where, and how
+// many at a time, is decided by kappa::SchedulePolicy (lib/study/schedule.hpp, no MPI); this
+// file carries its answers as messages.
 //
 // SIGTERM and SIGINT (Slurm's time limit, Ctrl-C) set a flag: no more tasks are handed out,
 // workers finish their current task and drop the rest of their chunk, rank 0 waits up to

@@ -1,4 +1,4 @@
-// Study grids (kappa/study_grid.hpp): parsing the INI file, validating every value before
+// Study grids (study/grid.hpp): parsing the INI file, validating every value before
 // anything runs, and expanding the axes into tasks.
 
 #include "study/grid.hpp"
@@ -155,6 +155,12 @@ const StudySetting* find_setting(const std::string& name) {
   for (const StudySetting& setting : study_settings())
     if (setting.name == name) return &setting;
   return nullptr;
+}
+
+// The index of one of the plan's own columns: its place in kPlanFields, after the settings'
+// columns for those that follow kSettingsAfter.
+std::size_t plan_column_index(PlanColumn column) {
+  return static_cast<std::size_t>(column) + (column > kSettingsAfter ? study_settings().size() : 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -433,11 +439,11 @@ void Planner::classify(const GridEntry& entry) {
 // Columns: identification, data, every setting, optimizer and its parameters, then the keys
 // that only this grid has (synthetic.KEY, optimizer parameters), in file order.
 void Planner::make_columns() {
-  columns_ = {{"task", ColumnType::integer}, {"key", ColumnType::text}, {"repeat", ColumnType::integer},
-              {"seed", ColumnType::integer}, {"data", ColumnType::text}};
-  for (const StudySetting& setting : study_settings()) columns_.push_back({setting.name, column_type_of(setting.type)});
-  columns_.push_back({"optimizer", ColumnType::text});
-  columns_.push_back({"params", ColumnType::text});
+  for (const PlanField& field : kPlanFields) {
+    columns_.push_back({field.name, field.type});
+    if (field.column == kSettingsAfter)
+      for (const StudySetting& setting : study_settings()) columns_.push_back({setting.name, column_type_of(setting.type)});
+  }
   for (Key& key : keys_) {
     if (key.kind == KeyKind::setting) {
       for (std::size_t i = 0; i < columns_.size(); ++i)
@@ -627,21 +633,19 @@ Described Planner::describe_point(std::uint64_t point) const {
     param_texts.push_back(name + "=" + (spec ? normalized(spec->type, text, spec->keyword) : text));
   }
   const std::string params_text = join(param_texts, ";");
-  const std::string task_text = "format=" + std::to_string(kStudyFormatVersion) + "\n" + problem_text + run_text +
+  const std::string task_text = "format=" + std::to_string(kTaskKeyVersion) + "\n" + problem_text + run_text +
                                 "optimizer=" + optimizer + "\nparams=" + params_text + "\nseed=" + std::to_string(controls.seed) + "\n";
   Described described;
   described.task.canonical = task_text;
   described.task.key = stable_hash(task_text);
   described.task.controls = controls;
   described.task.repeat = repeat;
-  cells[1] = described.task.key;
-  cells[2] = static_cast<long long>(repeat);
-  cells[3] = static_cast<long long>(controls.seed);
-  cells[4] = problem.data;
-  for (std::size_t c = 0; c < columns_.size(); ++c) {
-    if (columns_[c].name == "optimizer") cells[c] = optimizer;
-    if (columns_[c].name == "params") cells[c] = params_text;
-  }
+  cells[plan_column_index(PlanColumn::key)] = described.task.key;
+  cells[plan_column_index(PlanColumn::repeat)] = static_cast<long long>(repeat);
+  cells[plan_column_index(PlanColumn::seed)] = static_cast<long long>(controls.seed);
+  cells[plan_column_index(PlanColumn::data)] = problem.data;
+  cells[plan_column_index(PlanColumn::optimizer)] = optimizer;
+  cells[plan_column_index(PlanColumn::params)] = params_text;
   described.task.cells = std::move(cells);
   problem.key = problem_text;
   described.problem = std::move(problem);
@@ -656,7 +660,7 @@ StudyTask Planner::describe(const StudyTaskRecord& record, std::size_t index) co
   task.index = index;
   task.problem = record.problem;
   task.optimizer = record.optimizer;
-  task.cells[0] = static_cast<long long>(index);
+  task.cells[plan_column_index(PlanColumn::task)] = static_cast<long long>(index);
   return task;
 }
 
@@ -695,7 +699,8 @@ void Planner::expand(StudyPlan& plan, std::vector<StudyTaskRecord>& records) {
         fail_grid("optimizer '" + described.optimizer + "' with " + described.params_text + ": " + error.what());
       }
       found_optimizer = optimizer_index.emplace(optimizer_key, plan.optimizers.size()).first;
-      plan.optimizers.push_back({described.optimizer, described.params, described.params_text, instance});
+      plan.optimizers.push_back({described.optimizer, described.params, described.params_text, instance,
+                                 registry_.find(described.optimizer).info.theory});
     }
     records.push_back({point, key, static_cast<std::uint32_t>(found_problem->second),
                        static_cast<std::uint32_t>(found_optimizer->second)});
@@ -820,11 +825,13 @@ GridFile read_grid_file(const std::string& path) {
 
 Dataset load_problem_data(const ProblemSpec& problem) {
   if (!problem.data_file.empty()) {
-    const std::lock_guard<std::mutex> lock(hdf5_mutex());  // see study_results.hpp
+    const std::lock_guard<std::mutex> lock(hdf5_mutex());  // see study/results.hpp
     return read_hdf5(problem.data_file, problem.paths);
   }
   return generate_from_spec(problem.synthetic);
 }
+
+std::size_t StudyPlan::column(PlanColumn column) const { return plan_column_index(column); }
 
 StudyPlan plan_study(const GridFile& grid, const PluginRegistry& registry) {
   auto planner = std::make_shared<Planner>(grid, registry);

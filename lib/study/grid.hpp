@@ -28,13 +28,14 @@
 #include "kappa/monitor.hpp"
 #include "kappa/params.hpp"
 #include "core/loader/plugin_registry.hpp"
+#include "study/schema.hpp"
 
 namespace kappa {
 
-// Version of the task keys and of the results file layout (study_results.hpp). It changes
-// whenever a change of kappa makes old results incomparable or unreadable; --resume refuses a
-// results file of another version.
-constexpr int kStudyFormatVersion = 1;
+// Version of the task keys: part of the canonical text each key hashes ("format=1"). It changes
+// whenever a change of kappa makes old results incomparable; a change of the file layout alone
+// changes kStudyFormatVersion (study/schema.hpp), not the keys.
+constexpr int kTaskKeyVersion = 1;
 
 // One key of a grid file with all its values, in file order, and the line of each value.
 struct GridEntry {
@@ -56,15 +57,6 @@ GridFile parse_grid(const std::string& text, const std::string& name, const std:
 // Reads and parses a grid file (InputError when it cannot be read).
 GridFile read_grid_file(const std::string& path);
 
-// Column types of the results table: int64, float64 (NaN = not applicable), UTF-8 text.
-enum class ColumnType { integer, real, text };
-using Cell = std::variant<long long, double, std::string>;
-
-struct ColumnSpec {
-  std::string name;
-  ColumnType type;
-};
-
 // What a task's Experiment is built from. Tasks with equal `key` share one Experiment.
 struct ProblemSpec {
   std::string data;       // as written in the grid: file name or final synthetic spec
@@ -83,11 +75,12 @@ struct PlannedOptimizer {
   Params params;
   std::string canonical;  // "lr=0.001;beta1=0.9": every parameter (defaults included), normalized
   std::shared_ptr<const Optimizer> optimizer;
+  MethodTheory theory;  // what its plugin declares (OptimizerInfo::theory): class and parameter names
 };
 
 struct StudyTask {
   std::size_t index = 0;
-  std::string key;  // 16 hex digits: hash of the canonical text (with kStudyFormatVersion)
+  std::string key;  // 16 hex digits: hash of the canonical text (with kTaskKeyVersion)
   std::string canonical;
   std::size_t problem = 0;    // into StudyPlan::problems
   std::size_t optimizer = 0;  // into StudyPlan::optimizers
@@ -174,6 +167,8 @@ struct StudyPlan {
   std::vector<PlannedOptimizer> optimizers;
   StudyTasks tasks;  // problem-major: tasks sharing a problem are adjacent
   std::vector<ColumnSpec> columns;  // the task's setup columns (the results add theirs)
+  // The index in `columns` of one of the plan's own columns (kPlanFields).
+  std::size_t column(PlanColumn column) const;
   std::size_t duplicates = 0;  // grid points identical to an earlier one (a key that does not
                                // apply to a row's optimizer or loss), dropped
 };
@@ -186,7 +181,7 @@ StudyPlan plan_study(const GridFile& grid, const PluginRegistry& registry);
 
 // The keys a grid may set besides data, synthetic[.KEY], optimizer, seed, repeats, zip and
 // optimizer parameters: one row each, mapping the key to ExperimentSetup / RunControls. To
-// add a setting, add a row to the table in study_grid.cpp.
+// add a setting, add a row to the table in grid.cpp.
 struct StudySetting {
   std::string name;
   ParamType type;             // how values are checked and normalized (choice: free text)
@@ -196,8 +191,8 @@ struct StudySetting {
   std::function<void(ProblemSpec&, RunControls&, const std::string&)> apply;  // parses and sets
   std::function<bool(const ProblemSpec&)> applies;  // null: always; else the key is ignored
                                                     // (and its column empty) where false
-  // A setting added after format version 1 stays out of the task key at its default value, so
-  // that results files written before it existed still --resume (their tasks had that value).
+  // A setting added after the first task keys stays out of the task key at its default value,
+  // so that the tasks written before it existed keep their keys (they had that value).
   bool keyed_only_when_changed = false;
 };
 const std::vector<StudySetting>& study_settings();

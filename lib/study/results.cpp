@@ -1,11 +1,12 @@
-// Study results (kappa/study_results.hpp): the outcome message format, and the results file
-// (HDF5 C API, one 1-D dataset per column) with its CSV summary.
+// Study results (study/results.hpp): the results file (HDF5 C API, one 1-D dataset per column)
+// with its CSV summary, and the rows kept in memory, all in the columns of study/schema.hpp.
 
 #include "study/results.hpp"
 
 #include <hdf5.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -28,57 +29,6 @@ namespace {
 using hdf5::Handle;
 using hdf5::SilencedErrors;
 using hdf5::TemporaryFile;
-
-// ---------------------------------------------------------------------------------------------
-// Outcome messages: native-endian fields, strings as length + bytes.
-
-constexpr std::uint32_t kOutcomeMagic = 0x4b534f31;  // "KSO1"
-
-class Writer {
- public:
-  template <class T>
-  void put(const T& value) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    bytes_.append(reinterpret_cast<const char*>(&value), sizeof value);
-  }
-  void put(const std::string& text) {
-    put(static_cast<std::uint64_t>(text.size()));
-    bytes_ += text;
-  }
-  std::string take() { return std::move(bytes_); }
-
- private:
-  std::string bytes_;
-};
-
-class Reader {
- public:
-  explicit Reader(const std::string& bytes) : bytes_(bytes) {}
-  template <class T>
-  T get() {
-    static_assert(std::is_trivially_copyable_v<T>);
-    need(sizeof(T));
-    T value;
-    std::memcpy(&value, bytes_.data() + at_, sizeof value);
-    at_ += sizeof value;
-    return value;
-  }
-  std::string text() {
-    const auto size = get<std::uint64_t>();
-    need(size);
-    std::string value = bytes_.substr(at_, size);
-    at_ += size;
-    return value;
-  }
-  bool done() const { return at_ == bytes_.size(); }
-
- private:
-  void need(std::uint64_t size) const {
-    if (size > bytes_.size() - at_) throw Error("malformed task result message (truncated)");
-  }
-  const std::string& bytes_;
-  std::size_t at_ = 0;
-};
 
 // ---------------------------------------------------------------------------------------------
 // HDF5 plumbing: owned identifiers, silenced error stack, typed columns and attributes.
@@ -271,13 +221,6 @@ class H5Reader {
 constexpr const char* kFormatName = "kappa study results";
 constexpr const char* kTraceColumns[] = {"task", "iteration", "seconds", "epochs", "loss", "grad_norm", "relative_weight_error"};
 
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
-}
-
 void replace_file(const std::string& temporary, const std::string& file) {
   if (std::rename(temporary.c_str(), file.c_str()) != 0) {
     std::remove(temporary.c_str());
@@ -286,73 +229,6 @@ void replace_file(const std::string& temporary, const std::string& file) {
 }
 
 }  // namespace
-
-std::string encode_outcome(const TaskOutcome& o) {
-  Writer out;
-  out.put(kOutcomeMagic);
-  out.put(static_cast<std::uint64_t>(o.task));
-  out.put(o.key);
-  out.put(o.status);
-  out.put(o.message);
-  out.put(o.iterations);
-  for (double value : {o.epochs, o.seconds, o.setup_seconds, o.final_loss, o.loss_gap, o.grad_norm, o.relative_weight_error,
-                       o.weight_norm, o.test_mae, o.test_rmse, o.predicted_iterations, o.condition_number})
-    out.put(value);
-  out.put(o.samples);
-  out.put(o.features);
-  out.put(o.rank);
-  out.put(o.host);
-  out.put(static_cast<std::uint64_t>(o.trace.size()));
-  for (const TracePoint& point : o.trace) {
-    out.put(static_cast<long long>(point.iteration));
-    for (double value : {point.seconds, point.data_passes, point.loss, point.grad_norm, point.relative_weight_error}) out.put(value);
-  }
-  return out.take();
-}
-
-TaskOutcome decode_outcome(const std::string& bytes) {
-  Reader in(bytes);
-  if (in.get<std::uint32_t>() != kOutcomeMagic) throw Error("malformed task result message (bad magic)");
-  TaskOutcome o;
-  o.task = static_cast<std::size_t>(in.get<std::uint64_t>());
-  o.key = in.text();
-  o.status = in.text();
-  o.message = in.text();
-  o.iterations = in.get<long long>();
-  for (double* value : {&o.epochs, &o.seconds, &o.setup_seconds, &o.final_loss, &o.loss_gap, &o.grad_norm, &o.relative_weight_error,
-                        &o.weight_norm, &o.test_mae, &o.test_rmse, &o.predicted_iterations, &o.condition_number})
-    *value = in.get<double>();
-  o.samples = in.get<long long>();
-  o.features = in.get<long long>();
-  o.rank = in.get<long long>();
-  o.host = in.text();
-  const auto points = in.get<std::uint64_t>();
-  if (points > bytes.size()) throw Error("malformed task result message (trace length)");
-  o.trace.resize(points);
-  for (TracePoint& point : o.trace) {
-    point.iteration = static_cast<long>(in.get<long long>());
-    for (double* value : {&point.seconds, &point.data_passes}) *value = in.get<double>();
-    for (real* value : {&point.loss, &point.grad_norm, &point.relative_weight_error}) *value = in.get<double>();
-  }
-  if (!in.done()) throw Error("malformed task result message (trailing bytes)");
-  return o;
-}
-
-const std::vector<ColumnSpec>& outcome_columns() {
-  static const std::vector<ColumnSpec> columns = {
-      {"status", ColumnType::text},       {"message", ColumnType::text},
-      {"iterations", ColumnType::integer}, {"epochs", ColumnType::real},
-      {"seconds", ColumnType::real},      {"setup_seconds", ColumnType::real},
-      {"final_loss", ColumnType::real},   {"loss_gap", ColumnType::real},
-      {"grad_norm", ColumnType::real},    {"relative_weight_error", ColumnType::real},
-      {"weight_norm", ColumnType::real},  {"test_mae", ColumnType::real},
-      {"test_rmse", ColumnType::real},    {"predicted_iterations", ColumnType::real},
-      {"samples", ColumnType::integer},   {"features", ColumnType::integer},
-      {"condition_number", ColumnType::real}, {"rank", ColumnType::integer},
-      {"host", ColumnType::text},
-  };
-  return columns;
-}
 
 std::mutex& hdf5_mutex() {
   static std::mutex mutex;
@@ -454,13 +330,29 @@ ReadRows read_rows(const std::string& file, bool with_traces) {
 
 ResultsFile read_results_file(const std::string& file) { return read_rows(file, true).results; }
 
+namespace {
+
+// Where each outcome column is kept in a StoredRow: its outcome_slot, computed once.
+constexpr auto kOutcomeSlots = [] {
+  std::array<std::size_t, kOutcomeFieldCount> slots{};
+  for (std::size_t f = 0; f < kOutcomeFieldCount; ++f) slots[f] = outcome_slot(f);
+  return slots;
+}();
+
+// Calls f(value) with the stored value of outcome column `f` of `row` (a StoredRow).
+template <class Row, class F>
+void visit_stored(Row& row, std::size_t f, F&& visit) {
+  switch (kOutcomeFields[f].type) {
+    case ColumnType::integer: visit(row.integers[kOutcomeSlots[f]]); break;
+    case ColumnType::real: visit(row.reals[kOutcomeSlots[f]]); break;
+    case ColumnType::text: visit(row.texts[kOutcomeSlots[f]]); break;
+  }
+}
+
+}  // namespace
+
 StudyResults::StudyResults(const StudyPlan& plan) : plan_(&plan), columns_(plan.columns) {
   columns_.insert(columns_.end(), outcome_columns().begin(), outcome_columns().end());
-  std::size_t counts[3] = {0, 0, 0};
-  for (const ColumnSpec& column : outcome_columns()) ++counts[static_cast<int>(column.type)];
-  const StoredRow row;
-  if (counts[0] != row.integers.size() || counts[1] != row.reals.size() || counts[2] != row.texts.size())
-    throw std::logic_error("StudyResults::StoredRow does not match outcome_columns()");
 }
 
 std::size_t StudyResults::row_bytes() { return sizeof(StoredRow); }
@@ -471,28 +363,22 @@ std::size_t StudyResults::pending_trace_points() const {
   return points;
 }
 
-void StudyResults::store_outcome(StoredRow& row, const std::vector<Cell>& cells) const {
-  std::size_t integer = 0, real = 0, text = 0;
-  for (std::size_t c = 0; c < outcome_columns().size(); ++c) {
-    switch (outcome_columns()[c].type) {
-      case ColumnType::integer: row.integers[integer++] = std::get<long long>(cells[c]); break;
-      case ColumnType::real: row.reals[real++] = std::get<double>(cells[c]); break;
-      case ColumnType::text: row.texts[text++] = std::get<std::string>(cells[c]); break;
-    }
-  }
+void StudyResults::store_outcome(StoredRow& row, const std::vector<Cell>& cells) {
+  for (std::size_t f = 0; f < kOutcomeFieldCount; ++f)
+    visit_stored(row, f, [&](auto& stored) { stored = std::get<std::decay_t<decltype(stored)>>(cells.at(f)); });
 }
 
-std::vector<Cell> StudyResults::outcome_cells(const StoredRow& row) const {
+void StudyResults::store_outcome(StoredRow& row, const TaskOutcome& outcome) {
   std::vector<Cell> cells;
-  cells.reserve(outcome_columns().size());
-  std::size_t integer = 0, real = 0, text = 0;
-  for (const ColumnSpec& column : outcome_columns()) {
-    switch (column.type) {
-      case ColumnType::integer: cells.emplace_back(row.integers[integer++]); break;
-      case ColumnType::real: cells.emplace_back(row.reals[real++]); break;
-      case ColumnType::text: cells.emplace_back(row.texts[text++]); break;
-    }
-  }
+  cells.reserve(kOutcomeFieldCount);
+  for (const OutcomeField& field : kOutcomeFields) cells.push_back(field.get(outcome));
+  store_outcome(row, cells);
+}
+
+std::vector<Cell> StudyResults::outcome_cells(const StoredRow& row) {
+  std::vector<Cell> cells;
+  cells.reserve(kOutcomeFieldCount);
+  for (std::size_t f = 0; f < kOutcomeFieldCount; ++f) visit_stored(row, f, [&](const auto& stored) { cells.emplace_back(stored); });
   return cells;
 }
 
@@ -509,9 +395,7 @@ bool StudyResults::add(const TaskOutcome& o) {
     throw Error("task result for task " + std::to_string(o.task) + " (key " + o.key + ") does not belong to this grid");
   if (rows_.count(o.task)) return false;
   StoredRow row;
-  store_outcome(row, {o.status, o.message, o.iterations, o.epochs, o.seconds, o.setup_seconds, o.final_loss, o.loss_gap,
-                      o.grad_norm, o.relative_weight_error, o.weight_norm, o.test_mae, o.test_rmse, o.predicted_iterations,
-                      o.samples, o.features, o.condition_number, o.rank, o.host});
+  store_outcome(row, o);
   row.trace_length = static_cast<long long>(o.trace.size());
   pending_traces_[o.task] = o.trace;
   rows_.emplace(o.task, std::move(row));
@@ -533,8 +417,7 @@ void StudyResults::load(const std::string& file) {
                      plan_->grid_hash + "): choose another --output (or --force to overwrite it)");
   std::unordered_map<std::uint64_t, std::size_t> task_of_key;
   for (std::size_t task = 0; task < plan_->tasks.size(); ++task) task_of_key.emplace(plan_->tasks.record(task).key, task);
-  std::size_t key_column = 0;
-  while (columns_[key_column].name != "key") ++key_column;
+  const std::size_t key_column = plan_->column(PlanColumn::key);
   const std::size_t plan_columns = plan_->columns.size();
   const auto same = [](const Cell& a, const Cell& b) { return a.index() == b.index() && cell_text(a) == cell_text(b); };
   std::map<std::size_t, StoredRow> rows;

@@ -2,10 +2,11 @@
 // Results of a study: one row per finished task and its convergence trace, written as one HDF5
 // file (with a CSV summary beside it), each through a temporary file renamed into place, so
 // that the files on disk are complete at every moment. The collecting process keeps only the
-// outcome values of each row (about 300 bytes; the task's own columns are derived from the
+// outcome values of each row (about 320 bytes; the task's own columns are derived from the
 // plan) and the traces of the rows not yet written: every write copies the traces of the
-// previous file (in blocks) and appends the new ones. docs/study.md describes the layout; kStudyFormatVersion (study_grid.hpp) is its
-// version. Nothing here depends on MPI.
+// previous file (in blocks) and appends the new ones. The columns are those of the schema
+// (study/schema.hpp, TaskOutcome and kOutcomeFields); docs/study.md describes the layout,
+// kStudyFormatVersion is its version. Nothing here depends on MPI.
 
 #include <array>
 #include <cstddef>
@@ -17,42 +18,9 @@
 
 #include "kappa/monitor.hpp"
 #include "study/grid.hpp"
+#include "study/schema.hpp"
 
 namespace kappa {
-
-// What a worker reports for one task. Reals that do not apply are NaN.
-struct TaskOutcome {
-  std::size_t task = 0;
-  std::string key;
-  std::string status;   // to_string(Status): converged-gradient, ..., diverged, failed
-  std::string message;  // why a task failed or diverged (a problem that cannot be built: its reason)
-  long long iterations = 0;
-  double epochs = 0;         // data passes, the problem's work counter
-  double seconds = 0;        // wall time of the optimizer run
-  double setup_seconds = 0;  // building the Experiment for this task (0 when it was cached)
-  double final_loss = arma::datum::nan;  // f(w) of the original problem, with the ridge term
-  double loss_gap = arma::datum::nan;    // final_loss - f(w*)
-  double grad_norm = arma::datum::nan;   // in solver coordinates
-  double relative_weight_error = arma::datum::nan;
-  double weight_norm = arma::datum::nan;
-  double test_mae = arma::datum::nan;
-  double test_rmse = arma::datum::nan;
-  double predicted_iterations = arma::datum::nan;  // from theory, when known
-  long long samples = 0;   // n
-  long long features = 0;  // weights, with the intercept
-  double condition_number = arma::datum::nan;  // sigma_max / sigma_min of the reference's SVD
-  long long rank = 0;      // MPI rank that ran the task
-  std::string host;
-  std::vector<TracePoint> trace;
-};
-
-// A flat byte buffer of an outcome, for sending between processes of the same build and
-// machine architecture. decode_outcome throws Error for a malformed buffer.
-std::string encode_outcome(const TaskOutcome& outcome);
-TaskOutcome decode_outcome(const std::string& bytes);
-
-// The result columns, after the plan's columns (and before trace_start, trace_length).
-const std::vector<ColumnSpec>& outcome_columns();
 
 struct ResultsRow {
   std::vector<Cell> cells;  // plan columns, then outcome columns
@@ -110,19 +78,21 @@ class StudyResults {
   std::size_t pending_trace_points() const;
 
  private:
-  // The outcome columns of a row, by type, in outcome_columns() order.
+  // The outcome columns of a row: one array per column type, each column at its
+  // outcome_slot() (kOutcomeFields order within a type).
   struct StoredRow {
-    std::array<double, 12> reals{};
-    std::array<long long, 4> integers{};
-    std::array<std::string, 3> texts;
+    std::array<long long, outcome_count(ColumnType::integer)> integers{};
+    std::array<double, outcome_count(ColumnType::real)> reals{};
+    std::array<std::string, outcome_count(ColumnType::text)> texts;
     long long trace_start = -1;  // in the traces of trace_source_; -1 until written
     long long trace_length = 0;
     // A row read by --resume whose task columns differ from what this plan derives (another
     // spelling of the same tasks): kept as read, so that resumed rows stay unchanged.
     std::unique_ptr<std::vector<Cell>> plan_cells;
   };
-  void store_outcome(StoredRow& row, const std::vector<Cell>& outcome_cells) const;
-  std::vector<Cell> outcome_cells(const StoredRow& row) const;
+  static void store_outcome(StoredRow& row, const TaskOutcome& outcome);
+  static void store_outcome(StoredRow& row, const std::vector<Cell>& outcome_cells);  // in outcome_columns() order
+  static std::vector<Cell> outcome_cells(const StoredRow& row);
 
   const StudyPlan* plan_;
   std::vector<ColumnSpec> columns_;

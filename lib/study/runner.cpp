@@ -1,4 +1,4 @@
-// Running study tasks on one process (kappa/study_runner.hpp).
+// Running study tasks on one process (study/runner.hpp).
 
 #include "study/runner.hpp"
 
@@ -87,6 +87,7 @@ TaskOutcome TaskRunner::run(std::size_t index) {
   outcome.key = task.key;
   outcome.rank = rank_;
   outcome.host = host_;
+  outcome.method_class = to_string(optimizer.theory.method);  // what the plugin declared (OptimizerInfo::theory)
   outcome.status = to_string(Status::failed);
   try {
     const ExperimentCache::Entry entry = cache_.get(problem.key, [&problem]() -> std::shared_ptr<const Experiment> {
@@ -128,7 +129,9 @@ TaskOutcome TaskRunner::run(std::size_t index) {
     const auto predicted = [&]() -> double {
       if (!(task.controls.grad_tol > 0)) return arma::datum::nan;
       const auto& params = optimizer.params.as_text();
-      if (method_class(optimizer.name, params, experiment.problem().num_samples()) == MethodClass::none) return arma::datum::nan;
+      // The class and parameter names its plugin declared (OptimizerInfo::theory).
+      const MethodTheory& theory = optimizer.theory;
+      if (effective_method_class(theory, params, experiment.problem().num_samples()) == MethodClass::none) return arma::datum::nan;
       auto& spectrum = spectra_[problem.key];
       if (!spectrum.tried) {
         spectrum.tried = true;
@@ -139,7 +142,7 @@ TaskOutcome TaskRunner::run(std::size_t index) {
         }
       }
       if (!spectrum.value) return arma::datum::nan;
-      return predict_iterations(optimizer.name, params, *spectrum.value, task.controls.grad_tol,
+      return predict_iterations(theory, params, *spectrum.value, task.controls.grad_tol,
                                 experiment.problem().num_samples()).iterations;
     };
     try {

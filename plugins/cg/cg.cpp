@@ -67,5 +67,5 @@ void conjugate_gradients(const Params&, const Problem& problem, Vec& w, Monitor&
 
 KAPPA_PLUGIN(registrar) {
   registrar.add({"cg", "linear conjugate gradients on H w = b via Hessian-vector products (Hestenes & Stiefel 1952)", {},
-                 function_optimizer(conjugate_gradients)});
+                 function_optimizer(conjugate_gradients), {MethodClass::conjugate_gradient}});
 }

@@ -114,5 +114,5 @@ KAPPA_PLUGIN(registrar) {
                              "own stopping test |B^T r| <= tol |B^T r_0| (on exact residuals); 0 = off, the run's "
                              "--grad-tol decides",
                              0.0, false, 1.0)},
-                 function_optimizer(cgls)});
+                 function_optimizer(cgls), {MethodClass::conjugate_gradient}});
 }

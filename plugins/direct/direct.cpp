@@ -111,5 +111,5 @@ KAPPA_PLUGIN(registrar) {
                                "refuses cond(B) >~ 7e7; of H itself for a quadratic without that form); see "
                                "docs/conventions.md",
                                {"svd", "qr", "cholesky"})},
-                 function_optimizer(direct_solve)});
+                 function_optimizer(direct_solve), {MethodClass::direct}});
 }

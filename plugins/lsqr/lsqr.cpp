@@ -179,5 +179,5 @@ KAPPA_PLUGIN(registrar) {
                              "test S3: stop when the estimate of cond(B) reaches conlim (1e8: the paper's limit for "
                              "least squares); 0 = off",
                              0.0)},
-                 function_optimizer(lsqr)});
+                 function_optimizer(lsqr), {MethodClass::conjugate_gradient}});
 }

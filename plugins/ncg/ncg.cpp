@@ -147,5 +147,8 @@ KAPPA_PLUGIN(registrar) {
                                   " need c1 < c2 < 1 (strong Wolfe line search)");
         return std::make_unique<NonlinearCg>(settings);
       },
+      // On a quadratic with exact line searches NCG is linear CG (N&W p. 122): the CG bound,
+      // which the inexact Wolfe searches here may exceed (see above).
+      kappa::MethodTheory{kappa::MethodClass::conjugate_gradient},
   });
 }

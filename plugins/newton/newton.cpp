@@ -153,5 +153,5 @@ KAPPA_PLUGIN(registrar) {
                              0.0, true, 1.0),
                   integer_param("max_line_search_evaluations", "30",
                                 "loss and gradient evaluations per backtracking search (halvings of t = 1)", 1, 1e6)},
-                 function_optimizer(newton)});
+                 function_optimizer(newton), {MethodClass::newton}});
 }

@@ -208,7 +208,7 @@ BOOST_AUTO_TEST_CASE(gradient_descent_converges_on_the_kernel_system_where_the_r
   const auto none = make_kernel_system_preconditioner("none", kernel);
   const HessianSpectrum kernel_spectrum = hessian_spectrum(kernel, *none);
   BOOST_TEST(relative(kernel_spectrum.condition(), condition) < 1e-8);
-  const Prediction predicted = predict_iterations("gd", {{"lr", "auto"}}, kernel_spectrum, tolerance, n);
+  const Prediction predicted = predict_iterations({MethodClass::gradient_descent}, {{"lr", "auto"}}, kernel_spectrum, tolerance, n);
   const real kernel_lr = 1 / kernel_spectrum.smoothness();
 
   // GD from 0 with the problem's own gradient: w -= lr grad.
@@ -240,7 +240,7 @@ BOOST_AUTO_TEST_CASE(gradient_descent_converges_on_the_kernel_system_where_the_r
       run_gd(regression, 1 / regression_spectrum.smoothness(), tolerance, budget);
   BOOST_TEST(regression_iterations == budget);
   BOOST_TEST(regression_reduction > 1e3 * tolerance);  // stalled far above the target
-  const Prediction regression_predicted = predict_iterations("gd", {{"lr", "auto"}}, regression_spectrum, tolerance, n);
+  const Prediction regression_predicted = predict_iterations({MethodClass::gradient_descent}, {{"lr", "auto"}}, regression_spectrum, tolerance, n);
   BOOST_TEST(regression_predicted.iterations > 100 * budget);
 }
 

@@ -20,6 +20,7 @@
 #include "study/grid.hpp"
 #include "study/results.hpp"
 #include "study/runner.hpp"
+#include "study/schema.hpp"
 #include "core/data/synthetic.hpp"
 #include "test_support.hpp"
 
@@ -232,18 +233,25 @@ BOOST_FIXTURE_TEST_CASE(task_keys_are_those_of_format_version_1, Plugins) {
   const StudyTask again = plan.tasks.at(100);
   BOOST_TEST(again.canonical == plan.tasks[100].canonical);
   BOOST_TEST(again.problem == plan.tasks.problem(100));
-  BOOST_TEST(std::get<long long>(again.cells[0]) == 100);
+  BOOST_TEST(std::get<long long>(again.cells[plan.column(PlanColumn::task)]) == 100);
   BOOST_CHECK_THROW(plan.tasks.at(216), std::out_of_range);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Outcome messages and results files
 
+// gd at two rates and cg on one small problem: three tasks.
+StudyPlan three_task_plan(const PluginRegistry& registry) {
+  StudyPlan plan = plan_of(registry, std::string("optimizer = gd cg\nsynthetic = ") + kSmall + "\nlr = 1e-3 1e-2\n");
+  BOOST_TEST_REQUIRE(plan.tasks.size() == 3u);
+  return plan;
+}
+
 TaskOutcome sample_outcome(const StudyPlan& plan, std::size_t task) {
   TaskOutcome o;
   o.task = task;
   o.key = plan.tasks[task].key;
-  o.status = "failed";
+  o.status = to_string(Status::failed);
   o.message = "a \"quoted\", comma\nand newline";
   o.iterations = 12;
   o.epochs = 13.5;
@@ -264,7 +272,7 @@ BOOST_AUTO_TEST_CASE(outcome_messages_round_trip_and_refuse_garbage) {
   TaskOutcome o;
   o.task = 7;
   o.key = "0123456789abcdef";
-  o.status = "diverged";
+  o.status = to_string(Status::diverged);
   o.message = std::string("with\0nul", 8);
   o.final_loss = -0.0;
   o.relative_weight_error = arma::datum::nan;
@@ -282,10 +290,119 @@ BOOST_AUTO_TEST_CASE(outcome_messages_round_trip_and_refuse_garbage) {
   require_throws_naming<Error>([&] { decode_outcome("nonsense"); }, "malformed");
 }
 
+// An outcome with a distinct value in every column of the schema (text with CSV's special
+// characters), derived from kOutcomeFields alone: a new column is covered without a new line.
+TaskOutcome distinct_outcome(std::size_t task, const std::string& key) {
+  TaskOutcome o;
+  o.task = task;
+  o.key = key;
+  for (std::size_t f = 0; f < kOutcomeFieldCount; ++f) {
+    const OutcomeField& field = kOutcomeFields[f];
+    switch (field.type) {
+      case ColumnType::integer: field.set(o, static_cast<long long>(1000 + f)); break;
+      case ColumnType::real: field.set(o, 0.1 * static_cast<double>(f) - 1.0 / 3.0); break;
+      case ColumnType::text: field.set(o, std::string(field.name) + ", \"" + std::to_string(f) + "\"\n"); break;
+    }
+  }
+  o.status = to_string(Status::converged_loss);  // a real status: the file's readers parse it
+  o.trace.push_back({1, 0.5, 2.0, 0.25, 0.125, arma::datum::nan});
+  return o;
+}
+
+BOOST_AUTO_TEST_CASE(schema_tables_are_consistent) {
+  // Every column name once, plan columns included (the grid's settings follow their own table).
+  std::set<std::string> names;
+  for (const PlanField& field : kPlanFields) BOOST_TEST(names.insert(field.name).second, field.name);
+  for (const OutcomeField& field : kOutcomeFields) {
+    BOOST_TEST(names.insert(field.name).second, field.name);
+    BOOST_TEST(std::string(field.meaning).size() > 0u, field.name);
+  }
+  BOOST_TEST_REQUIRE(outcome_columns().size() == kOutcomeFieldCount);
+  for (std::size_t f = 0; f < kOutcomeFieldCount; ++f) {
+    BOOST_TEST(outcome_columns()[f].name == kOutcomeFields[f].name);
+    BOOST_TEST((outcome_columns()[f].type == kOutcomeFields[f].type));
+  }
+  BOOST_TEST(std::string(column_name(&TaskOutcome::method_class)) == "method_class");
+  BOOST_TEST(std::string(column_name(PlanColumn::optimizer)) == "optimizer");
+  // method_class follows predicted_iterations (format version 2).
+  std::size_t predicted = 0, method = 0;
+  for (std::size_t f = 0; f < kOutcomeFieldCount; ++f) {
+    if (kOutcomeFields[f].name == std::string("predicted_iterations")) predicted = f;
+    if (kOutcomeFields[f].name == std::string("method_class")) method = f;
+  }
+  BOOST_TEST(method == predicted + 1);
+  // A row in memory stays small (docs/study.md: about 300 bytes with its map node).
+  BOOST_TEST(StudyResults::row_bytes() <= 300u);
+  // csv_field quotes exactly what RFC 4180 needs quoted.
+  BOOST_TEST(csv_field("plain text") == "plain text");
+  BOOST_TEST(csv_field("a,b") == "\"a,b\"");
+  BOOST_TEST(csv_field("say \"x\"") == "\"say \"\"x\"\"\"");
+  BOOST_TEST(csv_field("two\nlines") == "\"two\nlines\"");
+  BOOST_TEST(csv_field("cr\r") == "\"cr\r\"");
+}
+
+BOOST_AUTO_TEST_CASE(every_schema_column_round_trips_through_messages) {
+  const TaskOutcome o = distinct_outcome(5, "00000000000000ff");
+  const TaskOutcome back = decode_outcome(encode_outcome(o));
+  BOOST_TEST(back.task == 5u);
+  BOOST_TEST(back.key == o.key);
+  for (const OutcomeField& field : kOutcomeFields)
+    BOOST_TEST((field.get(back) == field.get(o)), field.name);
+  BOOST_TEST_REQUIRE(back.trace.size() == 1u);
+  BOOST_TEST(back.trace[0].grad_norm == 0.125);
+}
+
+BOOST_FIXTURE_TEST_CASE(every_schema_column_round_trips_through_results_files, Plugins) {
+  const TemporaryDirectory dir;
+  const StudyPlan plan = three_task_plan(registry);
+  // The plan's own columns are where the plan says, named and typed by kPlanFields.
+  for (const PlanField& field : kPlanFields) {
+    BOOST_TEST(plan.columns.at(plan.column(field.column)).name == field.name);
+    BOOST_TEST((plan.columns.at(plan.column(field.column)).type == field.type), field.name);
+  }
+  BOOST_TEST(cell_text(plan.tasks[1].cells[plan.column(PlanColumn::key)]) == plan.tasks[1].key);
+  BOOST_TEST(cell_text(plan.tasks[1].cells[plan.column(PlanColumn::optimizer)]) == plan.optimizers[plan.tasks[1].optimizer].name);
+
+  StudyResults results(plan);
+  const TaskOutcome o = distinct_outcome(1, plan.tasks[1].key);
+  BOOST_TEST(results.add(o));
+  results.write(dir.file("s.h5"), dir.file("s.csv"));
+  const auto check_row = [&](const std::vector<ColumnSpec>& columns, const std::vector<Cell>& cells, const std::string& source) {
+    BOOST_TEST_REQUIRE(columns.size() == plan.columns.size() + kOutcomeFieldCount);
+    BOOST_TEST_REQUIRE(cells.size() == columns.size());
+    for (std::size_t f = 0; f < kOutcomeFieldCount; ++f) {
+      const OutcomeField& field = kOutcomeFields[f];
+      const std::size_t c = plan.columns.size() + f;
+      BOOST_TEST(columns[c].name == field.name, source);
+      BOOST_TEST((columns[c].type == field.type), source << " " << field.name);
+      BOOST_TEST((cells[c] == field.get(o)), source << " " << field.name);
+    }
+  };
+  const ResultsFile file = read_results_file(dir.file("s.h5"));
+  BOOST_TEST(file.format_version == kStudyFormatVersion);
+  BOOST_TEST_REQUIRE(file.rows.size() == 1u);
+  check_row(file.columns, file.rows[0].cells, "HDF5");
+  check_row(results.columns(), results.cells(1), "memory");
+  StudyResults resumed(plan);
+  resumed.load(dir.file("s.h5"));
+  check_row(resumed.columns(), resumed.cells(1), "resumed");
+
+  // The CSV: the same columns in the same order, then the trace's slice; every text value as
+  // csv_field writes it.
+  std::ifstream csv(dir.file("s.csv"));
+  std::string header;
+  std::getline(csv, header);
+  std::string expected;
+  for (const ColumnSpec& column : results.columns()) expected += column.name + ",";
+  BOOST_TEST(header == expected + "trace_start,trace_length");
+  const std::string rest((std::istreambuf_iterator<char>(csv)), std::istreambuf_iterator<char>());
+  for (const OutcomeField& field : kOutcomeFields)
+    BOOST_TEST(rest.find("," + csv_field(cell_text(field.get(o))) + ",") != std::string::npos, field.name);
+}
+
 BOOST_FIXTURE_TEST_CASE(results_file_round_trip_and_resume_checks, Plugins) {
   const TemporaryDirectory dir;
-  const StudyPlan plan = plan_of(registry, std::string("optimizer = gd cg\nsynthetic = ") + kSmall + "\nlr = 1e-3 1e-2\n");
-  BOOST_TEST_REQUIRE(plan.tasks.size() == 3u);
+  const StudyPlan plan = three_task_plan(registry);
   StudyResults results(plan);
   BOOST_TEST(results.add(sample_outcome(plan, 2)));
   BOOST_TEST(results.add(sample_outcome(plan, 0)));
@@ -298,8 +415,8 @@ BOOST_FIXTURE_TEST_CASE(results_file_round_trip_and_resume_checks, Plugins) {
   BOOST_TEST(file.grid_hash == plan.grid_hash);
   BOOST_TEST(file.task_count == 3);
   BOOST_TEST_REQUIRE(file.rows.size() == 2u);
-  BOOST_TEST(std::get<long long>(file.rows[0].cells[0]) == 0);  // task order
-  BOOST_TEST(std::get<long long>(file.rows[1].cells[0]) == 2);
+  BOOST_TEST(std::get<long long>(file.rows[0].cells[plan.column(PlanColumn::task)]) == 0);  // task order
+  BOOST_TEST(std::get<long long>(file.rows[1].cells[plan.column(PlanColumn::task)]) == 2);
   const std::vector<Cell> row = results.cells(2);
   BOOST_TEST_REQUIRE(row.size() == file.rows[1].cells.size());
   for (std::size_t c = 0; c < row.size(); ++c) BOOST_TEST(cell_text(file.rows[1].cells[c]) == cell_text(row[c]));
@@ -334,8 +451,7 @@ BOOST_FIXTURE_TEST_CASE(results_file_round_trip_and_resume_checks, Plugins) {
 // of rows added since the last write (each write copies the previous file's traces).
 BOOST_FIXTURE_TEST_CASE(traces_survive_incremental_writes_and_resume, Plugins) {
   const TemporaryDirectory dir;
-  const StudyPlan plan = plan_of(registry, std::string("optimizer = gd cg\nsynthetic = ") + kSmall + "\nlr = 1e-3 1e-2\n");
-  BOOST_TEST_REQUIRE(plan.tasks.size() == 3u);
+  const StudyPlan plan = three_task_plan(registry);
   const std::string file = dir.file("t.h5"), csv = dir.file("t.csv");
   const auto outcome = [&](std::size_t task, long points) {
     TaskOutcome o = sample_outcome(plan, task);
@@ -361,7 +477,7 @@ BOOST_FIXTURE_TEST_CASE(traces_survive_incremental_writes_and_resume, Plugins) {
   BOOST_TEST_REQUIRE(read.rows.size() == 3u);
   const long lengths[] = {2, 3, 4};
   for (std::size_t r = 0; r < 3; ++r) {
-    BOOST_TEST(std::get<long long>(read.rows[r].cells[0]) == static_cast<long long>(r));  // rows in task order
+    BOOST_TEST(std::get<long long>(read.rows[r].cells[plan.column(PlanColumn::task)]) == static_cast<long long>(r));  // rows in task order
     BOOST_TEST_REQUIRE(read.rows[r].trace.size() == static_cast<std::size_t>(lengths[r]));
     for (long k = 0; k < lengths[r]; ++k) {
       BOOST_TEST(read.rows[r].trace[k].iteration == k);
@@ -417,11 +533,13 @@ BOOST_FIXTURE_TEST_CASE(runner_matches_a_direct_run_and_isolates_failures, Plugi
     const TaskOutcome outcome = runner.run(task.index);
     BOOST_TEST(outcome.key == task.key);
     BOOST_TEST(outcome.rank == 4);
+    // The class its plugin declares, also for a task whose problem cannot be built.
+    BOOST_TEST(outcome.method_class == to_string(registry.find(plan.optimizers[task.optimizer].name).info.theory.method));
     const ProblemSpec& problem = plan.problems[task.problem];
     const PlannedOptimizer& optimizer = plan.optimizers[task.optimizer];
     const std::string what = optimizer.name + " " + optimizer.canonical + " " + problem.data + " " + to_string(problem.setup.loss.kind);
     if (problem.data == "missing.h5") {
-      BOOST_TEST(outcome.status == "failed", what);
+      BOOST_TEST((parse_status(outcome.status) == Status::failed), what);
       BOOST_TEST(outcome.message.find("problem cannot be built") != std::string::npos);
       BOOST_TEST(outcome.message.find("does not exist") != std::string::npos);
       continue;
@@ -438,13 +556,13 @@ BOOST_FIXTURE_TEST_CASE(runner_matches_a_direct_run_and_isolates_failures, Plugi
     if (problem.setup.loss.kind == LossKind::l2) BOOST_TEST(std::fabs(outcome.condition_number - 30) < 1e-9 * 30);  // the spec's cond
     else BOOST_TEST(std::isnan(outcome.condition_number));
     if (optimizer.name == "gd" && optimizer.params.is_auto("lr") && problem.setup.loss.kind == LossKind::l1)
-      BOOST_TEST(outcome.status == "failed", what);  // lr=auto has no smoothness constant for l1
+      BOOST_TEST((parse_status(outcome.status) == Status::failed), what);  // lr=auto has no smoothness constant for l1
     if (optimizer.name == "gd" && !optimizer.params.is_auto("lr") && problem.setup.loss.kind == LossKind::l2)
-      BOOST_TEST(outcome.status == "diverged", what);
+      BOOST_TEST((parse_status(outcome.status) == Status::diverged), what);
   }
   BOOST_TEST(runner.cache().builds() == 4u);  // 2 files x 2 losses, each once
-  BOOST_TEST(statuses["diverged"] >= 1);
-  BOOST_TEST(statuses["failed"] >= 1);
+  BOOST_TEST(statuses[to_string(Status::diverged)] >= 1);
+  BOOST_TEST(statuses[to_string(Status::failed)] >= 1);
 }
 
 // precision is a problem setting: one problem per value, the float one with its own key, and

@@ -16,6 +16,7 @@
 #include "kappa/error.hpp"
 #include "core/problems/linear_model.hpp"
 #include "core/data/synthetic.hpp"
+#include "core/loader/plugin_registry.hpp"
 #include "core/theory/theory.hpp"
 #include "test_support.hpp"
 
@@ -24,6 +25,9 @@ using kappa::test::relative;
 using kappa::test::require_throws_naming;
 
 namespace {
+
+const MethodTheory kGradientDescent{MethodClass::gradient_descent};  // as gd declares it
+std::map<std::string, std::string> none_params() { return {}; }
 
 constexpr real eps = std::numeric_limits<real>::epsilon();
 
@@ -161,7 +165,7 @@ BOOST_AUTO_TEST_CASE(predicted_gradient_descent_iterations_match_measured_ones) 
   const real tolerance = 1e-8;
   for (const real factor : {1.0, 1.9, 0.5}) {
     const std::map<std::string, std::string> params{{"lr", std::to_string(factor / L)}};
-    const Prediction prediction = predict_iterations("gd", params, spectrum, tolerance, n);
+    const Prediction prediction = predict_iterations(kGradientDescent, params, spectrum, tolerance, n);
     BOOST_TEST(prediction.method == MethodClass::gradient_descent);
     const long measured = measured_iterations(problem, factor / L, 0, tolerance, 1000000);
     BOOST_TEST_MESSAGE("gd lr = " << factor << "/L: measured " << measured << ", predicted " << prediction.iterations);
@@ -169,16 +173,16 @@ BOOST_AUTO_TEST_CASE(predicted_gradient_descent_iterations_match_measured_ones) 
     BOOST_TEST(3 * measured >= prediction.iterations);
   }
   // lr = auto is 1/L; the bound in terms of kappa alone is the same number.
-  const Prediction automatic = predict_iterations("gd", {{"lr", "auto"}}, spectrum, tolerance, n);
+  const Prediction automatic = predict_iterations(kGradientDescent, {{"lr", "auto"}}, spectrum, tolerance, n);
   BOOST_TEST(std::fabs(automatic.iterations - gradient_descent_iterations(spectrum.condition(), tolerance)) <= 1);
   // Heavy ball with the run's lr and momentum: the asymptotic rate, within a factor of 3.
-  const Prediction heavy = predict_iterations("momentum", {{"lr", std::to_string(1 / L)}, {"momentum", "0.5"}}, spectrum, tolerance, n);
+  const Prediction heavy = predict_iterations({MethodClass::heavy_ball}, {{"lr", std::to_string(1 / L)}, {"momentum", "0.5"}}, spectrum, tolerance, n);
   const long heavy_measured = measured_iterations(problem, 1 / L, 0.5, tolerance, 1000000);
   BOOST_TEST_MESSAGE("momentum 0.5: measured " << heavy_measured << ", predicted " << heavy.iterations);
   BOOST_TEST(heavy_measured <= 3 * heavy.iterations);
   BOOST_TEST(3 * heavy_measured >= heavy.iterations);
   // Above 2/L gradient descent diverges, as predicted.
-  const Prediction unstable = predict_iterations("gd", {{"lr", std::to_string(2.05 / L)}}, spectrum, tolerance, n);
+  const Prediction unstable = predict_iterations(kGradientDescent, {{"lr", std::to_string(2.05 / L)}}, spectrum, tolerance, n);
   BOOST_TEST(std::isinf(unstable.iterations));
   BOOST_TEST(unstable.basis.find("diverges") != std::string::npos);
   Vec w(d, arma::fill::zeros), gradient;
@@ -210,23 +214,95 @@ BOOST_AUTO_TEST_CASE(rate_bounds_follow_their_formulas) {
   BOOST_TEST(std::isinf(gradient_descent_iterations(std::numeric_limits<real>::infinity(), 1e-3)));
 }
 
-BOOST_AUTO_TEST_CASE(method_classes_come_from_one_table) {
+BOOST_AUTO_TEST_CASE(method_classes_are_the_declared_ones) {
+  // The class comes from the plugin's declaration (OptimizerInfo::theory), never from its name;
+  // the rate classes count only for full-batch fixed steps.
   const std::map<std::string, std::string> none;
-  BOOST_TEST(method_class("gd", {{"batch_size", "full"}, {"schedule", "constant"}}, 100) == MethodClass::gradient_descent);
-  BOOST_TEST(method_class("gd", {{"batch_size", "10"}}, 100) == MethodClass::none);
-  BOOST_TEST(method_class("gd", {{"schedule", "cosine"}}, 100) == MethodClass::none);
-  BOOST_TEST(method_class("sgd", {{"batch_size", "100"}, {"averaging", "none"}}, 100) == MethodClass::gradient_descent);
-  BOOST_TEST(method_class("sgd", {{"batch_size", "1"}}, 100) == MethodClass::none);
-  BOOST_TEST(method_class("momentum", none, 100) == MethodClass::heavy_ball);
-  BOOST_TEST(method_class("nesterov", none, 100) == MethodClass::nesterov);
-  for (const char* name : {"cg", "cgls", "lsqr", "ncg"}) BOOST_TEST(method_class(name, none, 100) == MethodClass::conjugate_gradient);
-  BOOST_TEST(method_class("newton", none, 100) == MethodClass::newton);
-  BOOST_TEST(method_class("direct", none, 100) == MethodClass::direct);
-  for (const char* name : {"lbfgs", "adam", "my_plugin"}) BOOST_TEST(method_class(name, none, 100) == MethodClass::none);
+  const MethodTheory gradient_descent{MethodClass::gradient_descent};
+  BOOST_TEST(effective_method_class(gradient_descent, {{"batch_size", "full"}, {"schedule", "constant"}}, 100) ==
+             MethodClass::gradient_descent);
+  BOOST_TEST(effective_method_class(gradient_descent, {{"batch_size", "10"}}, 100) == MethodClass::none);
+  BOOST_TEST(effective_method_class(gradient_descent, {{"schedule", "cosine"}}, 100) == MethodClass::none);
+  BOOST_TEST(effective_method_class(gradient_descent, {{"batch_size", "100"}, {"averaging", "none"}}, 100) ==
+             MethodClass::gradient_descent);
+  BOOST_TEST(effective_method_class(gradient_descent, {{"batch_size", "1"}}, 100) == MethodClass::none);
+  BOOST_TEST(effective_method_class(gradient_descent, {{"warmup", "5"}}, 100) == MethodClass::none);
+  BOOST_TEST(effective_method_class(gradient_descent, {{"averaging", "polyak"}}, 100) == MethodClass::none);
+  BOOST_TEST(effective_method_class({MethodClass::heavy_ball}, none, 100) == MethodClass::heavy_ball);
+  BOOST_TEST(effective_method_class({MethodClass::heavy_ball}, {{"batch_size", "1"}}, 100) == MethodClass::none);
+  BOOST_TEST(effective_method_class({MethodClass::nesterov}, none, 100) == MethodClass::nesterov);
+  // The other classes are returned as declared, whatever the run's settings.
+  for (const MethodClass method : {MethodClass::none, MethodClass::accelerated, MethodClass::conjugate_gradient,
+                                   MethodClass::newton, MethodClass::direct})
+    BOOST_TEST(effective_method_class({method}, {{"batch_size", "1"}}, 100) == method);
   const HessianSpectrum spectrum = spectrum_from_eigenvalues(Vec{4.0, 1.0}, 2);
-  BOOST_TEST(std::isnan(predict_iterations("adam", none, spectrum, 1e-6, 10).iterations));
-  BOOST_TEST(predict_iterations("newton", none, spectrum, 1e-6, 10).iterations == 1);
-  BOOST_TEST(std::isnan(predict_iterations("gd", none, spectrum, 0.0, 10).iterations));  // grad_tol 0: no target
+  BOOST_TEST(std::isnan(predict_iterations({MethodClass::none}, none, spectrum, 1e-6, 10).iterations));
+  BOOST_TEST(predict_iterations({MethodClass::newton}, none, spectrum, 1e-6, 10).iterations == 1);
+  BOOST_TEST(predict_iterations({MethodClass::direct}, none, spectrum, 1e-6, 10).iterations == 0);
+  BOOST_TEST(std::isnan(predict_iterations(gradient_descent, none, spectrum, 0.0, 10).iterations));  // grad_tol 0: no target
+}
+
+BOOST_AUTO_TEST_CASE(shipped_plugins_declare_their_classes) {
+  // What each shipped plugin declares in its registration (OptimizerInfo::theory), with the
+  // parameter names its schema has.
+  PluginRegistry registry;
+  registry.load_directories({KAPPA_TEST_PLUGIN_DIR});
+  const std::map<std::string, MethodClass> expected = {
+      {"gd", MethodClass::gradient_descent},      {"sgd", MethodClass::gradient_descent},
+      {"momentum", MethodClass::heavy_ball},      {"nesterov", MethodClass::nesterov},
+      {"cg", MethodClass::conjugate_gradient},    {"cgls", MethodClass::conjugate_gradient},
+      {"lsqr", MethodClass::conjugate_gradient},  {"ncg", MethodClass::conjugate_gradient},
+      {"newton", MethodClass::newton},            {"direct", MethodClass::direct},
+      {"adam", MethodClass::none},                {"amsgrad", MethodClass::none},
+      {"adamw", MethodClass::none},               {"adagrad", MethodClass::none},
+      {"rmsprop", MethodClass::none},             {"svrg", MethodClass::none},
+      {"lbfgs", MethodClass::none},
+  };
+  BOOST_TEST(registry.optimizers().size() == expected.size());
+  for (const LoadedOptimizer& loaded : registry.optimizers()) {
+    BOOST_TEST_CONTEXT("optimizer " << loaded.info.name) {
+      const auto found = expected.find(loaded.info.name);
+      BOOST_TEST_REQUIRE((found != expected.end()));
+      const MethodTheory& theory = loaded.info.theory;
+      BOOST_TEST(theory.method == found->second);
+      const auto has_param = [&](const std::string& name) {
+        for (const ParamSpec& spec : loaded.info.params)
+          if (spec.name == name) return true;
+        return false;
+      };
+      const bool rate_class = theory.method == MethodClass::gradient_descent || theory.method == MethodClass::heavy_ball ||
+                              theory.method == MethodClass::nesterov;
+      if (rate_class) BOOST_TEST(has_param(theory.step_size));
+      if (theory.method == MethodClass::heavy_ball || theory.method == MethodClass::nesterov)
+        BOOST_TEST(has_param(theory.momentum));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(predictions_read_the_declared_parameter_names) {
+  // A method whose step is "alpha" and whose beta is "mass": the same figures as lr/momentum.
+  const HessianSpectrum spectrum = spectrum_from_eigenvalues(Vec{4.0, 2.0, 1.0}, 3);
+  const real tolerance = 1e-6;
+  const MethodTheory renamed_gd{MethodClass::gradient_descent, "alpha"};
+  const Prediction own = predict_iterations(renamed_gd, {{"alpha", "0.3"}}, spectrum, tolerance, 10);
+  const Prediction standard = predict_iterations(kGradientDescent, {{"lr", "0.3"}}, spectrum, tolerance, 10);
+  BOOST_TEST(own.iterations == standard.iterations);
+  BOOST_TEST(own.iterations != predict_iterations(kGradientDescent, none_params(), spectrum, tolerance, 10).iterations);
+  BOOST_TEST(own.basis.find("alpha = 0.3") != std::string::npos);
+  // A parameter "lr" that the method did not name as its step is not its step (1/L instead).
+  BOOST_TEST(predict_iterations(renamed_gd, {{"lr", "0.3"}}, spectrum, tolerance, 10).iterations ==
+             predict_iterations(kGradientDescent, {{"lr", "auto"}}, spectrum, tolerance, 10).iterations);
+  for (const MethodClass method : {MethodClass::heavy_ball, MethodClass::nesterov}) {
+    const MethodTheory renamed{method, "alpha", "mass"};
+    const Prediction with_mass = predict_iterations(renamed, {{"alpha", "0.2"}, {"mass", "0.5"}}, spectrum, tolerance, 10);
+    const Prediction with_momentum =
+        predict_iterations({method}, {{"lr", "0.2"}, {"momentum", "0.5"}}, spectrum, tolerance, 10);
+    BOOST_TEST(with_mass.iterations == with_momentum.iterations);
+    BOOST_TEST(std::isfinite(with_mass.iterations));
+    // Without its momentum parameter: the tuned accelerated bound.
+    BOOST_TEST(predict_iterations(renamed, {{"alpha", "0.2"}, {"momentum", "0.5"}}, spectrum, tolerance, 10).iterations ==
+               accelerated_iterations(spectrum.condition(), tolerance));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(diagnose_says_when_double_precision_is_the_limit_and_what_to_do) {

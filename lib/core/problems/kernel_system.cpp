@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kappa/enum_names.hpp"
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
 
@@ -28,19 +29,11 @@ Vec descending(const Vec& ascending) { return arma::flipud(ascending); }
 
 }  // namespace
 
-std::string to_string(Formulation formulation) {
-  switch (formulation) {
-    case Formulation::regression: return "regression";
-    case Formulation::kernel_system: return "kernel-system";
-  }
-  return "?";
-}
+constexpr EnumName<Formulation> kFormulationNames[] = {{Formulation::regression, "regression"},
+                                                       {Formulation::kernel_system, "kernel-system"}};
 
-Formulation parse_formulation(const std::string& name) {
-  if (name == "regression") return Formulation::regression;
-  if (name == "kernel-system") return Formulation::kernel_system;
-  throw InputError("unknown formulation '" + name + "' (known: regression, kernel-system)");
-}
+std::string to_string(Formulation formulation) { return enum_name(kFormulationNames, formulation); }
+Formulation parse_formulation(const std::string& name) { return parse_enum(kFormulationNames, name, "formulation"); }
 
 void check_kernel_system_spec(const LossSpec& spec) {
   spec.validate();

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kappa/enum_names.hpp"
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
 #include "core/problems/transpose.hpp"
@@ -170,29 +171,14 @@ void check_features(const Mat& X, const Vec& y) {
 
 }  // namespace
 
-std::string to_string(LossKind loss) {
-  switch (loss) {
-    case LossKind::l2: return "l2";
-    case LossKind::l1: return "l1";
-    case LossKind::huber: return "huber";
-  }
-  return "?";
-}
+constexpr EnumName<LossKind> kLossNames[] = {{LossKind::l2, "l2"}, {LossKind::l1, "l1"}, {LossKind::huber, "huber"}};
+constexpr EnumName<Precision> kPrecisionNames[] = {{Precision::float64, "double"}, {Precision::float32, "float"}};
 
-LossKind parse_loss(const std::string& name) {
-  if (name == "l2") return LossKind::l2;
-  if (name == "l1") return LossKind::l1;
-  if (name == "huber") return LossKind::huber;
-  throw InputError("unknown loss '" + name + "' (known: l2, l1, huber)");
-}
+std::string to_string(LossKind loss) { return enum_name(kLossNames, loss); }
+LossKind parse_loss(const std::string& name) { return parse_enum(kLossNames, name, "loss"); }
 
-std::string to_string(Precision precision) { return precision == Precision::float32 ? "float" : "double"; }
-
-Precision parse_precision(const std::string& name) {
-  if (name == "double") return Precision::float64;
-  if (name == "float") return Precision::float32;
-  throw InputError("unknown precision '" + name + "' (known: double, float)");
-}
+std::string to_string(Precision precision) { return enum_name(kPrecisionNames, precision); }
+Precision parse_precision(const std::string& name) { return parse_enum(kPrecisionNames, name, "precision"); }
 
 void LossSpec::validate() const {
   if (!(ridge >= 0) || !std::isfinite(ridge))

@@ -225,29 +225,18 @@ double conjugate_gradient_iterations(real condition, real tolerance) {
 
 // ------------------------------------------------------------------------------ method classes
 
-MethodClass method_class(const std::string& optimizer, const std::map<std::string, std::string>& params, Index num_samples) {
-  // The one table of which theory applies to which optimizer. lbfgs, adam and anything not
-  // listed have no iteration-count theory on this level: no prediction.
-  static const std::map<std::string, MethodClass> table = {
-      {"gd", MethodClass::gradient_descent},    {"sgd", MethodClass::gradient_descent},
-      {"momentum", MethodClass::heavy_ball},
-      {"nesterov", MethodClass::nesterov},   {"cg", MethodClass::conjugate_gradient},
-      {"cgls", MethodClass::conjugate_gradient}, {"lsqr", MethodClass::conjugate_gradient},
-      {"ncg", MethodClass::conjugate_gradient}, {"newton", MethodClass::newton},
-      {"direct", MethodClass::direct},
-  };
-  const auto found = table.find(optimizer);
-  if (found == table.end()) return MethodClass::none;
-  const bool first_order = found->second == MethodClass::gradient_descent || found->second == MethodClass::heavy_ball ||
-                           found->second == MethodClass::nesterov;
-  if (first_order && !fixed_full_batch_steps(params, num_samples)) return MethodClass::none;
-  return found->second;
+MethodClass effective_method_class(const MethodTheory& theory, const std::map<std::string, std::string>& params,
+                                   Index num_samples) {
+  const bool rate_class = theory.method == MethodClass::gradient_descent || theory.method == MethodClass::heavy_ball ||
+                          theory.method == MethodClass::nesterov;
+  if (rate_class && !fixed_full_batch_steps(params, num_samples)) return MethodClass::none;
+  return theory.method;
 }
 
-Prediction predict_iterations(const std::string& optimizer, const std::map<std::string, std::string>& params,
+Prediction predict_iterations(const MethodTheory& theory, const std::map<std::string, std::string>& params,
                               const HessianSpectrum& spectrum, real tolerance, Index num_samples) {
   Prediction prediction;
-  prediction.method = method_class(optimizer, params, num_samples);
+  prediction.method = effective_method_class(theory, params, num_samples);
   const real L = spectrum.smoothness();
   const real condition = spectrum.condition();
   const std::string target = "to reduce by " + text(tolerance);
@@ -282,9 +271,11 @@ Prediction predict_iterations(const std::string& optimizer, const std::map<std::
     prediction.basis = "CG bound 2 ((sqrt(kappa_H) - 1)/(sqrt(kappa_H) + 1))^k " + target + kappa_text;
     return prediction;
   }
-  const bool has_lr = params.count("lr") > 0;
-  const real lr = parse_param(params, "lr", 1 / L);
-  const std::string lr_text = "lr = " + text(lr) + (has_lr && params.at("lr") != "auto" ? "" : " (1/L)");
+  // The step and beta are read from the parameters the plugin named in its MethodTheory.
+  const auto step = params.find(theory.step_size);
+  const real lr = parse_param(params, theory.step_size, 1 / L);
+  const std::string lr_text =
+      theory.step_size + " = " + text(lr) + (step != params.end() && step->second != "auto" ? "" : " (1/L)");
   if (prediction.method == MethodClass::gradient_descent) {
     prediction.log_rate = gradient_descent_log_rate(spectrum, lr);
     prediction.iterations = iterations_for_log_rate(prediction.log_rate, tolerance);
@@ -295,12 +286,13 @@ Prediction predict_iterations(const std::string& optimizer, const std::map<std::
                          " per iteration " + target + kappa_text;
     return prediction;
   }
-  // accelerated
-  if ((prediction.method == MethodClass::heavy_ball || prediction.method == MethodClass::nesterov) && params.count("momentum")) {
-    const real beta = parse_param(params, "momentum", 0);
+  // heavy ball and nesterov with the run's beta; without one, and accelerated: the tuned bound
+  if ((prediction.method == MethodClass::heavy_ball || prediction.method == MethodClass::nesterov) &&
+      params.count(theory.momentum)) {
+    const real beta = parse_param(params, theory.momentum, 0);
     prediction.log_rate = prediction.method == MethodClass::nesterov ? nesterov_log_rate(spectrum, lr, beta) : heavy_ball_log_rate(spectrum, lr, beta);
     prediction.iterations = iterations_for_log_rate(prediction.log_rate, tolerance);
-    prediction.basis = optimizer + " with " + lr_text + ", momentum " + text(beta) + ": spectral radius " +
+    prediction.basis = to_string(prediction.method) + " with " + lr_text + ", " + theory.momentum + " " + text(beta) + ": spectral radius " +
                        rate_text(prediction.log_rate) + (prediction.log_rate >= 0 ? " >= 1: diverges" : " per iteration " + target) +
                        kappa_text;
     return prediction;

@@ -86,13 +86,16 @@ double gradient_descent_iterations(real condition, real tolerance);  // lr = 1/L
 double accelerated_iterations(real condition, real tolerance);      // ln(1/eps) / -ln(1 - 1/sqrt(kappa)) ~ sqrt(kappa) ln(1/eps)
 double conjugate_gradient_iterations(real condition, real tolerance);  // 2 ((sqrt k - 1)/(sqrt k + 1))^k <= eps: ~ sqrt(kappa)/2 ln(2/eps)
 
-// Which theory applies to an optimizer, by name (one table in theory.cpp).
 inline std::ostream& operator<<(std::ostream& out, MethodClass method) { return out << to_string(method); }
-// `params` are the run's parameter values as text (Params::as_text). The first-order methods
-// (gd, sgd, momentum, nesterov) count only with the full batch (batch_size full or >= n), a
-// constant step and no warm-up or averaging; otherwise, and for lbfgs, adam and any name not in
-// the table: none.
-MethodClass method_class(const std::string& optimizer, const std::map<std::string, std::string>& params, Index num_samples);
+
+// Which theory applies to one run of a method, from the class its plugin declared
+// (OptimizerInfo::theory; the workbench knows no optimizer by name) and the run's parameter
+// values as text (Params::as_text). The rate classes (gradient_descent, heavy_ball, nesterov)
+// describe the SDK's first-order loop (first_order_params) and count only with the full batch
+// (batch_size absent, full or >= n), a constant schedule and no warm-up or averaging; otherwise
+// none. Every other class is returned as declared.
+MethodClass effective_method_class(const MethodTheory& theory, const std::map<std::string, std::string>& params,
+                                   Index num_samples);
 
 struct Prediction {
   MethodClass method = MethodClass::none;
@@ -102,14 +105,16 @@ struct Prediction {
 };
 
 // The predicted iteration count of one run on a quadratic with this spectrum, to reduce its
-// error by `tolerance`, using the run's parameters (lr, with "auto" = 1/L; momentum):
-//   gradient descent  exact rate max |1 - lr lambda_i| (diverges when lr > 2/L);
-//   accelerated       momentum/nesterov: the spectral radius of their two-term recurrence with
-//                     the run's lr and momentum; other accelerated names: sqrt(kappa) ln(1/eps);
-//   conjugate grad.   the classical bound 2 ((sqrt(kappa)-1)/(sqrt(kappa)+1))^k;
-//   newton 1, direct 0, anything else (lbfgs, adam, ...) no prediction.
-// A spectrum that is not exact (huber) gives no prediction for rate-based classes.
-Prediction predict_iterations(const std::string& optimizer, const std::map<std::string, std::string>& params,
+// error by `tolerance`, for the effective class of `theory` (above), reading the step from the
+// parameter theory.step_size ("auto" or absent = 1/L) and beta from theory.momentum:
+//   gradient_descent    exact rate max |1 - lr lambda_i| (diverges when lr > 2/L);
+//   heavy_ball,         the spectral radius of their two-term recurrence with the run's lr and
+//   nesterov            momentum (without a momentum parameter: as accelerated);
+//   accelerated         the tuned bound sqrt(kappa) ln(1/eps);
+//   conjugate_gradient  the classical bound 2 ((sqrt(kappa)-1)/(sqrt(kappa)+1))^k;
+//   newton 1, direct 0, none: no prediction (NaN).
+// A spectrum that is not exact (huber) gives no prediction for the rate and bound classes.
+Prediction predict_iterations(const MethodTheory& theory, const std::map<std::string, std::string>& params,
                               const HessianSpectrum& spectrum, real tolerance, Index num_samples);
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "kappa/enum_names.hpp"
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
 
@@ -79,21 +80,11 @@ void solve_cholesky(const Mat& A, const Vec& b, DirectSolution& out) {
 
 }  // namespace
 
-std::string to_string(DirectMethod method) {
-  switch (method) {
-    case DirectMethod::svd: return "svd";
-    case DirectMethod::qr: return "qr";
-    case DirectMethod::cholesky: return "cholesky";
-  }
-  return "?";
-}
+constexpr EnumName<DirectMethod> kDirectMethodNames[] = {
+    {DirectMethod::svd, "svd"}, {DirectMethod::qr, "qr"}, {DirectMethod::cholesky, "cholesky"}};
 
-DirectMethod parse_direct_method(const std::string& name) {
-  if (name == "svd") return DirectMethod::svd;
-  if (name == "qr") return DirectMethod::qr;
-  if (name == "cholesky") return DirectMethod::cholesky;
-  throw InputError("unknown direct method '" + name + "' (known: svd, qr, cholesky)");
-}
+std::string to_string(DirectMethod method) { return enum_name(kDirectMethodNames, method); }
+DirectMethod parse_direct_method(const std::string& name) { return parse_enum(kDirectMethodNames, name, "direct method"); }
 
 DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod method, real rcond) {
   if (A.is_empty()) throw InputError(to_string(method) + ": the matrix is empty");

@@ -3,19 +3,22 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kappa/enum_names.hpp"
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
 
 namespace kappa {
 namespace {
 
+// The schedules' names: the parameter's choices and their parse.
+constexpr EnumName<StepSchedule::Kind> kScheduleNames[] = {{StepSchedule::Kind::constant, "constant"},
+                                                           {StepSchedule::Kind::inverse_time, "inverse-time"},
+                                                           {StepSchedule::Kind::step, "step"},
+                                                           {StepSchedule::Kind::exponential, "exponential"},
+                                                           {StepSchedule::Kind::cosine, "cosine"}};
+
 StepSchedule::Kind parse_schedule(const std::string& name) {
-  if (name == "constant") return StepSchedule::Kind::constant;
-  if (name == "inverse-time") return StepSchedule::Kind::inverse_time;
-  if (name == "step") return StepSchedule::Kind::step;
-  if (name == "exponential") return StepSchedule::Kind::exponential;
-  if (name == "cosine") return StepSchedule::Kind::cosine;
-  throw InputError("unknown schedule '" + name + "'");  // the schema's choices prevent this
+  return parse_enum(kScheduleNames, name, "schedule");  // the schema's choices prevent an unknown name
 }
 
 }  // namespace
@@ -29,8 +32,8 @@ ParamSchema first_order_params(const std::string& default_lr, const std::string&
   decay_steps.keyword = "auto";
   return {step_size_param(default_lr),
           batch,
-          choice_param("schedule", "constant", "step-size schedule over updates t (docs/optimizers.md)",
-                       {"constant", "inverse-time", "step", "exponential", "cosine"}),
+          choice_param("schedule", enum_name(kScheduleNames, StepSchedule::Kind::constant),
+                       "step-size schedule over updates t (docs/optimizers.md)", enum_names(kScheduleNames)),
           real_param("decay", "0.1", "decay factor: lr/(1+decay t/T) (inverse-time), lr decay^(t/T) (step: floored; exponential)",
                      0.0, true),
           decay_steps,

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "kappa/enum_names.hpp"
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
 
@@ -19,15 +20,10 @@ ParamSpec make_spec(std::string name, ParamType type, std::string default_value,
 
 }  // namespace
 
-std::string to_string(ParamType type) {
-  switch (type) {
-    case ParamType::real: return "real";
-    case ParamType::integer: return "integer";
-    case ParamType::boolean: return "boolean";
-    case ParamType::choice: return "choice";
-  }
-  return "?";
-}
+constexpr EnumName<ParamType> kParamTypeNames[] = {
+    {ParamType::real, "real"}, {ParamType::integer, "integer"}, {ParamType::boolean, "boolean"}, {ParamType::choice, "choice"}};
+
+std::string to_string(ParamType type) { return enum_name(kParamTypeNames, type); }
 
 std::string ParamSpec::domain() const {
   std::string text;

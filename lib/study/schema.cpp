@@ -1,0 +1,144 @@
+// The results schema (study/schema.hpp): its column specs, CSV fields and outcome messages.
+
+#include "study/schema.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "kappa/error.hpp"
+
+namespace kappa {
+namespace {
+
+// Every outcome column names exactly one member, of its type.
+constexpr bool outcome_fields_are_consistent() {
+  for (const OutcomeField& field : kOutcomeFields) {
+    const int members = (field.integer != nullptr) + (field.real != nullptr) + (field.text != nullptr);
+    if (members != 1) return false;
+    if ((field.type == ColumnType::integer) != (field.integer != nullptr)) return false;
+    if ((field.type == ColumnType::real) != (field.real != nullptr)) return false;
+  }
+  return true;
+}
+static_assert(outcome_fields_are_consistent(), "kOutcomeFields: each line names one TaskOutcome member of its type");
+
+// ---------------------------------------------------------------------------------------------
+// Outcome messages: native-endian fields, strings as length + bytes.
+
+constexpr std::uint32_t kOutcomeMagic = 0x4b534f32;  // "KSO2": the kOutcomeFields of format version 2
+
+class Writer {
+ public:
+  template <class T>
+  void put(const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    bytes_.append(reinterpret_cast<const char*>(&value), sizeof value);
+  }
+  void put(const std::string& text) {
+    put(static_cast<std::uint64_t>(text.size()));
+    bytes_ += text;
+  }
+  std::string take() { return std::move(bytes_); }
+
+ private:
+  std::string bytes_;
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::string& bytes) : bytes_(bytes) {}
+  template <class T>
+  T get() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    need(sizeof(T));
+    T value;
+    std::memcpy(&value, bytes_.data() + at_, sizeof value);
+    at_ += sizeof value;
+    return value;
+  }
+  std::string text() {
+    const auto size = get<std::uint64_t>();
+    need(size);
+    std::string value = bytes_.substr(at_, size);
+    at_ += size;
+    return value;
+  }
+  template <class T>
+  void read(T& value) {
+    value = get<T>();
+  }
+  void read(std::string& value) { value = text(); }
+  bool done() const { return at_ == bytes_.size(); }
+
+ private:
+  void need(std::uint64_t size) const {
+    if (size > bytes_.size() - at_) throw Error("malformed task result message (truncated)");
+  }
+  const std::string& bytes_;
+  std::size_t at_ = 0;
+};
+
+}  // namespace
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+Cell OutcomeField::get(const TaskOutcome& outcome) const {
+  Cell cell;
+  visit(outcome, [&cell](const auto& value) { cell = value; });
+  return cell;
+}
+
+void OutcomeField::set(TaskOutcome& outcome, const Cell& cell) const {
+  visit(outcome, [&cell](auto& value) { value = std::get<std::decay_t<decltype(value)>>(cell); });
+}
+
+const std::vector<ColumnSpec>& outcome_columns() {
+  static const std::vector<ColumnSpec> columns = [] {
+    std::vector<ColumnSpec> specs;
+    for (const OutcomeField& field : kOutcomeFields) specs.push_back({field.name, field.type});
+    return specs;
+  }();
+  return columns;
+}
+
+std::string encode_outcome(const TaskOutcome& o) {
+  Writer out;
+  out.put(kOutcomeMagic);
+  out.put(static_cast<std::uint64_t>(o.task));
+  out.put(o.key);
+  for (const OutcomeField& field : kOutcomeFields) field.visit(o, [&out](const auto& value) { out.put(value); });
+  out.put(static_cast<std::uint64_t>(o.trace.size()));
+  for (const TracePoint& point : o.trace) {
+    out.put(static_cast<long long>(point.iteration));
+    for (double value : {point.seconds, point.data_passes, point.loss, point.grad_norm, point.relative_weight_error}) out.put(value);
+  }
+  return out.take();
+}
+
+TaskOutcome decode_outcome(const std::string& bytes) {
+  Reader in(bytes);
+  if (in.get<std::uint32_t>() != kOutcomeMagic) throw Error("malformed task result message (bad magic)");
+  TaskOutcome o;
+  o.task = static_cast<std::size_t>(in.get<std::uint64_t>());
+  o.key = in.text();
+  for (const OutcomeField& field : kOutcomeFields) field.visit(o, [&in](auto& value) { in.read(value); });
+  const auto points = in.get<std::uint64_t>();
+  if (points > bytes.size()) throw Error("malformed task result message (trace length)");
+  o.trace.resize(points);
+  for (TracePoint& point : o.trace) {
+    point.iteration = static_cast<long>(in.get<long long>());
+    for (double* value : {&point.seconds, &point.data_passes}) *value = in.get<double>();
+    for (real* value : {&point.loss, &point.grad_norm, &point.relative_weight_error}) *value = in.get<double>();
+  }
+  if (!in.done()) throw Error("malformed task result message (trailing bytes)");
+  return o;
+}
+
+}  // namespace kappa
