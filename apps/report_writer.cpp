@@ -40,12 +40,14 @@ real solver_gradient_norm(const Experiment& experiment) {
   return arma::norm(gradient);
 }
 
+std::string bound_text(const DirectSolution& reference);  // below, with the other number formats
+
 Row reference_row(const Experiment& experiment) {
   const DirectSolution& reference = experiment.reference();
   Row row;
   row.method = "direct:" + to_string(reference.method);
   row.status = "reference";
-  row.message = "rank " + std::to_string(reference.rank) + "/" + std::to_string(reference.w.n_elem);
+  row.message = "rank " + std::to_string(reference.rank) + "/" + std::to_string(reference.w.n_elem) + bound_text(reference);
   row.iterations = reference.irls_iterations;
   row.seconds = reference.seconds;
   row.grad_norm = solver_gradient_norm(experiment);
@@ -112,6 +114,15 @@ std::string json_string(const std::string& text) {
 
 // JSON has no NaN: absent values are null.
 std::string json_number(double value) { return std::isfinite(value) ? number(value, "%.17g") : "null"; }
+
+// ", forward-error bound B" (kappa/dense_solve.hpp), "(uncertain)" above the tolerance a
+// trusted reference meets; empty where the solver gives none (the kernel system's eigensolve).
+std::string bound_text(const DirectSolution& reference) {
+  if (!std::isfinite(reference.forward_error_bound)) return "";
+  return ", forward-error bound " + number(reference.forward_error_bound) +
+         (reference.forward_error_bound > kForwardErrorTolerance ? " (uncertain: above " + number(kForwardErrorTolerance) + ")" : "");
+}
+
 std::string json_bool(bool value) { return value ? "true" : "false"; }
 
 // "lr=0.001;beta1=0.9": one CSV field (no commas) that pandas keeps as text.
@@ -158,7 +169,7 @@ std::string reference_line(const Experiment& experiment) {
   }
   std::string line = "reference: " + to_string(reference.method) + ", rank " + std::to_string(reference.rank) + " of " +
                      std::to_string(reference.w.n_elem) + ", |w*| " + number(arma::norm(reference.w)) +
-                     residual_text(reference, loss);
+                     residual_text(reference, loss) + bound_text(reference);
   // The singular values are those of the system the SVD solved: the design itself only for a
   // plain l2 loss (ridge adds rows, l1/huber reweight them).
   if (!reference.singular_values.is_empty() && loss.kind == LossKind::l2 && loss.ridge == 0) {

@@ -24,7 +24,7 @@
 // the monitor's verdict on the solution's true gradient (monitor.finish): converged-gradient
 // only when |grad f(w)| <= grad_tol |grad f(w_0)|, as for every other optimizer. A solution
 // whose gradient is above that (rounding on an ill-conditioned B or H) is a failed run saying
-// so, and a method that refuses (QR on a rank-deficient B or H, Cholesky once cond(B) >~ 7e7 or
+// so, and a method that refuses (QR on a rank-deficient B or H, Cholesky once eps cond(B)^2 > 1e-6 or
 // on an H that is not numerically positive definite) is a failed run with the solver's message.
 // A problem that is not quadratic (l1, huber) is a failed run saying so.
 #include "kappa/dense_solve.hpp"
@@ -108,7 +108,7 @@ KAPPA_PLUGIN(registrar) {
                  "dense Hessian (d Hessian-vector products)",
                  {choice_param("method", "svd",
                                "svd (minimum norm, any rank), qr (full column rank) or cholesky (normal equations, "
-                               "refuses cond(B) >~ 7e7; of H itself for a quadratic without that form); see "
+                               "refuses eps cond(B)^2 > 1e-6; of H itself for a quadratic without that form); see "
                                "docs/conventions.md",
                                {"svd", "qr", "cholesky"})},
                  function_optimizer(direct_solve), {MethodClass::direct}});

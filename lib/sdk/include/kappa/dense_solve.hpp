@@ -10,8 +10,24 @@
 //   qr        Householder QR of A (Golub & Van Loan, Alg. 5.3.2): R w = Q^T b. Needs n >= d and
 //             full column rank; refuses a numerically rank-deficient R.
 //   cholesky  Cholesky of the normal equations A^T A w = A^T b. Its error grows like
-//             eps cond(A)^2, and its residual does not show it, so it refuses once
-//             rcond(R) < sqrt(eps) (cond(A) beyond ~7e7) or A^T A is not positive definite.
+//             eps cond(A)^2, and its residual does not show it, so it refuses when that bound
+//             exceeds kForwardErrorTolerance (cond(A) beyond ~1e5), or A^T A is not positive
+//             definite.
+//
+// Every solution carries a forward-error bound on |w - w_exact| / |w_exact| (Higham 2002,
+// Thm. 20.1 and Sec. 20.4, first order, without the dimension constants):
+//   svd, qr   eps kappa (1 + kappa |r| / (|A| |w|))   with kappa = cond(A) (svd: of the kept
+//             singular values; qr: 1 / rcond(R)), r = A w - b
+//   cholesky  eps kappa^2 (1 + |r| / (|A| |w|))       with kappa = 1 / rcond(R), R the Cholesky
+//             factor. The computed R of an ill-conditioned A^T A has rcond about sqrt(eps) at
+//             most, whatever cond(A) is (the Gram matrix lost the small singular values), so
+//             beyond cond(A) ~ 1/sqrt(eps) the estimate saturates near 7e7 and the bound is ~1:
+//             the refusal cannot be escaped by an underestimated condition number.
+// svd and qr are backward stable: their bound is the least-squares problem's own sensitivity,
+// which no method avoids; they return it with the solution for the caller to report (kappa solve
+// prints it on the reference line and marks a reference "uncertain" above
+// kForwardErrorTolerance). Cholesky adds a factor cond(A) of its own: a bound above
+// kForwardErrorTolerance makes it refuse (NumericalError naming the bound).
 
 #include <string>
 
@@ -34,10 +50,17 @@ struct DirectSolution {
   long irls_iterations = 0;         // reference_solution for l1/huber only
   std::string note;                 // how an l1/huber reference ended, when worth saying
   double seconds = 0;
+  real condition = arma::datum::nan;            // the kappa of the bound below
+  real forward_error_bound = arma::datum::nan;  // relative, see above
 };
 
+// The largest forward-error bound of a trusted reference: one that may be wrong in its 6th digit
+// would make every rel_w_err below 1e-6 meaningless.
+constexpr real kForwardErrorTolerance = 1e-6;
+
 // Least squares min |A w - b|. Throws NumericalError naming the method and the reason when the
-// method cannot deliver (rank deficient for qr, not positive definite for cholesky).
+// method cannot deliver (rank deficient for qr; not positive definite, or a forward-error bound
+// above kForwardErrorTolerance, for cholesky).
 DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod method, real rcond = -1);
 
 }  // namespace kappa
