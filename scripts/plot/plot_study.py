@@ -231,13 +231,17 @@ class Results:
     def axis_names(self):
         return ", ".join(axis.name for axis in self.axes) or "none"
 
-    def find_axis(self, name):
-        """An axis named by its name or its column, else any column (as --by of kappa report)."""
+    def find_axis(self, name, option=None):
+        """An axis named by its name or its column, else any column (as --by of kappa report).
+        An unknown name: the report's message when `option` ('--by') is given."""
         for axis in self.axes:
             if name in (axis.name, axis.column):
                 return axis
         if name in self.columns:
             return Axis(name, name)
+        if option:
+            raise PlotError(f"{option} '{name}': no such axis or column in '{self.path}' (axes: {self.axis_names()}; "
+                            f"any column of {self.path} works too)")
         raise PlotError(f"'{name}' is not an axis or column of '{self.path}' (axes: {self.axis_names()})")
 
     def axis(self, name):
@@ -358,7 +362,7 @@ class Results:
             return [axis for axis in self.axes if axis.column != "optimizer"]
         shown = []
         for name in by:
-            axis = self.find_axis(name)
+            axis = self.find_axis(name, "--by")
             if not (axis in self.axes and axis.column == "optimizer"):
                 shown.append(axis)
         return shown
@@ -703,7 +707,7 @@ def main(argv):
                 os.remove(path)
             raise
     except UsageMistake as error:
-        print(f"plot_study.py: {error} (see --help)", file=sys.stderr)
+        print(f"plot_study.py: {error}", file=sys.stderr)
         return 2
     except PlotError as error:
         print(f"plot_study.py: {error}", file=sys.stderr)
