@@ -119,6 +119,15 @@ void RunMonitor::finish(long iteration, real loss, real grad_norm, const Vec& w,
   }
 }
 
+void RunMonitor::finish_at_precision(long iteration, real loss, real grad_norm, const Vec& w, const std::string& evidence) {
+  if (stopped_) return;
+  if (!report(iteration, loss, grad_norm, w)) {
+    stop(Status::converged_precision, evidence);
+    stopping_weights_ = w;
+    record(last_, w);
+  }
+}
+
 void RunMonitor::stop_by_rule(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message) {
   if (stopped_) return;
   if (!report(iteration, loss, grad_norm, w)) {  // a RunControls rule that also holds takes precedence

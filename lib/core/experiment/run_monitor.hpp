@@ -28,6 +28,7 @@ class RunMonitor final : public Monitor {
   void fail(const std::string& message) override;
   void finish(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message) override;
   void stop_by_rule(long iteration, real loss, real grad_norm, const Vec& w, const std::string& message) override;
+  void finish_at_precision(long iteration, real loss, real grad_norm, const Vec& w, const std::string& evidence) override;
   real last_reported_loss() const override { return final_loss(); }
   bool stopped() const override { return stopped_; }
   const RunControls& controls() const override { return controls_; }

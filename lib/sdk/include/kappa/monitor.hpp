@@ -108,6 +108,12 @@ class Monitor {
 
   // The loss of the last report (NaN before the first): e.g. f(w_0) after report_objective(0, ...).
   virtual real last_reported_loss() const = 0;
+  // The optimizer's own test shows that it reached the accuracy floating point allows for its
+  // method (e.g. a direct solve within its forward-error bound, LSQR's test S1 at machine
+  // precision): status converged-precision with `evidence`, the test and its values, as the
+  // message, unless a RunControls rule holds at that report (then that rule's status).
+  virtual void finish_at_precision(long iteration, real loss, real grad_norm, const Vec& w, const std::string& evidence) = 0;
+
   // The optimizer's own stopping rule (not one of RunControls) ends the run, as a method whose
   // semantics include such rules does (torch_lbfgs): status optimizer-rule, with `message`
   // naming the rule and its values, e.g. "tolerance_change: g.d = -7.6e-10 > -1e-9 at
