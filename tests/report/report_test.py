@@ -33,7 +33,7 @@ ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
 
 # A small grid whose tasks end in every way: converged (cg, direct), max-iterations (gd, lr auto,
 # cond 1e3), diverged (gd, lr 100 > 2/L), failed (cond 1e9: the problem cannot be built, since
-# its Cholesky reference refuses cond(X) beyond ~7e7; an invalid spec would be refused up front).
+# its Cholesky reference refuses a forward-error bound eps cond(X)^2 > 1e-6; an invalid spec would be refused up front).
 SMALL_GRID = """optimizer = gd cg direct
 synthetic = kind=spectrum,n=40,d=6,noise=0.01,n_test=10
 synthetic.cond = 10 1e3 1e9
