@@ -25,6 +25,7 @@
 // rules. When it fires first the run ends through monitor.finish: converged-gradient if the
 // run's rule holds too, otherwise failed with the test named.
 #include <kappa/parse.hpp>
+#include <kappa/krylov.hpp>
 #include <kappa/plugin.hpp>
 
 #include <algorithm>
@@ -36,23 +37,12 @@ namespace {
 
 using namespace kappa;
 
-// r = c - B w and s = B^T r: one data pass.
-void exact_residuals(const Problem& problem, const Vec& c, const Vec& w, Vec& r, Vec& s) {
-  problem.least_squares_apply(w, r);
-  r = c - r;
-  problem.least_squares_apply_transpose(r, s);
-}
-
 void cgls(const Params& params, const Problem& problem, Vec& w, Monitor& monitor) {
-  if (!problem.has_least_squares_form()) {
-    monitor.fail("needs a linear least-squares problem |B w - c|^2 (the l2 loss in the regression formulation); "
-                 "this problem has no such form");
-    return;
-  }
+  if (!has_least_squares_form_or_fail(problem, monitor)) return;
   const real tol = params.get_real("tol");
   const Vec c = problem.least_squares_rhs();
   Vec r, s, q;
-  exact_residuals(problem, c, w, r, s);
+  least_squares_residuals(problem, c, w, r, s);
   real gamma = arma::dot(s, s);
   const real initial_s_norm = std::sqrt(gamma);
   if (monitor.report(0, arma::dot(r, r), 2 * initial_s_norm, w)) return;
@@ -86,7 +76,7 @@ void cgls(const Params& params, const Problem& problem, Vec& w, Monitor& monitor
     const bool own_test_may_fire = tol > 0 && std::sqrt(next_gamma) <= tol * initial_s_norm;
     if (report_every_iteration || may_converge || own_test_may_fire || monitor.report_due(k) ||
         !std::isfinite(next_gamma)) {
-      exact_residuals(problem, c, w, r, s);  // residual replacement
+      least_squares_residuals(problem, c, w, r, s);  // residual replacement
       next_gamma = arma::dot(s, s);
       const real loss = arma::dot(r, r);
       const real s_norm = std::sqrt(next_gamma);

@@ -256,7 +256,8 @@ BOOST_AUTO_TEST_CASE(shipped_plugins_declare_their_classes) {
       {"adam", MethodClass::none},                {"amsgrad", MethodClass::none},
       {"adamw", MethodClass::none},               {"adagrad", MethodClass::none},
       {"rmsprop", MethodClass::none},             {"svrg", MethodClass::none},
-      {"lbfgs", MethodClass::none},
+      {"lbfgs", MethodClass::none},               {"torch_lbfgs", MethodClass::none},
+      {"lsmr", MethodClass::conjugate_gradient},
   };
   BOOST_TEST(registry.optimizers().size() == expected.size());
   for (const LoadedOptimizer& loaded : registry.optimizers()) {

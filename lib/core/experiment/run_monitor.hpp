@@ -39,9 +39,11 @@ class RunMonitor final : public Monitor {
   void close(const Vec& w);
 
   // After close(), for a run that ended failed or on a budget (max-iterations, max-epochs,
-  // time-limit): evaluates the true gradient at the result w (not counted as work) and the
-  // problem's estimate of that gradient's own rounding error; when |grad f(w)| is within
-  // kPrecisionFactor times the estimate's norm, the computed gradient is rounding noise, no
+  // time-limit): evaluates the true gradient at the result w (not counted as work) and its
+  // rounding floor: the problem's estimate of that gradient's own rounding error, with, in
+  // quadrature, the gradient change that rounding w to double causes (|H (u w o s)|, s random
+  // signs: one Hessian-vector product); when |grad f(w)| is within kPrecisionFactor times the
+  // floor, the computed gradient is rounding noise, no
   // method can go further from it, and the status becomes converged-precision (the message
   // keeps what ended the run). A converged or diverged run, or a problem without an estimate
   // (l1), is left as it is.

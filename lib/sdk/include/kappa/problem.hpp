@@ -104,6 +104,7 @@ class Problem {
   // The same evaluation as loss_grad, for measuring rather than optimizing (the monitor's view
   // of a minibatch run): not counted in data_passes().
   real loss_grad_uncounted(const Vec& w, Vec& gradient) const { return compute_loss_grad(w, gradient); }
+  void hess_vec_uncounted(const Vec& w, const Vec& v, Vec& out) const { compute_hess_vec(w, v, out); }
   void require_least_squares_form() const;
 
   mutable unsigned long long rows_touched_ = 0;
