@@ -57,6 +57,11 @@ void require_regular_input(const std::string& file, const std::string& what);
 // writable), so that a long run does not end in an unwritable output.
 void require_writable(const std::string& file);
 
+// JSON text: a string, quoted and escaped; a number with 17 significant digits, null when not
+// finite (JSON has no NaN or infinity).
+std::string json_string(const std::string& text);
+std::string json_number(double value);
+
 // Writes `content` to `file` through a temporary file and a rename: never a partial file.
 void write_file_atomically(const std::string& file, const std::string& content);
 

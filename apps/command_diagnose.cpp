@@ -18,15 +18,16 @@ namespace {
 
 constexpr const char* usage = R"(usage: kappa diagnose (FILE | --data FILE | --synthetic SPEC) [options]
 
-Measures the conditioning of a least-squares problem and predicts what each class of optimizer
-can reach: the singular values and condition number of X, the Hessian of the loss (its
-condition number kappa_H, smoothness L, strong convexity mu), the largest stable step 2/L of
-gradient descent, the iterations GD, momentum/Nesterov and CG need to reduce the error by
---tolerance, the precision floor kappa_H eps_mach (>= 1: no method in double precision
-recovers w* from the gradient), kappa_H after each preconditioner, the same for the
-kernel-system formulation when X is a symmetric positive semi-definite kernel matrix, and a
-verdict with a recommendation. Cost: an SVD of X (O(n d^2)); for a kernel, eigendecompositions
-(O(n^3)). Example:
+Measures the conditioning of a least-squares problem and says what each family of methods can
+reach: the singular values, rank and condition number of X, the Hessian of the loss (kappa_H,
+smoothness L, strong convexity mu), the largest stable step 2/L of gradient descent, the
+iterations GD, momentum/Nesterov and CG need to reduce the error by --tolerance (bounds), the
+accuracy rounding allows (F, the problem's own sensitivity), kappa_H after each preconditioner,
+the same for the kernel-system formulation when X is a symmetric positive semi-definite kernel
+matrix, and a verdict. Every "reaches", "does not reach" and "diverges" in the verdict is a
+claim about one `kappa solve` command with a stated budget, written with --claims FILE and
+checked by running it in kappa's verdict tests. Cost: SVDs of X (O(n d^2)); for a kernel,
+eigendecompositions (O(n^3)). Example:
   kappa diagnose /work/shared/data/seedlike-600.h5)";
 
 struct DiagnoseOptions {
@@ -37,7 +38,9 @@ struct DiagnoseOptions {
   bool intercept = false;
   std::string formulation;  // empty: every formulation that applies
   real tolerance = 1e-10;
+  long budget = 10000;
   std::string spectrum_file;
+  std::string claims_file;
 };
 
 po::options_description describe(DiagnoseOptions& o) {
@@ -53,7 +56,11 @@ po::options_description describe(DiagnoseOptions& o) {
      "regression | kernel-system: report only this one (default: both when X is a kernel matrix)")
     ("tolerance", po::value(&o.tolerance)->default_value(o.tolerance)->value_name("EPS"),
      "error reduction the predicted iterations are for, in (0, 1) (kappa solve's default --grad-tol)")
-    ("spectrum", po::value(&o.spectrum_file)->value_name("FILE"), "also write every singular value of X to FILE (CSV: index,singular_value)");
+    ("budget", po::value(&o.budget)->default_value(o.budget)->value_name("N"),
+     "iterations the verdict's fixed-step claims (gradient descent) are about, >= 1")
+    ("spectrum", po::value(&o.spectrum_file)->value_name("FILE"), "also write every singular value of X to FILE (CSV: index,singular_value)")
+    ("claims", po::value(&o.claims_file)->value_name("FILE"),
+     "also write the verdict's claims to FILE (JSON: kind, method, solve_options, max_iterations, bound, basis)");
   return options;
 }
 
@@ -91,7 +98,6 @@ std::string wrap(const std::string& text, const std::string& indent) {
 
 std::string format_figures(const FormulationFigures& f, const Diagnosis& d) {
   const HessianSpectrum& s = f.spectrum;
-  const real eps = std::numeric_limits<real>::epsilon();
   std::string text;
   text += row("Hessian H", f.hessian, s.exact ? "" : "(curvature bound)");
   text += row("L = lambda_max(H)", num(s.smoothness()), "smoothness");
@@ -105,9 +111,10 @@ std::string format_figures(const FormulationFigures& f, const Diagnosis& d) {
   text += row("  gradient descent, lr = 1/L", num(f.gradient_descent_iterations), "~ kappa_H ln(1/eps)");
   text += row("  heavy ball / Nesterov (tuned)", num(f.accelerated_iterations), "~ sqrt(kappa_H) ln(1/eps)");
   text += row("  conjugate gradients (bound)", num(f.conjugate_gradient_iterations), "~ sqrt(kappa_H)/2 ln(2/eps)");
-  text += row("precision floor kappa_H eps_mach", num(f.precision_floor),
-              f.precision_floor >= 1 ? ">= 1: beyond double precision (eps_mach = " + num(eps) + ")"
-                                     : "< 1: relative accuracy reachable in double");
+  if (f.attainable_accuracy > 0)
+    text += row("attainable accuracy F", num(f.attainable_accuracy),
+                "eps cond (1 + cond |r*| / (|M| |x*|)): what rounding allows (direct, reorthogonalized Krylov)");
+  text += row("kappa_H eps_mach", num(f.normwise_floor), "worst case for a normwise gradient error (not the limit)");
   text += "  kappa_H after each preconditioner (w = P z):\n";
   for (const PreconditionerFigure& p : f.preconditioners)
     text += p.refused.empty() ? row("  " + p.name, num(p.condition)) : wrap(p.name + ": does not apply (" + p.refused + ")", "    ");
@@ -127,7 +134,7 @@ std::string format_diagnosis(const Diagnosis& d, const std::string& data_argumen
   if (sigma(0) == 0)
     text += row("cond(X) = sigma_max / sigma_min", "undefined", "X is zero: every singular value is 0");
   else
-    text += row("cond(X) = sigma_max / sigma_min", num(d.condition));
+    text += row("cond(X) = sigma_max / sigma_min", condition_text(numerical_rank(sigma, d.samples, d.features)));  // as kappa solve
   text += row("numerical rank", std::to_string(d.rank) + " of " + std::to_string(sigma.n_elem), "(cutoff eps max(n, d) sigma_max)");
   if (!spectrum_file.empty()) text += row("all singular values", spectrum_file);
   if (d.regression) {
@@ -159,6 +166,20 @@ std::string spectrum_csv(const Vec& sigma) {
   return text;
 }
 
+// {"claims": [{"kind": ..., "method": ..., "solve_options": ..., "max_iterations": ..., "bound": ...,
+// "basis": ...}, ...]}: what the verdict tests run.
+std::string claims_json(const Diagnosis& d) {
+  std::string text = "{\"source\": " + json_string(d.source) + ", \"claims\": [";
+  for (std::size_t i = 0; i < d.claims.size(); ++i) {
+    const Claim& c = d.claims[i];
+    text += std::string(i ? "," : "") + "\n  {\"kind\": " + json_string(to_string(c.kind)) + ", \"method\": " +
+            json_string(c.method) + ", \"solve_options\": " + json_string(c.solve_options) +
+            ", \"max_iterations\": " + std::to_string(c.max_iterations) + ", \"bound\": " + json_number(c.bound) +
+            ", \"basis\": " + json_string(c.basis) + "}";
+  }
+  return text + "\n]}\n";
+}
+
 }  // namespace
 
 int run_diagnose(int argc, char** argv) {
@@ -181,7 +202,10 @@ int run_diagnose(int argc, char** argv) {
     throw InputError("--tolerance " + format_number(o.tolerance) + ": expected a number > 0 and < 1");
   if (!o.spectrum_file.empty()) require_writable(o.spectrum_file);
 
-  const Diagnosis diagnosis = diagnose(load_data(o.data), loss, o.tolerance, only);
+  if (o.budget < 1) throw InputError("--budget " + std::to_string(o.budget) + ": expected an iteration count >= 1");
+  if (!o.claims_file.empty()) require_writable(o.claims_file);
+
+  const Diagnosis diagnosis = diagnose(load_data(o.data), loss, o.tolerance, only, o.budget);
   std::string data_arguments = o.data.file.empty() ? "--synthetic '" + o.data.synthetic + "'" : "--data " + o.data.file;
   const DatasetPaths defaults;
   for (const auto& [option, path, default_path] : {std::make_tuple("--x-train", o.data.paths.X_train, defaults.X_train),
@@ -190,6 +214,7 @@ int run_diagnose(int argc, char** argv) {
                                                    std::make_tuple("--y-test", o.data.paths.y_test, defaults.y_test)})
     if (!o.data.file.empty() && path != default_path) data_arguments += std::string(" ") + option + " " + path;
   if (!o.spectrum_file.empty()) write_file_atomically(o.spectrum_file, spectrum_csv(diagnosis.singular_values));
+  if (!o.claims_file.empty()) write_file_atomically(o.claims_file, claims_json(diagnosis));
   std::cout << format_diagnosis(diagnosis, data_arguments, o.spectrum_file);
   return 0;
 }

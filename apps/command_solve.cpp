@@ -206,6 +206,7 @@ void add_predictions(const Experiment& experiment, const RunControls& controls, 
     SolveRun& run = report.runs[i];
     const Prediction prediction = predict_iterations(planned.at(i).theory, run.params, spectrum, controls.grad_tol, samples);
     run.predicted_iterations = prediction.iterations;
+    run.predicted_is_bound = prediction.upper_bound;
     if (prediction.method != MethodClass::none) run.prediction = prediction.basis;
   }
 }

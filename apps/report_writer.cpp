@@ -5,6 +5,7 @@
 #include <functional>
 #include <sstream>
 
+#include "cli.hpp"
 #include "study/schema.hpp"
 
 namespace kappa::cli {
@@ -19,6 +20,7 @@ struct Row {
   std::string message;
   long iterations = 0;
   double predicted_iterations = arma::datum::nan;  // optimizer rows with a prediction only
+  bool predicted_is_bound = false;
   std::string prediction;
   double data_passes = 0;
   double seconds = 0;
@@ -67,6 +69,7 @@ Row run_row(const SolveRun& run) {
   row.message = result.message;
   row.iterations = result.iterations;
   row.predicted_iterations = run.predicted_iterations;
+  row.predicted_is_bound = run.predicted_is_bound;
   row.prediction = run.prediction;
   row.data_passes = result.data_passes;
   row.seconds = result.seconds;
@@ -90,30 +93,6 @@ std::string number(double value, const char* format = "%.6g") {
   std::snprintf(buffer, sizeof buffer, format, value);
   return buffer;
 }
-
-std::string json_string(const std::string& text) {
-  std::string quoted = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"': quoted += "\\\""; break;
-      case '\\': quoted += "\\\\"; break;
-      case '\n': quoted += "\\n"; break;
-      case '\t': quoted += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          quoted += escaped;
-        } else {
-          quoted += c;
-        }
-    }
-  }
-  return quoted + "\"";
-}
-
-// JSON has no NaN: absent values are null.
-std::string json_number(double value) { return std::isfinite(value) ? number(value, "%.17g") : "null"; }
 
 // ", forward-error bound B" (kappa/dense_solve.hpp), "(uncertain)" above the tolerance a
 // trusted reference meets; empty where the solver gives none (the kernel system's eigensolve).
@@ -144,26 +123,22 @@ std::string residual_text(const DirectSolution& reference, const LossSpec& loss)
          (stacked ? ", normal residual of the ridge system " : ", |A^T (A w* - y)| ") + number(reference.normal_residual_norm);
 }
 
-// "cond <max/min>", said honestly where the ratio is not a number: with every value 0 (a zero
-// design, e.g. one sample with an intercept, whose centred design is 0) there is no condition
-// number, and 0/0 would print "nan"; a zero smallest value alone gives inf.
-std::string condition_text(const Vec& values, const std::string& noun) {
-  if (values.max() == 0 && values.min() == 0) return "cond undefined (every " + noun + " is 0)";
-  return "cond " + (values.min() == 0 ? std::string("inf") : number(values.max() / values.min()));
-}
-
+// The condition number is numerical_rank's (kappa/dense_solve.hpp), in the words kappa diagnose
+// uses too: "inf (rank r of d; nonzero spectrum ...)" when rank-deficient, "undefined" for a zero
+// design (e.g. one sample with an intercept, whose centred design is 0).
 std::string reference_line(const Experiment& experiment) {
   const DirectSolution& reference = experiment.reference();
+  const std::optional<NumericalRank>& system_rank = experiment.reference_design().rank;
   const LossSpec& loss = experiment.setup().loss;
   if (experiment.setup().formulation == Formulation::kernel_system) {
     // The svd reference's "singular values" are the eigenvalues of K + lambda I (kernel_system.hpp).
     std::string line = "reference: " + to_string(reference.method) + ", rank " + std::to_string(reference.rank) + " of " +
                        std::to_string(reference.w.n_elem) + ", |alpha*| " + number(arma::norm(reference.w)) +
                        ", |(K + lambda I) alpha* - y| " + number(reference.residual_norm);
-    if (!reference.singular_values.is_empty()) {
+    if (system_rank) {
       const Vec& eigenvalues = reference.singular_values;
-      line += ", eigenvalues of K + lambda I " + number(eigenvalues.max()) + " to " + number(eigenvalues.min()) + ", " +
-              condition_text(eigenvalues, "eigenvalue");
+      line += ", eigenvalues of K + lambda I " + number(eigenvalues.max()) + " to " + number(eigenvalues.min()) + ", cond " +
+              condition_text(*system_rank);
     }
     return line + '\n';
   }
@@ -171,12 +146,39 @@ std::string reference_line(const Experiment& experiment) {
                      std::to_string(reference.w.n_elem) + ", |w*| " + number(arma::norm(reference.w)) +
                      residual_text(reference, loss) + bound_text(reference);
   // The singular values are those of the system the SVD solved: the design itself only for a
-  // plain l2 loss (ridge adds rows, l1/huber reweight them).
-  if (!reference.singular_values.is_empty() && loss.kind == LossKind::l2 && loss.ridge == 0) {
+  // plain l2 loss (ridge adds rows, l1/huber reweight them); with an intercept the centred one.
+  if (system_rank && loss.kind == LossKind::l2 && loss.ridge == 0) {
     const Vec& sigma = reference.singular_values;
-    line += ", design sigma_max " + number(sigma.max()) + ", sigma_min " + number(sigma.min()) + ", " + condition_text(sigma, "singular value");
+    line += std::string(loss.intercept ? ", centred design" : ", design") + " sigma_max " + number(sigma.max()) + ", sigma_min " +
+            number(sigma.min()) + ", cond " + condition_text(*system_rank);
   }
   return line + '\n';
+}
+
+// Whether the table shows rel_w_err_range: when the design has a null space that the reference
+// knows (rank-deficient, or fewer samples than weights), so that minimizers are not unique.
+bool shows_range_error(const Experiment& experiment) {
+  const RowSpaceProjection& row_space = experiment.reference_design().row_space;
+  return row_space.known() && row_space.null_dimension() > 0;
+}
+
+// What w* is when the minimizers are not unique (rank < number of weights), and what each
+// weight error counts (docs/conventions.md).
+std::string minimum_norm_note(const Experiment& experiment) {
+  const DirectSolution& reference = experiment.reference();
+  if (reference.rank >= reference.w.n_elem) return "";
+  const Formulation formulation = experiment.setup().formulation;
+  const LossSpec& loss = experiment.setup().loss;
+  const std::string name = formulation == Formulation::kernel_system ? "alpha*" : "w*";
+  const std::string what = formulation == Formulation::regression && loss.kind == LossKind::l2 && loss.intercept
+                               ? " has the minimum-norm feature weights (the intercept as scikit-learn's fit_intercept)"
+                           : formulation == Formulation::regression && loss.kind != LossKind::l2
+                               ? " has no null-space component (IRLS of minimum-norm steps)"
+                               : " is the minimum-norm minimizer";
+  return "minimizers are not unique (rank " + std::to_string(reference.rank) + " of " + std::to_string(reference.w.n_elem) +
+         ": a null-space vector of the design changes no prediction): " + name + what + "; rel_w_err counts null-space components" +
+         (shows_range_error(experiment) ? ", rel_w_err_range = |P (w - w*)| / |w*| (P onto range(A^T)) does not\n"
+                                        : " (this reference keeps no null-space basis: no rel_w_err_range)\n");
 }
 
 std::string table_header(const SolveReport& report) {
@@ -193,23 +195,38 @@ std::string table_header(const SolveReport& report) {
                                                                                " (runs; reference in double)") +
                      '\n' + reference_line(experiment);
   if (!experiment.reference().note.empty()) text += "reference note: " + experiment.reference().note + '\n';
-  return text + '\n';
+  return text + minimum_norm_note(experiment) + '\n';
 }
 
-// The predicted iterations: "-" without a prediction, "inf" when the method does not converge.
-std::string predicted_text(double predicted) {
+// The predicted iterations: "-" without a prediction, "inf" when the method does not converge,
+// "<=N" for a worst-case bound (CG's, the accelerated one), which measurements often beat by far.
+std::string predicted_text(double predicted, bool bound) {
   if (std::isnan(predicted)) return "-";
   if (std::isinf(predicted)) return "inf";
-  return number(predicted, predicted < 1e8 ? "%.0f" : "%.2g");
+  return (bound ? "<=" : "") + number(predicted, predicted < 1e8 ? "%.0f" : "%.2g");
 }
 
-std::string table_line(const Row& row) {
+// One table line from its cells; the rel_w_err_range cell only when `range` is given.
+std::string table_cells(const std::vector<std::string>& cells, const std::string* range) {
   char line[512];
-  std::snprintf(line, sizeof line, "%-16s %-19s %8ld %9s %9s %9s %13s %11s %11s %11s\n", row.method.c_str(), row.status.c_str(),
-                row.iterations, predicted_text(row.predicted_iterations).c_str(), number(row.data_passes, "%.7g").c_str(), number(row.seconds, "%.3g").c_str(),
-                number(row.evaluation.train_loss, "%.6e").c_str(), number(row.grad_norm, "%.3e").c_str(),
-                number(row.evaluation.relative_weight_error, "%.3e").c_str(), number(row.evaluation.test_mae, "%.6g").c_str());
-  return line;
+  std::snprintf(line, sizeof line, "%-16s %-19s %8s %9s %9s %9s %13s %11s %11s", cells[0].c_str(), cells[1].c_str(), cells[2].c_str(),
+                cells[3].c_str(), cells[4].c_str(), cells[5].c_str(), cells[6].c_str(), cells[7].c_str(), cells[8].c_str());
+  std::string text = line;
+  if (range) {
+    std::snprintf(line, sizeof line, " %15s", range->c_str());
+    text += line;
+  }
+  std::snprintf(line, sizeof line, " %11s\n", cells[9].c_str());
+  return text + line;
+}
+
+std::string table_line(const Row& row, bool range_column) {
+  const std::string range = number(row.evaluation.relative_weight_error_range, "%.3e");
+  return table_cells({row.method, row.status, std::to_string(row.iterations), predicted_text(row.predicted_iterations, row.predicted_is_bound),
+                      number(row.data_passes, "%.7g"), number(row.seconds, "%.3g"), number(row.evaluation.train_loss, "%.6e"),
+                      number(row.grad_norm, "%.3e"), number(row.evaluation.relative_weight_error, "%.3e"),
+                      number(row.evaluation.test_mae, "%.6g")},
+                     range_column ? &range : nullptr);
 }
 
 std::string table_messages(const std::vector<Row>& rows) {
@@ -287,11 +304,12 @@ std::string json_row(const Row& row) {
   std::ostringstream out;
   out << "{\"method\": " << json_string(row.method) << ", \"status\": " << json_string(row.status)
       << ", \"message\": " << json_string(row.message) << ", \"params\": " << json_params(row.params)
-      << ", \"iterations\": " << row.iterations << ", \"predicted_iterations\": " << json_predicted(row.predicted_iterations)
+      << ", \"iterations\": " << row.iterations << ", \"predicted_iterations\": " << json_predicted(row.predicted_iterations) << ", \"predicted_is_bound\": " << json_bool(row.predicted_is_bound)
       << ", \"prediction\": " << json_string(row.prediction) << ", \"data_passes\": " << json_number(row.data_passes)
       << ", \"seconds\": " << json_number(row.seconds) << ", \"train_loss\": " << json_number(e.train_loss)
       << ", \"loss_gap\": " << json_number(e.loss_gap) << ", \"grad_norm\": " << json_number(row.grad_norm)
       << ", \"relative_weight_error\": " << json_number(e.relative_weight_error)
+      << ", \"relative_weight_error_range\": " << json_number(e.relative_weight_error_range)
       << ", \"weight_norm\": " << json_number(e.weight_norm) << ", \"test_mae\": " << json_number(e.test_mae)
       << ", \"test_rmse\": " << json_number(e.test_rmse);
   if (row.reference)
@@ -332,6 +350,7 @@ const std::vector<CsvColumn>& csv_columns() {
       {"loss_gap", [](R row, S) { return exact(row.evaluation.loss_gap); }},
       {"grad_norm", [](R row, S) { return exact(row.grad_norm); }},
       {"relative_weight_error", [](R row, S) { return exact(row.evaluation.relative_weight_error); }},
+      {"relative_weight_error_range", [](R row, S) { return exact(row.evaluation.relative_weight_error_range); }},
       {"weight_norm", [](R row, S) { return exact(row.evaluation.weight_norm); }},
       {"test_mae", [](R row, S) { return exact(row.evaluation.test_mae); }},
       {"test_rmse", [](R row, S) { return exact(row.evaluation.test_rmse); }},
@@ -361,11 +380,12 @@ const std::vector<CsvColumn>& csv_columns() {
 
 std::string format_table(const SolveReport& report) {
   const std::vector<Row> rows = rows_of(report);
-  char header[512];
-  std::snprintf(header, sizeof header, "%-16s %-19s %8s %9s %9s %9s %13s %11s %11s %11s\n", "method", "status", "iters", "predicted", "passes",
-                "seconds", "train_loss", "grad_norm", "rel_w_err", "test_mae");
-  std::string text = table_header(report) + header;
-  for (const Row& row : rows) text += table_line(row);
+  const bool range_column = shows_range_error(*report.experiment);
+  const std::string range_header = "rel_w_err_range";
+  std::string text = table_header(report) + table_cells({"method", "status", "iters", "predicted", "passes", "seconds", "train_loss",
+                                                          "grad_norm", "rel_w_err", "test_mae"},
+                                                         range_column ? &range_header : nullptr);
+  for (const Row& row : rows) text += table_line(row, range_column);
   return text + table_messages(rows);
 }
 

@@ -19,6 +19,7 @@ struct SolveRun {
   // Theory beside measurement (theory.hpp): iterations predicted for this run's method class to
   // reach grad_tol (NaN: no prediction; infinity: does not converge) and the formula used.
   double predicted_iterations = arma::datum::nan;
+  bool predicted_is_bound = false;  // a worst-case bound (CG, accelerated): shown as "<=N"
   std::string prediction;
 };
 

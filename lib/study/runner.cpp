@@ -102,11 +102,12 @@ TaskOutcome TaskRunner::run(std::size_t index) {
     outcome.samples = static_cast<long long>(experiment.problem().num_samples());
     outcome.features = static_cast<long long>(experiment.problem().dim());
     // The condition number of the least-squares system the svd reference solved (l2 regression
-    // only: for l1/huber the singular values are those of the last IRLS-weighted system).
-    const Vec& sigma = experiment.reference().singular_values;
-    if (problem.setup.formulation == Formulation::regression && problem.setup.loss.kind == LossKind::l2 && !sigma.is_empty() &&
-        sigma.min() > 0)
-      outcome.condition_number = sigma.max() / sigma.min();
+    // only: for l1/huber the singular values are those of the last IRLS-weighted system), as
+    // kappa solve and diagnose print it: inf when rank-deficient (numerical_rank, dense_solve.hpp).
+    const std::optional<NumericalRank>& system_rank = experiment.reference_design().rank;
+    if (problem.setup.formulation == Formulation::regression && problem.setup.loss.kind == LossKind::l2 && system_rank &&
+        system_rank->rank > 0)
+      outcome.condition_number = system_rank->condition;
 
     const RunResult result = experiment.run(optimizer.name, *optimizer.optimizer, task.controls);
     outcome.status = to_string(result.status);
@@ -118,6 +119,7 @@ TaskOutcome TaskRunner::run(std::size_t index) {
     outcome.loss_gap = result.evaluation.loss_gap;
     outcome.grad_norm = result.grad_norm;
     outcome.relative_weight_error = result.evaluation.relative_weight_error;
+    outcome.relative_weight_error_range = result.evaluation.relative_weight_error_range;
     outcome.weight_norm = result.evaluation.weight_norm;
     outcome.test_mae = result.evaluation.test_mae;
     outcome.test_rmse = result.evaluation.test_rmse;

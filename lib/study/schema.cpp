@@ -27,7 +27,7 @@ static_assert(outcome_fields_are_consistent(), "kOutcomeFields: each line names 
 // ---------------------------------------------------------------------------------------------
 // Outcome messages: native-endian fields, strings as length + bytes.
 
-constexpr std::uint32_t kOutcomeMagic = 0x4b534f32;  // "KSO2": the kOutcomeFields of format version 2
+constexpr std::uint32_t kOutcomeMagic = 0x4b534f33;  // "KSO3": the kOutcomeFields of format version 3
 
 class Writer {
  public:

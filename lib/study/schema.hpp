@@ -28,7 +28,8 @@ namespace kappa {
 
 // Version of the results file layout (the columns below, their order and types, docs/study.md).
 // --resume and kappa report refuse a file of another version. 2: the column method_class.
-constexpr int kStudyFormatVersion = 2;
+// 3: the column relative_weight_error_range.
+constexpr int kStudyFormatVersion = 3;
 
 // Column types of the results table: int64, float64 (NaN = not applicable), UTF-8 text.
 enum class ColumnType { integer, real, text };
@@ -93,6 +94,7 @@ struct TaskOutcome {
   double loss_gap = arma::datum::nan;
   double grad_norm = arma::datum::nan;
   double relative_weight_error = arma::datum::nan;
+  double relative_weight_error_range = arma::datum::nan;
   double weight_norm = arma::datum::nan;
   double test_mae = arma::datum::nan;
   double test_rmse = arma::datum::nan;
@@ -151,6 +153,8 @@ inline constexpr OutcomeField kOutcomeFields[] = {
     field("loss_gap", &TaskOutcome::loss_gap, "f(w) - f(w*)"),
     field("grad_norm", &TaskOutcome::grad_norm, "final gradient norm in solver coordinates"),
     field("relative_weight_error", &TaskOutcome::relative_weight_error, "|w - w*| / |w*|"),
+    field("relative_weight_error_range", &TaskOutcome::relative_weight_error_range,
+          "|P (w - w*)| / |w*|, P onto range(A^T): without null-space components; = relative_weight_error at full rank; NaN unless svd"),
     field("weight_norm", &TaskOutcome::weight_norm, "|w| of the result"),
     field("test_mae", &TaskOutcome::test_mae, "mean absolute error on the test part (NaN without one)"),
     field("test_rmse", &TaskOutcome::test_rmse, "root mean squared error on the test part (NaN without one)"),
@@ -158,7 +162,8 @@ inline constexpr OutcomeField kOutcomeFields[] = {
     field("method_class", &TaskOutcome::method_class, "to_string(MethodClass) the optimizer declares (OptimizerInfo::theory)"),
     field("samples", &TaskOutcome::samples, "n"),
     field("features", &TaskOutcome::features, "number of weights, with the intercept"),
-    field("condition_number", &TaskOutcome::condition_number, "sigma_max / sigma_min of the system the svd reference solved (l2 regression)"),
+    field("condition_number", &TaskOutcome::condition_number,
+          "sigma_max / sigma_min of the system the svd reference solved (l2 regression); inf when rank-deficient (numerical_rank)"),
     field("rank", &TaskOutcome::rank, "MPI rank that ran the task"),
     field("host", &TaskOutcome::host, "host that ran the task"),
 };

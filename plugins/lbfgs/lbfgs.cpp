@@ -42,6 +42,8 @@ struct Settings {
   real c1;
   real c2;
   int max_evaluations;
+  real gtol;  // scipy's pgtol: stop when max|g| <= gtol (0: off)
+  real ftol;  // scipy's factr * eps: stop when (f_k - f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) <= ftol (0: off)
 };
 
 
@@ -132,8 +134,26 @@ class Lbfgs final : public kappa::Optimizer {
       }
       w = std::move(step.w);
       gradient = std::move(step.gradient);
+      const real previous_loss = loss;
       loss = step.loss;
       if (monitor.report(k, loss, arma::norm(gradient), w)) return;
+      // scipy's L-BFGS-B tests, in its order (mainlb: the projected gradient, then the relative
+      // reduction of f), after the run's own rules, which the report above applied.
+      const real max_gradient = arma::abs(gradient).max();
+      if (s.gtol > 0 && max_gradient <= s.gtol) {
+        monitor.stop_by_rule(k, loss, arma::norm(gradient), w,
+                             "gtol: max|g| = " + kappa::format_number(max_gradient) + " <= " + kappa::format_number(s.gtol) +
+                                 " at iteration " + std::to_string(k) + " (scipy's pgtol test)");
+        return;
+      }
+      const real reduction = (previous_loss - loss) / std::max({std::fabs(previous_loss), std::fabs(loss), real{1}});
+      if (s.ftol > 0 && reduction <= s.ftol) {
+        monitor.stop_by_rule(k, loss, arma::norm(gradient), w,
+                             "ftol: (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) = " + kappa::format_number(reduction) +
+                                 " <= " + kappa::format_number(s.ftol) + " at iteration " + std::to_string(k) +
+                                 " (scipy's factr test)");
+        return;
+      }
     }
   }
 
@@ -188,6 +208,13 @@ KAPPA_PLUGIN(registrar) {
                      true, 1.0),
           integer_param("max_line_search_evaluations", "25",
                         "loss and gradient evaluations allowed per line search", 1, 1e6),
+          real_param("gtol", "0",
+                     "stop (optimizer-rule) when max|g| <= gtol, scipy L-BFGS-B's pgtol (its default 1e-5); 0 = off",
+                     0.0),
+          real_param("ftol", "0",
+                     "stop (optimizer-rule) when (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) <= ftol, scipy L-BFGS-B's "
+                     "factr eps (its default 2.2e-9); 0 = off",
+                     0.0),
       },
       [](const kappa::Params& params) -> std::unique_ptr<kappa::Optimizer> {
         Settings settings;
@@ -200,6 +227,8 @@ KAPPA_PLUGIN(registrar) {
         settings.c1 = params.get_real("c1");
         settings.c2 = params.get_real("c2");
         settings.max_evaluations = static_cast<int>(params.get_integer("max_line_search_evaluations"));
+        settings.gtol = params.get_real("gtol");
+        settings.ftol = params.get_real("ftol");
         validate_settings(settings);
         return std::make_unique<Lbfgs>(settings);
       },

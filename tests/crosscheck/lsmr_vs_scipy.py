@@ -12,25 +12,15 @@ import re
 import subprocess
 import sys
 
-try:
-    import h5py
-    import numpy as np
-    from scipy.sparse.linalg import lsmr
-except ImportError as error:  # Debian's python3-numpy, python3-scipy, python3-h5py
-    print(f"skip: {error}")
-    sys.exit(77)
+from generated import np, spectrum_problem, write_problem
+from scipy.sparse.linalg import lsmr
 
 kappa, plugin_dir, work = sys.argv[1:4]
 rng = np.random.default_rng(13)
 
 
 def problem(m, n, cond, noise):
-    U, _ = np.linalg.qr(rng.standard_normal((m, n)))
-    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    s = np.geomspace(1, 1 / cond, n)
-    X = (U * s) @ V.T
-    y = X @ rng.standard_normal(n) + noise * rng.standard_normal(m)
-    return X, y
+    return spectrum_problem(rng, m, n, cond, noise)
 
 
 cases = [
@@ -44,9 +34,7 @@ cases = [
 failures = []
 for label, X, y in cases:
     path = f"{work}/lsmr-{label}.h5"
-    with h5py.File(path, "w") as f:
-        f["kernels/train_kernel"] = X
-        f["vectors/train_vector"] = y
+    write_problem(path, X, y)
     x_ref, istop, itn = lsmr(X, y)[:3]
     out = f"{work}/lsmr-{label}.json"
     result = subprocess.run([kappa, "solve", "--data", path, "--plugin-dir", plugin_dir, "--optimizer", "lsmr",

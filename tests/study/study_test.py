@@ -374,7 +374,7 @@ max_iterations = 300
     with h5py.File(os.path.join(args.work, "failures.h5"), "r+") as f:
         f.attrs["format_version"] = 99
     refused = run(args, None, grid, "-o", "failures.h5", "--resume", expect=1)
-    check("has format version 99, this kappa writes version 2" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1,
+    check("has format version 99, this kappa writes version 3" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1,
           refused.stderr)
     return f"{task_count} tasks: missing file, failing and diverging tasks marked, the others done; reruns refused as expected"
 

@@ -13,86 +13,42 @@
 
 usage: floor_test.py KAPPA PLUGIN_DIR WORK_DIR
 """
-import json
-import subprocess
 import sys
 
-try:
-    import h5py
-    import numpy as np
-except ImportError as error:  # the Debian packages python3-numpy and python3-h5py
-    print(f"skip: {error}")
-    sys.exit(77)
+from truth import Truth, numpy_solution, relative_error
 
-kappa, plugin_dir, work = sys.argv[1:4]
-
-
-def run(*args):
-    result = subprocess.run([kappa, *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"FAIL: kappa {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
-    return result.stdout
-
-
-def numpy_solution(path):
-    with h5py.File(path, "r") as f:
-        X = np.array(f["kernels/train_kernel"])
-        y = np.array(f["vectors/train_vector"]).reshape(-1)
-    return np.linalg.lstsq(X, y, rcond=None)[0]
-
-
-def optimizers():
-    names = []
-    for line in run("plugins", "--plugin-dir", plugin_dir).splitlines():
-        if " - " in line and not line.startswith(" "):
-            names.append(line.split(" - ")[0])
-    return names
-
-
-def solve(data, names, *controls):
-    out = data.replace(".h5", ".json")
-    run("solve", "--data", data, "--plugin-dir", plugin_dir, "--optimizer", ",".join(names), *controls, "--output", out)
-    rows = json.load(open(out))["rows"]
-    return [row for row in rows if row["method"] in names]
-
-
-failures = []
+t = Truth(sys.argv)
 # 1. the floor: a cond 2.7 kernel problem, and a kappa_H = 1e4 one (cond(X) = 100)
-names = optimizers()
+names = t.optimizers()
 precision_runs = 0
 rows = []
 for label, spec in (("kernel", "kind=kernel,kernel=gaussian,n=400,n_test=100,input_dim=6,noise=0,width=0.1"),
                     ("spectrum", "kind=spectrum,n=400,d=100,cond=1e2,noise=0")):
-    data = f"{work}/floor-{label}.h5"
-    run("generate", "--synthetic", spec, "--output", data)
+    data = t.generate(spec, f"floor-{label}")
     w_star = numpy_solution(data)
-    rows += [(row, w_star) for row in solve(data, names, "--grad-tol", "0", "--max-iterations", "400")]
+    rows += [(row, w_star) for row in t.solve(data, names, "--grad-tol", "0", "--max-iterations", "400")]
 for row, w_star in rows:
-    error = np.linalg.norm(np.array(row["weights"]) - w_star) / np.linalg.norm(w_star)
+    error = relative_error(row["weights"], w_star)
     status = row["status"]
     print(f"{row['method']:12s} {status:20s} {row['iterations']:6d} iterations, |w - w*|/|w*| = {error:.2e} (numpy)")
     if error <= 1e-8 and status in ("failed", "diverged"):
-        failures.append(f"{row['method']}: {status} with |w - w*|/|w*| = {error:.1e}: {row['message']}")
+        t.fail(f"{row['method']}: {status} with |w - w*|/|w*| = {error:.1e}: {row['message']}")
     if status == "converged-precision":
         precision_runs += 1
         if not error <= 1e-8:
-            failures.append(f"{row['method']}: converged-precision but |w - w*|/|w*| = {error:.1e}")
+            t.fail(f"{row['method']}: converged-precision but |w - w*|/|w*| = {error:.1e}")
 if precision_runs < 5:
-    failures.append(f"only {precision_runs} runs ended converged-precision on a problem at cond 2.7")
+    t.fail(f"only {precision_runs} runs ended converged-precision on a problem at cond 2.7")
 
 # 2. far from the floor
-data = f"{work}/floor-spectrum.h5"
-run("generate", "--synthetic", "kind=spectrum,n=300,d=50,cond=1e6,noise=0", "--output", data)
-(row,) = solve(data, ["gd"], "--grad-tol", "0", "--max-iterations", "200")
+data = t.generate("kind=spectrum,n=300,d=50,cond=1e6,noise=0", "floor-ill")
+(row,) = t.solve(data, "gd", "--grad-tol", "0", "--max-iterations", "200")
 w_star = numpy_solution(data)
-error = np.linalg.norm(np.array(row["weights"]) - w_star) / np.linalg.norm(w_star)
+error = relative_error(row["weights"], w_star)
 print(f"gd on cond 1e6: {row['status']}, |w - w*|/|w*| = {error:.2e} (numpy)")
 if not error > 1e-3:
-    failures.append(f"the ill-conditioned check is vacuous: gd reached {error:.1e}")
+    t.fail(f"the ill-conditioned check is vacuous: gd reached {error:.1e}")
 if row["status"] != "max-iterations":
-    failures.append(f"gd 200 iterations at cond 1e6: {row['status']} ({row['message']}), expected max-iterations")
+    t.fail(f"gd 200 iterations at cond 1e6: {row['status']} ({row['message']}), expected max-iterations")
 
-if failures:
-    print("FAIL:\n  " + "\n  ".join(failures))
-    sys.exit(1)
-print(f"ok: {precision_runs} runs at the floor say converged-precision; none reaching w* says failed or diverged")
+t.finish(f"{precision_runs} runs at the floor say converged-precision; none reaching w* says failed or diverged")

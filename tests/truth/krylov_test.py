@@ -11,58 +11,32 @@
 
 usage: krylov_test.py KAPPA PLUGIN_DIR WORK_DIR
 """
-import json
-import subprocess
 import sys
 
-try:
-    import h5py
-    import numpy as np
-except ImportError as error:
-    print(f"skip: {error}")
-    sys.exit(77)
+from truth import Truth, numpy_solution, relative_error
 
-kappa, plugin_dir, work = sys.argv[1:4]
+t = Truth(sys.argv)
 
 
-def run(*args):
-    result = subprocess.run([kappa, *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"FAIL: kappa {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
-    return result.stdout
-
-
-def numpy_solution(path):
-    with h5py.File(path, "r") as f:
-        X = np.array(f["kernels/train_kernel"])
-        y = np.array(f["vectors/train_vector"]).reshape(-1)
-    return np.linalg.lstsq(X, y, rcond=None)[0]
-
-
-def solve(data, name, *args):
-    out = f"{work}/krylov-{name}.json"
-    run("solve", "--data", data, "--plugin-dir", plugin_dir, "--optimizer", name.split(":")[0], *args, "--output", out)
-    (row,) = [r for r in json.load(open(out))["rows"] if r["method"] == name.split(":")[0]]
+def solve(data, name, *options):
+    (row,) = t.solve(data, name, *options, name=f"krylov-{name}")
     return row
 
 
-failures = []
-
 
 def check(label, row, w_star, bound=None, above=None):
-    error = np.linalg.norm(np.array(row["weights"]) - w_star) / np.linalg.norm(w_star)
+    error = relative_error(row["weights"], w_star)
     print(f"{label:28s} {row['status']:20s} {row['iterations']:6d} iterations, |w - w*|/|w*| = {error:.2e}: {row['message']}")
     if row["status"] == "diverged":
-        failures.append(f"{label}: diverged ({row['message']})")
+        t.fail(f"{label}: diverged ({row['message']})")
     if bound is not None and not error <= bound:
-        failures.append(f"{label}: |w - w*|/|w*| = {error:.1e} > {bound:g}")
+        t.fail(f"{label}: |w - w*|/|w*| = {error:.1e} > {bound:g}")
     if above is not None and not error > above:
-        failures.append(f"{label}: |w - w*|/|w*| = {error:.1e}, the check is vacuous (expected > {above:g})")
+        t.fail(f"{label}: |w - w*|/|w*| = {error:.1e}, the check is vacuous (expected > {above:g})")
 
 
 d = 120
-ill = f"{work}/krylov-ill.h5"
-run("generate", "--synthetic", f"kind=spectrum,n=300,d={d},cond=1e7,noise=0", "--output", ill)
+ill = t.generate(f"kind=spectrum,n=300,d={d},cond=1e7,noise=0", "krylov-ill")
 w_star = numpy_solution(ill)
 budget = ["--grad-tol", "0", "--max-iterations", str(3 * d)]
 check("cg reorthogonalize=full", solve(ill, "cg", "--set", "reorthogonalize=full", *budget), w_star, bound=1e-6)
@@ -70,17 +44,12 @@ check("cg reorthogonalize=none", solve(ill, "cg", "--set", "reorthogonalize=none
 check("lsqr full, conlim 0", solve(ill, "lsqr", "--set", "reorthogonalize=full", "--set", "conlim=0", *budget),
       w_star, bound=1e-6)
 
-kernel = f"{work}/krylov-kernel.h5"
-run("generate", "--synthetic", "kind=kernel,kernel=gaussian,n=400,n_test=100,input_dim=6,noise=0,width=0.1",
-    "--output", kernel)
+kernel = t.generate("kind=kernel,kernel=gaussian,n=400,n_test=100,input_dim=6,noise=0,width=0.1", "krylov-kernel")
 w_star = numpy_solution(kernel)
 for mode in ("none", "full"):
     row = solve(kernel, "cg", "--set", f"reorthogonalize={mode}", "--grad-tol", "0", "--max-iterations", "2000")
     check(f"cg {mode}, kernel, 2000 its", row, w_star, bound=1e-8)
     if row["status"] in ("failed", "diverged"):
-        failures.append(f"cg {mode} on the kernel problem: {row['status']} ({row['message']})")
+        t.fail(f"cg {mode} on the kernel problem: {row['status']} ({row['message']})")
 
-if failures:
-    print("FAIL:\n  " + "\n  ".join(failures))
-    sys.exit(1)
-print("ok: reorthogonalized Krylov methods reach w*; cg never diverges at its floor")
+t.finish("reorthogonalized Krylov methods reach w*; cg never diverges at its floor")

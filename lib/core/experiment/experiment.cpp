@@ -14,11 +14,14 @@
 namespace kappa {
 namespace {
 
-real relative_distance(const Vec& w, const Vec& reference) {
+// |difference| / |reference|, or |difference| when the reference is 0.
+real relative_norm(const Vec& difference, const Vec& reference) {
   const real reference_norm = arma::norm(reference);
-  const real distance = arma::norm(w - reference);
+  const real distance = arma::norm(difference);
   return reference_norm > 0 ? distance / reference_norm : distance;
 }
+
+real relative_distance(const Vec& w, const Vec& reference) { return relative_norm(w - reference, reference); }
 
 // The range of magnitudes the problem can be computed in, in double. Above kLargest, the squares
 // in the loss and the products A^T A v of the curvature overflow (1e150^2 = 1e300 leaves room
@@ -80,6 +83,10 @@ Experiment::Experiment(Dataset data, const ExperimentSetup& setup)
     preconditioner_ = make_kernel_system_preconditioner(setup.preconditioner, *kernel_system);
     solver_problem_ = make_kernel_system_solver_problem(*kernel_system, *preconditioner_);
     reference_ = kernel_system_reference(*kernel_system, setup.reference_method);
+    // Eigenvalues of the PSD K + lambda I are its singular values; its eigenvectors are not
+    // kept (kernel_system.hpp), so the row space stays unknown.
+    if (!reference_.singular_values.is_empty())
+      reference_design_.rank = numerical_rank(reference_.singular_values, kernel_system->dim(), kernel_system->dim());
     problem_ = std::move(kernel_system);
   } else {
     parse_preconditioner_chain(setup.preconditioner, setup.loss);  // a bad chain before the reference's work
@@ -89,8 +96,9 @@ Experiment::Experiment(Dataset data, const ExperimentSetup& setup)
     // peak for 200000 x 500 (docs/performance.md).
     const bool tall = data_.X_train.n_rows >= 4 * (data_.X_train.n_cols + 1);
     reference_ = setup.loss.kind == LossKind::l2 && tall
-                     ? reduced_reference_solution(data_.X_train, data_.y_train, setup.loss, setup.reference_method)
-                     : reference_solution(data_.X_train, data_.y_train, setup.loss, setup.reference_method);
+                     ? reduced_reference_solution(data_.X_train, data_.y_train, setup.loss, setup.reference_method, 0,
+                                                  &reference_design_)
+                     : reference_solution(data_.X_train, data_.y_train, setup.loss, setup.reference_method, &reference_design_);
     auto linear = std::make_unique<LinearModelProblem>(std::move(data_.X_train), data_.y_train, setup.loss, setup.precision);
     preconditioner_ = make_preconditioner(setup.preconditioner, *linear);
     solver_problem_ = make_solver_problem(*linear, *preconditioner_);
@@ -113,6 +121,8 @@ Evaluation Experiment::evaluate(const Vec& w) const {
   evaluation.train_loss = problem_->loss(w);
   evaluation.loss_gap = evaluation.train_loss - reference_loss_;
   evaluation.relative_weight_error = relative_distance(w, reference_.w);
+  // P = I for a full column rank design (apply returns its argument): then exactly the number above.
+  evaluation.relative_weight_error_range = relative_norm(reference_design_.row_space.apply(w - reference_.w), reference_.w);
   evaluation.weight_norm = arma::norm(w);
   if (data_.has_test()) {
     const Vec errors = (test_design_.is_empty() ? data_.X_test : test_design_) * w - data_.y_test;

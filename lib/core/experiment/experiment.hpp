@@ -3,8 +3,8 @@
 // the loss, the preconditioner fitted on it, and the direct reference solution w*.
 //
 // Every run starts from w = 0 (in the original coordinates) and is reported in the original
-// coordinates: relative weight error |w - w*| / |w*|, train loss and its gap to f(w*), test
-// MAE and RMSE.
+// coordinates: relative weight error |w - w*| / |w*| (and its part in the row space of the
+// design), train loss and its gap to f(w*), test MAE and RMSE.
 
 #include <memory>
 #include <string>
@@ -44,6 +44,11 @@ struct Evaluation {
   real train_loss = 0;
   real loss_gap = 0;               // train_loss - f(w*)
   real relative_weight_error = 0;  // |w - w*| / |w*| (absolute |w| when w* = 0)
+  // |P (w - w*)| / |w*|, P the projection onto range(A^T) (RowSpaceProjection, reference.hpp):
+  // the error without the null-space components that no data can see. Equal to
+  // relative_weight_error for a design of full column rank; NaN when the reference does not know
+  // the row space (qr, cholesky, the kernel system).
+  real relative_weight_error_range = arma::datum::nan;
   real weight_norm = 0;
   real test_mae = arma::datum::nan;  // NaN when the data has no test part
   real test_rmse = arma::datum::nan;
@@ -84,6 +89,7 @@ class Experiment {
   const Problem& solver_problem() const { return *solver_problem_; }  // what optimizers see
   const Preconditioner& preconditioner() const { return *preconditioner_; }
   const DirectSolution& reference() const { return reference_; }
+  const ReferenceDesign& reference_design() const { return reference_design_; }  // its rank and row space
   const Evaluation& reference_evaluation() const { return reference_evaluation_; }
 
   Evaluation evaluate(const Vec& w) const;
@@ -102,6 +108,7 @@ class Experiment {
   std::unique_ptr<Preconditioner> preconditioner_;
   std::unique_ptr<Problem> solver_problem_;
   DirectSolution reference_;
+  ReferenceDesign reference_design_;
   real reference_loss_ = 0;  // f(w*)
   Evaluation reference_evaluation_;
 };

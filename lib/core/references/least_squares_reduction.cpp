@@ -152,7 +152,7 @@ ReducedLinearModel reduce_linear_model(const Mat& X, const Vec& y, const LossSpe
 }
 
 DirectSolution reduced_reference_solution(const Mat& X, const Vec& y, const LossSpec& spec, DirectMethod method,
-                                          Index block_rows) {
+                                          Index block_rows, ReferenceDesign* design) {
   if (spec.kind != LossKind::l2)
     throw InputError("reduced reference solution: only the l2 loss is a least-squares problem (loss " +
                      to_string(spec.kind) + "); use reference_solution");
@@ -179,10 +179,13 @@ DirectSolution reduced_reference_solution(const Mat& X, const Vec& y, const Loss
                            "); use svd for the minimum-norm solution");
   }
   const real rcond = method == DirectMethod::svd ? eps * static_cast<real>(std::max(system.rows, features)) : -1;
-  DirectSolution out = solve_least_squares(system.R, system.rhs, method, rcond);
+  Mat row_space;  // R^T R = B^T B: R's row space is B's
+  DirectSolution out = solve_least_squares(system.R, system.rhs, method, rcond, &row_space);
 
   // B is the stacked system of reference_solution divided by sqrt(n).
   out.singular_values *= std::sqrt(n);
+  if (design)
+    *design = solved_reference_design(out, system.rows, features, row_space, spec.intercept ? &reduced.feature_means : nullptr, rcond);
   Vec w(features + (spec.intercept ? 1 : 0));
   w.head(features) = out.w;
   if (spec.intercept) {

@@ -63,8 +63,10 @@ ReducedLinearModel reduce_linear_model(const Mat& X, const Vec& y, const LossSpe
 // reference_solution(X, y, spec, method) for the l2 loss, through reduce_linear_model: the same
 // DirectSolution (w, rank, singular values of the stacked system [X(_c); sqrt(n ridge/2) I],
 // residual |A w - y|, normal residual |A^T r + n ridge w_f / 2|, the same refusals of qr and
-// cholesky), with memory O(cols^2 + n) beyond X. Throws InputError for another loss.
+// cholesky), with memory O(cols^2 + n) beyond X; with `design`, the same ReferenceDesign too.
+// Throws InputError for another loss.
 DirectSolution reduced_reference_solution(const Mat& X, const Vec& y, const LossSpec& spec,
-                                          DirectMethod method = DirectMethod::svd, Index block_rows = 0);
+                                          DirectMethod method = DirectMethod::svd, Index block_rows = 0,
+                                          ReferenceDesign* design = nullptr);
 
 }  // namespace kappa

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "kappa/error.hpp"
@@ -102,7 +103,63 @@ bool certify_l1(const Mat& A, const Vec& y, real ridge, Index features, Vec& w) 
 
 }  // namespace
 
-DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& spec, DirectMethod method) {
+RowSpaceProjection::RowSpaceProjection(Index dim, const Mat& row_space_basis)
+    : known_(true), null_dimension_(dim - row_space_basis.n_cols) {
+  if (row_space_basis.n_rows != dim || row_space_basis.n_cols > dim)
+    throw std::logic_error("RowSpaceProjection: the basis is not dim x rank");
+  const Index rank = row_space_basis.n_cols;
+  if (null_dimension_ == 0) return;  // P = I
+  if (null_dimension_ > rank) {
+    basis_is_null_space_ = false;
+    basis_ = row_space_basis;
+    return;
+  }
+  // The complement of the orthonormal V_r: the last d - r columns of the full QR factor of V_r.
+  Mat Q, R;
+  if (!arma::qr(Q, R, row_space_basis)) throw NumericalError("the QR factorization of the row-space basis failed");
+  basis_ = Q.tail_cols(null_dimension_);
+}
+
+RowSpaceProjection RowSpaceProjection::full() {
+  RowSpaceProjection projection;
+  projection.known_ = true;  // null_dimension_ 0: P = I, nothing to keep
+  return projection;
+}
+
+Vec RowSpaceProjection::apply(const Vec& v) const {
+  if (!known_) return Vec(v.n_elem, arma::fill::value(arma::datum::nan));
+  if (null_dimension_ == 0) return v;
+  const Vec coordinates = basis_.t() * v;
+  return basis_is_null_space_ ? Vec(v - basis_ * coordinates) : Vec(basis_ * coordinates);
+}
+
+ReferenceDesign solved_reference_design(const DirectSolution& solution, Index system_rows, Index system_cols,
+                                        const Mat& row_space, const arma::rowvec* feature_means, real rcond) {
+  ReferenceDesign design;
+  if (solution.singular_values.is_empty()) return design;  // qr, cholesky: neither rank nor basis
+  design.rank = numerical_rank(solution.singular_values, system_rows, system_cols, rcond);
+  const Index rank = row_space.n_cols;
+  if (!feature_means) {
+    design.row_space = RowSpaceProjection(system_cols, row_space);
+  } else if (rank == system_cols) {
+    design.row_space = RowSpaceProjection::full();
+  } else {
+    // [X 1] (v, b) = X_c v + (mean(X) v + b) 1 with X_c orthogonal to 1: its null space is
+    // {(u, -mean(X) u) : X_c u = 0}, orthogonal to (v, 0) for v in range(X_c^T) and to
+    // (mean(X)^T, 1); those rank + 1 vectors span range([X 1]^T). Orthonormalized by QR.
+    Mat spanning(system_cols + 1, rank + 1, arma::fill::zeros);
+    if (rank > 0) spanning.submat(0, 0, system_cols - 1, rank - 1) = row_space;
+    spanning.col(rank).head(system_cols) = feature_means->t();
+    spanning(system_cols, rank) = 1;
+    Mat Q, R;
+    if (!arma::qr_econ(Q, R, spanning)) throw NumericalError("the QR factorization of the row-space basis failed");
+    design.row_space = RowSpaceProjection(system_cols + 1, Q);
+  }
+  return design;
+}
+
+DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& spec, DirectMethod method,
+                                  ReferenceDesign* design) {
   const Mat A = design_matrix(X, spec.intercept);
   const real n = static_cast<real>(A.n_rows);
   const auto start = Clock::now();
@@ -111,7 +168,9 @@ DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& sp
     Mat stacked;
     Vec rhs;
     stack_system(A, y, Vec(A.n_rows, arma::fill::ones), std::sqrt(n * spec.ridge / 2), X.n_cols, stacked, rhs);
-    DirectSolution out = solve_least_squares(stacked, rhs, method);
+    Mat row_space;
+    DirectSolution out = solve_least_squares(stacked, rhs, method, -1, &row_space);
+    if (design) *design = solved_reference_design(out, stacked.n_rows, stacked.n_cols, row_space, nullptr);
     if (spec.ridge != 0) {  // report the residual of the data part
       const Vec residual = A * out.w - y;
       out.residual_norm = arma::norm(residual);
@@ -142,7 +201,9 @@ DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& sp
     Vec rhs;
     stack_system(centred, y_centred, Vec(X.n_rows, arma::fill::ones), std::sqrt(n * spec.ridge / 2), features, stacked,
                  rhs);
-    DirectSolution out = solve_least_squares(stacked, rhs, method);
+    Mat row_space;
+    DirectSolution out = solve_least_squares(stacked, rhs, method, -1, &row_space);
+    if (design) *design = solved_reference_design(out, stacked.n_rows, stacked.n_cols, row_space, &x_mean);
     Vec w(features + 1);
     w.head(features) = out.w;
     w(features) = y_mean - arma::dot(x_mean, out.w);
@@ -172,7 +233,10 @@ DirectSolution reference_solution(const Mat& X, const Vec& y, const LossSpec& sp
     Vec rhs;
     stack_system(A, y, irls_weights(A * out.w - y, spec), std::sqrt(n * spec.ridge), X.n_cols, stacked, rhs);
     const Vec previous = out.w;
-    out = solve_least_squares(stacked, rhs, method);
+    Mat row_space;
+    out = solve_least_squares(stacked, rhs, method, -1, &row_space);
+    // The weights are positive, so the weighted rows span range(A^T) as A's do.
+    if (design) *design = solved_reference_design(out, stacked.n_rows, stacked.n_cols, row_space, nullptr);
     out.irls_iterations = step;
     relative_change = arma::norm(out.w - previous) / std::max<real>(arma::norm(out.w), 1e-300);
   }

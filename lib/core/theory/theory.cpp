@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "kappa/dense_solve.hpp"
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
 
@@ -89,13 +90,16 @@ real HessianSpectrum::condition() const {
   return mu > 0 ? smoothness() / mu : kInfinity;
 }
 
+real HessianSpectrum::nonzero_condition() const {
+  return eigenvalues.is_empty() ? arma::datum::nan : smoothness() / eigenvalues(eigenvalues.n_elem - 1);
+}
+
 HessianSpectrum spectrum_from_singular_values(const Vec& singular_values, real scale, Index rows, Index dim) {
   HessianSpectrum spectrum;
   spectrum.dim = dim;
   if (singular_values.is_empty()) return spectrum;
   const Vec sorted = arma::sort(singular_values, "descend");
-  const real cutoff = kEpsilon * static_cast<real>(std::max(rows, dim)) * sorted(0);
-  const Vec kept = sorted.elem(arma::find(sorted > cutoff));
+  const Vec kept = sorted.head(numerical_rank(sorted, rows, dim).rank);  // the svd reference's cutoff
   spectrum.eigenvalues = scale * arma::square(kept);
   return spectrum;
 }
@@ -162,7 +166,7 @@ real max_stable_step(const HessianSpectrum& spectrum) {
   return L > 0 ? 2 / L : kInfinity;
 }
 
-real precision_floor(const HessianSpectrum& spectrum) { return spectrum.condition() * kEpsilon; }
+real normwise_floor(const HessianSpectrum& spectrum) { return spectrum.condition() * kEpsilon; }
 
 // ------------------------------------------------------------------------------ rates
 
@@ -238,7 +242,10 @@ Prediction predict_iterations(const MethodTheory& theory, const std::map<std::st
   Prediction prediction;
   prediction.method = effective_method_class(theory, params, num_samples);
   const real L = spectrum.smoothness();
-  const real condition = spectrum.condition();
+  // A singular H (rank < dim): from w_0 = 0 the iterates stay in range(H) and converge to the
+  // minimum-norm minimizer at the rate of the nonzero spectrum.
+  const bool singular = spectrum.rank() < spectrum.dim;
+  const real condition = singular ? spectrum.nonzero_condition() : spectrum.condition();
   const std::string target = "to reduce by " + text(tolerance);
   switch (prediction.method) {
     case MethodClass::none:
@@ -262,12 +269,15 @@ Prediction predict_iterations(const MethodTheory& theory, const std::map<std::st
     prediction.basis = spectrum.exact ? "the Hessian is zero" : "the loss is not quadratic (huber): only a curvature bound is known";
     return prediction;
   }
-  const real floor = condition * kEpsilon;
-  const std::string kappa_text = ", kappa_H = " + text(condition) +
-                                 (floor >= 1 ? " (in exact arithmetic: kappa_H eps_mach = " + text(floor) + " >= 1, beyond double precision)" : "");
+  const std::string kappa_text =
+      (singular ? ", kappa_H of the nonzero spectrum = " : ", kappa_H = ") + text(condition) +
+      (singular ? " (H singular, rank " + std::to_string(spectrum.rank()) + " of " + std::to_string(spectrum.dim) +
+                      ": from w_0 = 0 the iterates stay in range(H))"
+                : "");
   if (prediction.method == MethodClass::conjugate_gradient) {
     prediction.log_rate = std::log1p(-2 / (std::sqrt(condition) + 1));
     prediction.iterations = conjugate_gradient_iterations(condition, tolerance);
+    prediction.upper_bound = true;
     prediction.basis = "CG bound 2 ((sqrt(kappa_H) - 1)/(sqrt(kappa_H) + 1))^k " + target + kappa_text;
     return prediction;
   }
@@ -299,6 +309,7 @@ Prediction predict_iterations(const MethodTheory& theory, const std::map<std::st
   }
   prediction.log_rate = std::log1p(-1 / std::sqrt(condition));
   prediction.iterations = accelerated_iterations(condition, tolerance);
+  prediction.upper_bound = true;
   prediction.basis = "tuned accelerated bound sqrt(kappa_H) ln(1/eps) " + target + kappa_text;
   return prediction;
 }
@@ -317,7 +328,7 @@ FormulationFigures figures_for(Formulation formulation, const std::string& hessi
   figures.gradient_descent_iterations = gradient_descent_iterations(condition, tolerance);
   figures.accelerated_iterations = accelerated_iterations(condition, tolerance);
   figures.conjugate_gradient_iterations = conjugate_gradient_iterations(condition, tolerance);
-  figures.precision_floor = precision_floor(spectrum);
+  figures.normwise_floor = normwise_floor(spectrum);
   return figures;
 }
 
@@ -346,22 +357,6 @@ std::string regression_hessian_text(const LossSpec& loss) {
   return loss.kind == LossKind::l2 ? "(2/n) " + design + ridge : "(1/n) " + design + ridge + " (huber: a bound on the Hessian)";
 }
 
-// The smallest power of ten >= x.
-real power_of_ten_above(real x) { return std::pow(10.0, std::ceil(std::log10(x) - 1e-9)); }
-
-// Two significant digits, rounded up: a round iteration budget that is not below the figure.
-double round_up(double x) {
-  if (!(x > 0) || std::isinf(x)) return x;
-  const double unit = std::pow(10.0, std::floor(std::log10(x)) - 1);
-  return std::ceil(x / unit) * unit;
-}
-
-std::string integer_text(double x) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.0f", x);
-  return buffer;
-}
-
 const PreconditionerFigure* best_preconditioner(const FormulationFigures& figures) {
   const PreconditionerFigure* best = nullptr;
   for (const PreconditionerFigure& figure : figures.preconditioners)
@@ -371,106 +366,99 @@ const PreconditionerFigure* best_preconditioner(const FormulationFigures& figure
   return best;
 }
 
+std::string claim_text(const Claim& claim) {
+  const std::string budget = claim.kind == ClaimKind::reaches && claim.max_iterations <= 1
+                                 ? ""
+                                 : " within " + std::to_string(claim.max_iterations) + " iterations";
+  switch (claim.kind) {
+    case ClaimKind::reaches:
+      return "Reaches w*: " + claim.method + ", rel_w_err <= " + text(claim.bound) + budget + " (" + claim.basis + ").";
+    case ClaimKind::stalls:
+      return "Does not reach w*: " + claim.method + ", rel_w_err >= " + text(claim.bound) + " after " +
+             std::to_string(claim.max_iterations) + " iterations (" + claim.basis + ").";
+    case ClaimKind::diverges:
+      return "Diverges: " + claim.method + " within " + std::to_string(claim.max_iterations) + " iterations (" +
+             claim.basis + ").";
+  }
+  return "";
+}
+
+// The verdict: the figures that decide, then each claim (all checked by running them: the
+// verdict tests), then what the claims do not cover, said as explanation without numbers that
+// could be false.
 void write_verdict(Diagnosis& d) {
   std::vector<std::string>& out = d.verdict;
   const std::string eps = text(kEpsilon);
-  if (!d.regression) {
+  const FormulationFigures* regression = d.regression ? &*d.regression : nullptr;
+  const FormulationFigures* kernel = d.kernel_system ? &*d.kernel_system : nullptr;
+  if (!regression) {
     if (!d.regression_note.empty()) out.push_back("Regression: " + d.regression_note + ".");
   } else {
-    const FormulationFigures& r = *d.regression;
+    const FormulationFigures& r = *regression;
     const real kappa_H = r.spectrum.condition();
     const bool plain = d.loss.kind == LossKind::l2 && d.loss.ridge == 0 && !d.loss.intercept;
-    out.push_back("cond(X) = " + text(d.condition) + ", so the Hessian of the loss, " + r.hessian + ", has kappa_H = " +
-                  text(kappa_H) + (plain ? " = cond(X)^2" : "") + ".");
-    if (r.precision_floor >= 1) {
-      out.push_back("That is beyond double precision: kappa_H eps_mach = " + text(kappa_H) + " x " + eps + " = " +
-                    text(r.precision_floor) +
-                    " >= 1. Along the directions of the smallest singular values the gradient changes by less than its own "
-                    "rounding error, so no method that works from this loss and its gradient in double precision (GD, SGD, "
-                    "momentum, Adam, L-BFGS, CG) can recover w*: their iterates stop where the gradient is rounding noise, "
-                    "far from w*. The optimizers are not broken; the problem is.");
-    } else {
-      out.push_back("Double precision is not the limit: kappa_H eps_mach = " + text(r.precision_floor) +
-                    " < 1 (w* is attainable to about that relative accuracy).");
-    }
-    out.push_back("To reduce the error by " + text(d.tolerance) + ", gradient descent with lr = 1/L needs about " +
-                  text(r.gradient_descent_iterations) + " iterations (kappa_H ln(1/eps)), momentum/Nesterov about " +
-                  text(r.accelerated_iterations) + " (sqrt(kappa_H) ln(1/eps)), CG at most " +
-                  text(r.conjugate_gradient_iterations) + " (its bound).");
-    out.push_back("The largest stable fixed step of gradient descent (and of full-batch SGD) is 2/L = " +
-                  text(r.max_stable_step) + " (L = lambda_max(H) = " + text(r.spectrum.smoothness()) +
-                  "): with a larger lr the iterates explode. That ceiling is set by the largest singular value; the slow "
-                  "progress below it by the smallest (mu = " + text(r.spectrum.strong_convexity()) + ").");
+    out.push_back("cond(X) = " + condition_text(numerical_rank(d.singular_values, d.samples, d.features)) +
+                  ", so the Hessian of the loss, " + r.hessian + ", has kappa_H = " + text(kappa_H) +
+                  (plain && std::isfinite(kappa_H) ? " = cond(X)^2" : "") + ".");
+    if (d.rank < d.features && d.loss.ridge == 0)
+      out.push_back("X has rank " + std::to_string(d.rank) + " < d = " + std::to_string(d.features) +
+                    ": the least-squares solutions are w* + null(X), and w* is the minimum-norm one. Methods that start "
+                    "at w = 0 and only multiply by X and X^T (GD, CG, LSQR) stay in range(X^T) and head for w*; a "
+                    "preconditioner or another start finds another solution, which rel_w_err_range recognizes.");
+    if (r.attainable_accuracy > 0)
+      out.push_back("Rounding allows w* to about F = " + text(r.attainable_accuracy) +
+                    " relative accuracy: the problem's own sensitivity (Higham 2002, Thm. 20.1), reached by a backward-"
+                    "stable direct solve and by Krylov methods that keep their basis orthogonal. kappa_H eps_mach = " +
+                    text(r.normwise_floor) + " is the worst case for a gradient whose error is eps L |w| in every "
+                    "direction; the rounding of X^T (X w - y) along the i-th singular direction is scaled by sigma_i, "
+                    "so that figure is not the limit" + std::string(r.normwise_floor >= 1 ? " even though it is >= 1." : "."));
   }
-  // Recommendations, the formulation change first: it removes the square in kappa_H. A route
-  // counts as practical when double precision leaves at least 4 digits (floor < 1e-4) and CG's
-  // bound stays within 1e6 iterations at the tolerance the floor allows.
-  const FormulationFigures* kernel = d.kernel_system ? &*d.kernel_system : nullptr;
-  const auto attainable_tolerance = [&](const FormulationFigures& f) {
-    return std::max(d.tolerance, std::min(1e-2, power_of_ten_above(f.precision_floor)));
-  };
-  const auto practical = [&](const FormulationFigures* f) {
-    return f && f->precision_floor < 1e-4 &&
-           conjugate_gradient_iterations(f->spectrum.condition(), attainable_tolerance(*f)) <= 1e6;
-  };
-  if (practical(kernel) && !practical(d.regression ? &*d.regression : nullptr)) {
-    const real kappa = kernel->spectrum.condition();
-    const real grad_tol = attainable_tolerance(*kernel);
-    const double cg = conjugate_gradient_iterations(kappa, grad_tol);
-    out.push_back("Recommendation: X is a symmetric positive semi-definite kernel matrix, so solve K alpha = y as a linear system "
-                  "(--formulation kernel-system): its Hessian is K" + std::string(d.loss.ridge > 0 ? " + lambda I" : "") +
-                  " with kappa = " + text(kappa) + " = cond(K), not its square; kappa eps_mach = " + text(kernel->precision_floor) +
-                  " < 1, so a gradient method can reach alpha* (= w* when K is invertible) to about that relative accuracy. "
-                  "CG needs at most " + text(cg) + " iterations to reduce the error by " + text(grad_tol) +
-                  " (gradient descent with lr = 1/L: " + text(gradient_descent_iterations(kappa, grad_tol)) +
-                  "; its largest stable step there is 2/L = " + text(kernel->max_stable_step) + ").");
-    d.recommended_solve_options = "--formulation kernel-system --optimizer cg --grad-tol " + text(grad_tol) +
-                                  " --max-iterations " + integer_text(round_up(std::max(cg, 100.0)));
-  } else if (practical(d.regression ? &*d.regression : nullptr)) {
-    const FormulationFigures& r = *d.regression;
-    const real grad_tol = attainable_tolerance(r);
-    const double cg = conjugate_gradient_iterations(r.spectrum.condition(), grad_tol);
-    out.push_back("Recommendation: a gradient method reaches w* here. CG needs at most " + text(cg) +
-                  " iterations to reduce the error by " + text(grad_tol) + " (gradient descent with lr = 1/L: " +
-                  text(gradient_descent_iterations(r.spectrum.condition(), grad_tol)) + ").");
-    d.recommended_solve_options = "--optimizer cg --grad-tol " + text(grad_tol) + " --max-iterations " +
-                                  integer_text(round_up(std::max(cg, 100.0)));
-  } else if (kernel && kernel->precision_floor < 1) {
-    out.push_back("The kernel-system formulation (--formulation kernel-system) has kappa = " + text(kernel->spectrum.condition()) +
-                  " instead of kappa_H, and kappa eps_mach = " + text(kernel->precision_floor) +
-                  ", but CG may still need up to " + text(kernel->conjugate_gradient_iterations) +
-                  " iterations and leaves few digits: prefer a direct solve (below).");
+  for (const Claim& claim : d.claims) out.push_back(claim_text(claim));
+  if (regression && d.loss.kind == LossKind::l2) {
+    out.push_back("Plain CG, CGLS and LSQR (reorthogonalize=none) have the same exact-arithmetic guarantee, but their "
+                  "short recurrences lose orthogonality in floating point once the large singular values are resolved, "
+                  "and convergence along the small ones is delayed by an amount no bound predicts (Greenbaum 1997); "
+                  "CG's bound of " + text(regression->conjugate_gradient_iterations) + " iterations for a reduction by " +
+                  text(d.tolerance) + " is for exact arithmetic.");
+    out.push_back("torch.optim.LBFGS (kappa's torch_lbfgs) ends a step() when g.d > -tolerance_change (1e-9), an "
+                  "absolute test: near a quadratic's minimum g.d ~ -2 (f - f*), so it stops once the loss is within "
+                  "about 5e-10 of its minimum, and a w with that loss gap can be as far as sqrt(5e-10) / sigma_min(B) = " +
+                  text(std::sqrt(5e-10) / std::sqrt(regression->spectrum.strong_convexity() / 2)) +
+                  " from w* (|w*| = " + text(d.solution_norm) + "). kappa solve names the rule that stopped it.");
   }
-  const FormulationFigures* regression = d.regression ? &*d.regression : nullptr;
   for (const FormulationFigures* figures : {regression, kernel}) {
     if (!figures) continue;
     const PreconditionerFigure* best = best_preconditioner(*figures);
     const real before = figures->spectrum.condition();
     if (best && best->condition < 1e-2 * before)
       out.push_back("Preconditioning (" + to_string(figures->formulation) + "): --preconditioner " + best->name + " brings kappa_H from " +
-                    text(before) + " to " + text(best->condition) + " (kappa eps_mach " + text(best->condition * kEpsilon) + ")" +
+                    text(before) + " to " + text(best->condition) +
                     (best->name == "whiten" ? "; its fit is a QR factorization of the Hessian factor, as costly as a direct solve, "
                                               "and w = P z is then accurate to about cond(P) eps_mach" : "") + ".");
   }
-  if (d.regression && d.regression->precision_floor >= 1e-8) {
-    out.push_back("A direct solve by SVD or QR of X (kappa solve --reference svd|qr, numpy.linalg.lstsq, scikit-learn's "
-                  "LinearRegression) is backward stable: it reaches w* to about cond(X) eps_mach = " + text(d.condition * kEpsilon) +
-                  " relative accuracy. Not the normal equations, which square cond(X).");
-    const real L = d.regression->spectrum.smoothness();
+  if (regression && d.loss.ridge == 0) {
+    const real L = regression->spectrum.smoothness();
     const real ridge = std::pow(10.0, std::floor(std::log10(L))) * 1e-8;
-    const real mu = d.regression->spectrum.strong_convexity();
-    if (d.loss.ridge == 0 && L > 0)
+    const real mu = regression->spectrum.strong_convexity();
+    if (L > 0 && L / std::max(mu, std::numeric_limits<real>::min()) > 1e8)
       out.push_back("If the goal is prediction rather than the interpolant, a ridge penalty bounds kappa_H by (L + ridge) / (mu + ridge): "
                     "e.g. --ridge " + text(ridge) + " gives " + text((L + ridge) / (mu + ridge)) + " (a different model, to validate).");
   }
+  // The confirmation command: the cheapest iterative claim that reaches w*.
+  for (const Claim& claim : d.claims)
+    if (claim.kind == ClaimKind::reaches && claim.max_iterations > 1) {
+      d.recommended_solve_options = claim.solve_options;
+      break;
+    }
 }
 
 }  // namespace
 
-Diagnosis diagnose(const Dataset& data, const LossSpec& loss, real tolerance, std::optional<Formulation> only) {
+Diagnosis diagnose(const Dataset& data, const LossSpec& loss, real tolerance, std::optional<Formulation> only, long budget) {
   loss.validate();
   if (!(tolerance > 0 && tolerance < 1))
     throw InputError("tolerance = " + format_number(tolerance) + ": expected a number > 0 and < 1");
+  if (budget < 1) throw InputError("budget = " + std::to_string(budget) + ": expected an iteration count >= 1");
   validate(data);
   Diagnosis d;
   d.source = data.source;
@@ -479,11 +467,14 @@ Diagnosis diagnose(const Dataset& data, const LossSpec& loss, real tolerance, st
   d.test_samples = data.has_test() ? data.X_test.n_rows : 0;
   d.loss = loss;
   d.tolerance = tolerance;
+  d.budget = budget;
+  // The loss options a `kappa solve` of a claim needs to pose the same problem.
+  std::string loss_options = loss.ridge > 0 ? "--ridge " + format_number(loss.ridge) : "";
   if (!arma::svd(d.singular_values, data.X_train))
     throw NumericalError("data '" + data.source + "': the singular value decomposition of X did not converge");
-  const real cutoff = kEpsilon * static_cast<real>(std::max(d.samples, d.features)) * d.singular_values(0);
-  d.rank = arma::accu(d.singular_values > cutoff);
-  d.condition = d.rank == d.singular_values.n_elem ? d.singular_values(0) / d.singular_values(d.singular_values.n_elem - 1) : kInfinity;
+  const NumericalRank numerical = numerical_rank(d.singular_values, d.samples, d.features);  // kappa/dense_solve.hpp
+  d.rank = numerical.rank;
+  d.condition = numerical.condition;
   d.square = d.samples == d.features;
 
   if (!only || *only == Formulation::regression) {
@@ -496,6 +487,14 @@ Diagnosis diagnose(const Dataset& data, const LossSpec& loss, real tolerance, st
       d.regression = figures_for(Formulation::regression, regression_hessian_text(loss), hessian_spectrum(problem, *identity), tolerance);
       d.regression->preconditioners = preconditioner_figures(
           problem, [&](const std::string& name) { return make_preconditioner(name, problem); });
+      if (loss.kind == LossKind::l2) {
+        const LeastSquaresSensitivity sensitivity =
+            least_squares_sensitivity(problem.least_squares_matrix(), problem.least_squares_rhs());
+        d.regression->attainable_accuracy = sensitivity.attainable_accuracy;
+        d.solution_norm = sensitivity.solution_norm;
+        const std::string options = loss_options + (loss.intercept ? std::string(loss_options.empty() ? "" : " ") + "--intercept" : "");
+        for (Claim& claim : regression_claims(sensitivity, options, budget)) d.claims.push_back(std::move(claim));
+      }
     }
   }
   if (!only || *only == Formulation::kernel_system) {
@@ -507,6 +506,10 @@ Diagnosis diagnose(const Dataset& data, const LossSpec& loss, real tolerance, st
                                     hessian_spectrum(problem, *identity), tolerance);
       d.kernel_system->preconditioners = preconditioner_figures(
           problem, [&](const std::string& name) { return make_kernel_system_preconditioner(name, problem); });
+      const Mat system = data.X_train + loss.ridge * arma::eye(data.num_samples(), data.num_samples());
+      const LeastSquaresSensitivity sensitivity = least_squares_sensitivity(system, data.y_train);
+      d.kernel_system->attainable_accuracy = sensitivity.attainable_accuracy;
+      for (Claim& claim : kernel_system_claims(sensitivity, loss_options)) d.claims.push_back(std::move(claim));
     } catch (const InputError& error) {
       if (only) throw;
       d.kernel_refused = error.what();

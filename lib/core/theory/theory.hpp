@@ -31,6 +31,7 @@
 #include "core/problems/kernel_system.hpp"
 #include "core/preconditioners/preconditioner.hpp"
 #include "core/problems/linear_model.hpp"
+#include "core/theory/claims.hpp"
 
 namespace kappa {
 
@@ -44,6 +45,9 @@ struct HessianSpectrum {
   real smoothness() const;         // L = lambda_max; 0 when H = 0
   real strong_convexity() const;   // mu = lambda_min, 0 when rank < dim
   real condition() const;          // L / mu; infinite when mu = 0
+  // L over the smallest kept eigenvalue: what governs methods that start at 0 and stay in
+  // range(H) (GD, CG), which converge to the minimum-norm minimizer when H is singular.
+  real nonzero_condition() const;
 };
 
 // H = scale B^T B from the singular values of B (rows x cols = dim): eigenvalues scale sigma^2,
@@ -61,11 +65,12 @@ HessianSpectrum hessian_spectrum(const Problem& problem, const Preconditioner& p
 // Largest step for which fixed-step gradient descent does not diverge on the quadratic: 2 / L.
 real max_stable_step(const HessianSpectrum& spectrum);
 
-// The precision floor kappa_H eps_mach: the relative accuracy in w that double precision allows
-// (Higham 2002, Sec. 7.1: relative error <= cond * relative perturbation). When it is >= 1, the
-// gradient along the smallest eigendirections is below its own rounding error, and no method in
-// double precision recovers w* from f and its gradient.
-real precision_floor(const HessianSpectrum& spectrum);
+// kappa_H eps_mach: the relative accuracy in w that a normwise gradient error of eps L |w| would
+// allow (Higham 2002, Sec. 7.1: relative error <= cond * relative perturbation). It is a worst
+// case, not the limit: the rounding of X^T (X w - y) along the i-th singular direction is
+// scaled by sigma_i, so direct solves and reorthogonalized Krylov methods reach about
+// cond(X) eps_mach (core/theory/claims.hpp), far below it on ill-conditioned data.
+real normwise_floor(const HessianSpectrum& spectrum);
 
 // Rates are handled as their logarithms, so that a contraction factor of 1 - 1e-17 is not
 // rounded to 1: iterations k with rho^k <= tolerance = ceil(ln(tolerance) / ln(rho)), at least 1;
@@ -101,6 +106,7 @@ struct Prediction {
   MethodClass method = MethodClass::none;
   double iterations = arma::datum::nan;  // NaN: no prediction; infinity: does not converge
   real log_rate = arma::datum::nan;      // ln of the per-iteration contraction factor used
+  bool upper_bound = false;              // a worst-case bound (CG, accelerated), not a rate's count
   std::string basis;                     // one line: the formula and its numbers
 };
 
@@ -134,7 +140,8 @@ struct FormulationFigures {
   double gradient_descent_iterations = 0;   // at lr = 1/L
   double accelerated_iterations = 0;
   double conjugate_gradient_iterations = 0;
-  real precision_floor = 0;
+  real normwise_floor = 0;        // kappa_H eps_mach (normwise_floor above)
+  real attainable_accuracy = 0;   // F of claims.hpp for the formulation's linear least-squares problem; 0: none (huber)
   std::vector<PreconditionerFigure> preconditioners;  // one per preconditioner_names()
 };
 
@@ -157,7 +164,10 @@ struct Diagnosis {
   std::string regression_note;                       // why absent (l1: no Hessian)
   std::optional<FormulationFigures> kernel_system;   // when X is a square symmetric PSD kernel
 
-  std::vector<std::string> verdict;  // plain-language paragraphs with the numbers
+  real solution_norm = arma::datum::nan;  // |w*| of the regression (l2), NaN otherwise
+  long budget = 10000;                    // the iterations the fixed-step claims are about
+  std::vector<Claim> claims;              // each checked by running it (claims.hpp)
+  std::vector<std::string> verdict;       // plain-language paragraphs with the numbers
   // Options of `kappa solve` (besides the data) that should reach w* here, for the user to
   // confirm the verdict; empty when only a direct solve does.
   std::string recommended_solve_options;
@@ -166,7 +176,8 @@ struct Diagnosis {
 // `only`: restrict to one formulation (the kernel system then must apply: InputError naming the
 // reason otherwise); without it, the regression and, when X is a kernel, the kernel system.
 // Throws InputError for an invalid loss or tolerance (in (0, 1)).
+// `budget`: the iterations of the fixed-step claims (>= 1).
 Diagnosis diagnose(const Dataset& data, const LossSpec& loss, real tolerance,
-                   std::optional<Formulation> only = std::nullopt);
+                   std::optional<Formulation> only = std::nullopt, long budget = 10000);
 
 }  // namespace kappa

@@ -17,21 +17,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The default rcond, eps * max(n, d) (NumPy's lstsq default): LAPACK's bare rcond = eps can count
+// the rounding noise of an exactly rank-deficient matrix as rank.
+real default_rcond(Index rows, Index cols) {
+  return std::numeric_limits<real>::epsilon() * static_cast<real>(std::max(rows, cols));
+}
 
-void solve_svd(const Mat& A, const Vec& b, real rcond, DirectSolution& out) {
+void solve_svd(const Mat& A, const Vec& b, real rcond, DirectSolution& out, Mat* row_space) {
   Mat U, V;
   Vec sigma;
   if (!arma::svd_econ(U, sigma, V, A)) throw NumericalError("svd: the singular value decomposition did not converge");
-  // Default cutoff eps * max(n, d) * sigma_max, NumPy's lstsq default: it absorbs the rounding
-  // error of the SVD itself (about eps * sigma_max * max(n, d)); LAPACK's bare rcond = eps can
-  // count rounding noise of an exactly rank-deficient matrix as rank.
-  const real default_rcond = std::numeric_limits<real>::epsilon() * static_cast<real>(std::max(A.n_rows, A.n_cols));
-  const real cutoff = (rcond < 0 ? default_rcond : rcond) * (sigma.is_empty() ? 0 : sigma(0));
-  const arma::uvec kept = arma::find(sigma > cutoff);
-  out.rank = kept.n_elem;
-  // w = V_r diag(1/sigma_r) U_r^T b: the minimum-norm least-squares solution.
-  const Vec coefficients = (U.cols(kept).t() * b) / sigma.elem(kept);
-  out.w = V.cols(kept) * coefficients;
+  const NumericalRank numerical = numerical_rank(sigma, A.n_rows, A.n_cols, rcond);
+  // svd_econ returns sigma descending: the kept values are the first `rank`.
+  out.rank = numerical.rank;
+  out.condition = numerical.nonzero_condition;  // the kappa of the minimum-norm solution's bound
+  // w = V_r diag(1/sigma_r) U_r^T b: the minimum-norm least-squares solution (0 when rank = 0).
+  out.w = V.head_cols(out.rank) * ((U.head_cols(out.rank).t() * b) / sigma.head(out.rank));
+  if (row_space) *row_space = V.head_cols(out.rank);
   out.singular_values = std::move(sigma);
 }
 
@@ -83,22 +85,54 @@ constexpr EnumName<DirectMethod> kDirectMethodNames[] = {
 std::string to_string(DirectMethod method) { return enum_name(kDirectMethodNames, method); }
 DirectMethod parse_direct_method(const std::string& name) { return parse_enum(kDirectMethodNames, name, "direct method"); }
 
+real least_squares_error_bound(real condition, real residual_norm, real norm_A, real solution_norm) {
+  const real scale = norm_A * solution_norm;
+  return std::numeric_limits<real>::epsilon() * condition * (1 + (scale > 0 ? condition * residual_norm / scale : 0));
+}
+
+NumericalRank numerical_rank(const Vec& singular_values, Index rows, Index cols, real rcond) {
+  NumericalRank out;
+  out.rows = rows;
+  out.cols = cols;
+  if (singular_values.is_empty()) return out;
+  out.sigma_max = singular_values.max();
+  const real cutoff = (rcond < 0 ? default_rcond(rows, cols) : rcond) * out.sigma_max;
+  const Vec kept = singular_values.elem(arma::find(singular_values > cutoff));
+  out.rank = kept.n_elem;
+  if (out.rank == 0) return out;
+  out.sigma_r = kept.min();
+  out.nonzero_condition = out.sigma_max / out.sigma_r;
+  if (out.full_rank()) out.condition = out.nonzero_condition;
+  return out;
+}
+
+std::string condition_text(const NumericalRank& rank) {
+  if (rank.rank == 0) return "undefined (every singular value is 0)";
+  if (rank.full_rank()) return format_number(rank.condition);
+  return format_number(rank.condition) + " (rank " + std::to_string(rank.rank) + " of " + std::to_string(rank.cols) +
+         "; nonzero spectrum sigma_1/sigma_r = " + format_number(rank.nonzero_condition) + ")";
+}
+
 DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod method, real rcond) {
+  return solve_least_squares(A, b, method, rcond, nullptr);
+}
+
+DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod method, real rcond, Mat* row_space) {
   if (A.is_empty()) throw InputError(to_string(method) + ": the matrix is empty");
   if (A.n_rows != b.n_elem) throw InputError(to_string(method) + ": A has " + std::to_string(A.n_rows) +
                                              " rows but b has " + std::to_string(b.n_elem) + " values");
   const auto start = Clock::now();
   DirectSolution out;
   out.method = method;
+  if (row_space) row_space->reset();
   switch (method) {
-    case DirectMethod::svd: solve_svd(A, b, rcond, out); break;
+    case DirectMethod::svd: solve_svd(A, b, rcond, out, row_space); break;
     case DirectMethod::qr: solve_qr(A, b, out); break;
     case DirectMethod::cholesky: solve_cholesky(A, b, out); break;
   }
   const Vec residual = A * out.w - b;
   out.residual_norm = arma::norm(residual);
   out.normal_residual_norm = arma::norm(A.t() * residual);
-  if (method == DirectMethod::svd && out.rank > 0) out.condition = out.singular_values(0) / out.singular_values(out.rank - 1);
   const real eps = std::numeric_limits<real>::epsilon();
   // |A|_2: sigma_max for svd; else the lower bound |A|_F / sqrt(d), which keeps the bound
   // conservative without a second factorization.
@@ -108,8 +142,9 @@ DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod meth
   const real scale = norm_A * arma::norm(out.w);
   const real residual_ratio = scale > 0 ? out.residual_norm / scale : 0;
   const real kappa = out.condition;
-  out.forward_error_bound = method == DirectMethod::cholesky ? eps * kappa * kappa * (1 + residual_ratio)
-                                                             : eps * kappa * (1 + kappa * residual_ratio);
+  out.forward_error_bound = method == DirectMethod::cholesky
+                                ? eps * kappa * kappa * (1 + residual_ratio)
+                                : least_squares_error_bound(kappa, out.residual_norm, norm_A, arma::norm(out.w));
   if (method == DirectMethod::cholesky && !(out.forward_error_bound <= kForwardErrorTolerance))
     throw NumericalError("cholesky: forward-error bound eps cond(A)^2 = " + format_number(out.forward_error_bound) + " exceeds " +
                          format_number(kForwardErrorTolerance) + " (cond(A) ~ " + format_number(kappa) +

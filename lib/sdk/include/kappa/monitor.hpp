@@ -26,9 +26,11 @@ enum class Status {
   max_iterations,      // k reached max_iterations
   max_epochs,          // the work since the start reached max_epochs data passes
   time_limit,          // wall time exceeded time_limit seconds
-  converged_precision, // the run reached the accuracy floating point allows: the computed gradient
-                       // is within its own rounding error (Problem's estimate), so no method can
-                       // go further from it; decided by the framework when a run ends otherwise
+  converged_precision, // the run reached the rounding level of its method: its own test at machine
+                       // precision (finish_at_precision), or, judged by the framework when a run
+                       // ends otherwise, a true gradient within its rounding floor. Like
+                       // converged_gradient a statement about the gradient: along the small
+                       // singular directions |w - w*| can stay far above what other methods reach
   optimizer_rule,      // the optimizer's own stopping rule ended the run (e.g. torch.optim.LBFGS's
                        // tolerance_change); the message names the rule and its values
   diverged,            // loss or gradient not finite, or f(w_k) > divergence_factor * max(f(w_0), tiny)
