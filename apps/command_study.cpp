@@ -64,7 +64,8 @@ struct StudyOptions {
   bool resume = false;
   bool force = false;
   bool dry_run = false;
-  std::size_t show = 10;
+  long long show = 10;   // range-checked (>= 0) before use: a size_t option would take -1 as 2^64 - 1
+  long long chunk = 0;
   double cache_megabytes = 2048;
   SchedulerOptions scheduler;
   PluginOptions plugins;
@@ -80,7 +81,7 @@ po::options_description describe(StudyOptions& o) {
     ("force", po::bool_switch(&o.force), "overwrite an existing results file")
     ("dry-run", po::bool_switch(&o.dry_run), "validate the grid, print the number of tasks, the axes and the first tasks; run nothing")
     ("show", po::value(&o.show)->default_value(o.show)->value_name("N"), "tasks listed by --dry-run")
-    ("chunk", po::value(&o.scheduler.chunk)->default_value(o.scheduler.chunk)->value_name("N"),
+    ("chunk", po::value(&o.chunk)->default_value(o.chunk)->value_name("N"),
      "tasks handed out per request (0: adaptive, about one second of work)")
     ("cache-memory", po::value(&o.cache_megabytes)->default_value(o.cache_megabytes)->value_name("MB"),
      "memory bound per rank of the cache of built problems (data, preconditioner, direct solution)")
@@ -105,10 +106,23 @@ void check_options(StudyOptions& o) {
     if (!std::isfinite(value) || value < 0 || (!zero_allowed && value == 0))
       throw UsageError(name + " " + format_number(value) + ": expected a number " + (zero_allowed ? ">= 0" : "> 0"));
   };
+  // Durations become steady_clock durations (int64 nanoseconds, +-292 years): beyond 1e9 s they
+  // would overflow, so they are refused rather than wrapped.
+  const auto seconds = [&](double value, const std::string& name, bool zero_allowed) {
+    positive(value, name, zero_allowed);
+    if (value > 1e9) throw UsageError(name + " " + format_number(value) + ": expected at most 1e9 seconds");
+  };
+  const auto count = [](long long value, const std::string& name) {
+    if (value < 0) throw UsageError(name + " " + std::to_string(value) + ": expected an integer >= 0");
+    return static_cast<std::size_t>(value);
+  };
   positive(o.cache_megabytes, "--cache-memory", false);
-  positive(o.scheduler.flush_interval, "--flush-interval", true);
-  positive(o.scheduler.progress_interval, "--progress-interval", false);
-  positive(o.scheduler.term_grace, "--term-grace", true);
+  if (o.cache_megabytes > 1e12) throw UsageError("--cache-memory " + format_number(o.cache_megabytes) + ": expected at most 1e12 MB");
+  seconds(o.scheduler.flush_interval, "--flush-interval", true);
+  seconds(o.scheduler.progress_interval, "--progress-interval", false);
+  seconds(o.scheduler.term_grace, "--term-grace", true);
+  count(o.show, "--show");
+  o.scheduler.chunk = count(o.chunk, "--chunk");
   o.scheduler.cache_bytes = static_cast<std::size_t>(o.cache_megabytes * 1024 * 1024);
   if (o.output.empty()) o.output = std::filesystem::path(o.grid).stem().string() + ".h5";
   if (!ends_with(o.output, ".h5") && !ends_with(o.output, ".hdf5"))
@@ -287,7 +301,7 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
 
   if (o.dry_run) {
     if (rank == 0) {
-      print_dry_run(plan, o.show);
+      print_dry_run(plan, static_cast<std::size_t>(o.show));
       warn_missing(plan);
     }
     return 0;

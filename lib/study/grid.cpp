@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -146,7 +147,13 @@ std::vector<StudySetting> make_settings() {
       {"divergence_factor", ParamType::real, real_text(controls.divergence_factor), "loss growth over f(w_0) that counts as divergence", false,
        [real](P&, R& c, const std::string& v) { c.divergence_factor = real(v, "divergence_factor"); }, nullptr},
       {"trace_points_per_decade", ParamType::integer, std::to_string(controls.trace_points_per_decade), "trace points per decade of iterations", false,
-       [integer](P&, R& c, const std::string& v) { c.trace_points_per_decade = static_cast<int>(integer(v, "trace_points_per_decade")); },
+       [integer](P&, R& c, const std::string& v) {
+         // Checked before narrowing to int: 4294967297 must not become 1.
+         const long long points = integer(v, "trace_points_per_decade");
+         if (points < 1 || points > 1000000)
+           throw InputError("trace_points_per_decade = " + v + ": expected an integer in [1, 1000000]");
+         c.trace_points_per_decade = static_cast<int>(points);
+       },
        nullptr},
   };
 }
@@ -668,8 +675,16 @@ void Planner::expand(StudyPlan& plan, std::vector<StudyTaskRecord>& records) {
   std::unordered_map<std::uint64_t, std::size_t> seen;  // key -> record: duplicates, collisions
   std::map<std::string, std::size_t> problem_index;
   std::map<std::string, std::size_t> optimizer_index;
+  // The run seeds seed .. seed + repeats - 1 are stored as signed 64-bit integers.
+  if (seed_ > std::numeric_limits<long long>::max() - (repeats_ - 1))
+    fail_grid("seed = " + std::to_string(seed_) + " with repeats = " + std::to_string(repeats_) +
+              ": the run seeds seed .. seed + repeats - 1 would exceed 2^63 - 1");
   std::uint64_t points = static_cast<std::uint64_t>(repeats_);
-  for (const auto& dimension : dimensions_) points *= keys_[dimension.front()].entry->values.size();
+  for (const auto& dimension : dimensions_) {
+    const std::uint64_t values = keys_[dimension.front()].entry->values.size();
+    if (__builtin_mul_overflow(points, values, &points))
+      fail_grid("the grid has more than 2^64 tasks (the product of its axes' lengths and repeats)");
+  }
   for (std::uint64_t point = 0; point < points; ++point) {
     Described described = describe_point(point);
     const std::uint64_t key = std::stoull(described.task.key, nullptr, 16);

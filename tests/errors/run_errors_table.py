@@ -138,6 +138,15 @@ GRIDS = {
     "bad_spec.ini": "optimizer = gd\nsynthetic = kind=spectrum,n=20,d=4,cond=abc\n",
     "batch_too_large.ini": "optimizer = sgd\nsynthetic = kind=spectrum,n=20,d=4\nbatch_size = 21\n",
     "throwing_minimize.ini": "optimizer = bad_minimize_std\nsynthetic = kind=spectrum,n=20,d=4\nrepeats = 2\n",
+    "seed_overflow.ini": "optimizer = gd\nsynthetic = kind=spectrum,n=20,d=4\nseed = 9223372036854775807\nrepeats = 2\n",
+    "trace_points_wrap.ini": "optimizer = gd\nsynthetic = kind=spectrum,n=20,d=4\ntrace_points_per_decade = 4294967297\n",
+    # More than 2^64 tasks: 2 x 1e6 repeats x 20^10 = 2e19.
+    "too_many_tasks.ini": "optimizer = gd\nsynthetic = kind=spectrum,n=20,d=4\nsynthetic.seed = 1 2\nrepeats = 1000000\n"
+                          + "".join(f"{key} = " + " ".join(str(v) for v in range(1, 21)) + "\n"
+                                    for key in ("max_iterations", "trace_points_per_decade", "time_limit", "max_epochs",
+                                                "lr", "batch_size"))
+                          + "".join(f"{key} = " + " ".join(f"1e-{v}" for v in range(1, 21)) + "\n"
+                                    for key in ("grad_tol", "loss_tol", "ridge", "decay")),
     "throwing_factory.ini": "optimizer = bad_factory_std\nsynthetic = kind=spectrum,n=20,d=4\n",
 }
 

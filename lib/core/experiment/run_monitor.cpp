@@ -96,6 +96,19 @@ bool RunMonitor::check_rules(const TracePoint& point) {
 
 bool RunMonitor::report(long iteration, real loss, real grad_norm, const Vec& w) {
   if (stopped_) return true;
+  // What no computation produces is a plugin's bug, not a result: a negative norm would read as
+  // converged-gradient, an iteration count that goes back would break the trace. (Non-finite
+  // values are a result: the run diverged, check_rules.)
+  const std::string bad = grad_norm < 0 ? "a negative gradient norm " + format_number(grad_norm)
+                          : iteration < 0 ? "a negative iteration number"
+                          : started_ && iteration < last_.iteration
+                              ? "iteration " + std::to_string(iteration) + " after iteration " + std::to_string(last_.iteration)
+                              : "";
+  if (!bad.empty()) {
+    stop(Status::failed, "the optimizer reported " + bad + " (at iteration " + std::to_string(iteration) +
+                             "): a bug in the plugin, not a result");
+    return true;
+  }
   TracePoint point;
   point.iteration = iteration;
   point.seconds = seconds();
