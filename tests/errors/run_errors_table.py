@@ -182,6 +182,25 @@ def build_fixtures(args, work):
     X_nan = X.copy()
     X_nan[3, 2] = np.nan
     write_h5(at("nan.h5"), X_nan, y)
+    # Values that were never written: a contiguous dataset without storage, a virtual dataset whose
+    # source file is missing (both read as fill values); and a valid external link and virtual
+    # dataset, which must be accepted.
+    with h5py.File(at("unwritten.h5"), "w") as f:
+        f.create_dataset("kernels/train_kernel", shape=(n, d), dtype="f8")
+        f["vectors/train_vector"] = y
+    with h5py.File(at("virtual_missing.h5"), "w") as f:
+        layout = h5py.VirtualLayout(shape=(n, d), dtype="f8")
+        layout[:] = h5py.VirtualSource("gone.h5", "kernels/train_kernel", shape=(n, d))
+        f.create_virtual_dataset("kernels/train_kernel", layout)
+        f["vectors/train_vector"] = y
+    with h5py.File(at("external_link.h5"), "w") as f:
+        f["kernels/train_kernel"] = h5py.ExternalLink("good.h5", "/kernels/train_kernel")
+        f["vectors/train_vector"] = y
+    with h5py.File(at("virtual_good.h5"), "w") as f:
+        layout = h5py.VirtualLayout(shape=(n, d), dtype="f8")
+        layout[:] = h5py.VirtualSource("good.h5", "kernels/train_kernel", shape=(n, d))
+        f.create_virtual_dataset("kernels/train_kernel", layout)
+        f["vectors/train_vector"] = y
     y_inf = y.copy()
     y_inf[5] = np.inf
     write_h5(at("inf.h5"), X, y_inf)

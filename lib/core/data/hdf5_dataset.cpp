@@ -230,7 +230,46 @@ void check_not_empty(const H5File& file, const std::string& path,
 // (2) if chunked, have every chunk stored (HDF5 returns fill values for a missing chunk, which
 // are not data); (3) without filters or external files, fit in the file, since each value is
 // then stored as it is; (4) store no more bytes than the file has. Compressed data can be far
-// larger than its file: (1), (2) and (4) bound it.
+// larger than its file: (1), (2) and (4) bound it. "The file" is the one that holds the dataset,
+// which an external link puts in another file than the one opened. And the values must exist:
+// (5) a contiguous dataset that was created but never written has no storage, and HDF5 would
+// return its fill value as data; (6) a virtual dataset reads its missing sources as the fill
+// value too, so every source file must exist and hold its source dataset.
+// (6) above: each mapping's source file exists (HDF5's rule: a relative name is looked up beside
+// the file that holds the virtual dataset; "." is that file itself) and holds its dataset.
+template <class Refuse>
+void check_virtual_sources(hid_t holder, hid_t properties, const Refuse& refuse) {
+  std::size_t count = 0;
+  if (H5Pget_virtual_count(properties, &count) < 0) refuse("cannot be read (unreadable virtual layout)");
+  const auto text = [&](auto get, std::size_t index) {
+    const ssize_t size = get(properties, index, nullptr, 0);
+    if (size < 0) refuse("cannot be read (unreadable virtual layout)");
+    std::string value(static_cast<std::size_t>(size) + 1, '\0');
+    get(properties, index, value.data(), value.size());
+    value.resize(static_cast<std::size_t>(size));
+    return value;
+  };
+  const ssize_t name_size = H5Fget_name(holder, nullptr, 0);
+  std::string holder_name(name_size > 0 ? static_cast<std::size_t>(name_size) + 1 : 1, '\0');
+  if (name_size > 0) H5Fget_name(holder, holder_name.data(), holder_name.size());
+  holder_name.resize(name_size > 0 ? static_cast<std::size_t>(name_size) : 0);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string source = text(H5Pget_virtual_filename, i);
+    const std::string source_dataset = text(H5Pget_virtual_dsetname, i);
+    if (source == ".") continue;  // in this file, checked when that dataset is read
+    std::filesystem::path path(source);
+    if (path.is_relative()) path = std::filesystem::path(holder_name).parent_path() / path;
+    const std::string mapping = " (mapping " + std::to_string(i + 1) + " of " + std::to_string(count) + ")";
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error))
+      refuse("is a virtual dataset whose source file '" + source + "'" + mapping +
+             " does not exist: HDF5 would return fill values as data");
+    const Handle opened(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (!opened.valid() || H5Lexists(opened.get(), source_dataset.c_str(), H5P_DEFAULT) <= 0)
+      refuse("is a virtual dataset whose source '" + source + "':'" + source_dataset + "'" + mapping + " cannot be read");
+  }
+}
+
 void check_stored_values(const H5File& file, const std::string& path, hid_t dataset,
                          const std::vector<hsize_t>& dims) {
   const auto refuse = [&](const std::string& reason) {
@@ -239,9 +278,15 @@ void check_stored_values(const H5File& file, const std::string& path, hid_t data
   const Handle type(H5Dget_type(dataset), H5Tclose);
   const std::size_t value_size = type.valid() ? H5Tget_size(type.get()) : 0;
   const Handle properties(H5Dget_create_plist(dataset), H5Pclose);
+  const Handle holder(H5Iget_file_id(dataset), H5Fclose);  // the file with the data (external links)
   hsize_t file_size = 0;
-  if (value_size == 0 || !properties.valid() || H5Fget_filesize(file.id(), &file_size) < 0)
+  if (value_size == 0 || !properties.valid() || !holder.valid() || H5Fget_filesize(holder.get(), &file_size) < 0)
     refuse("cannot be read");
+  const H5D_layout_t layout = H5Pget_layout(properties.get());
+  if (layout == H5D_VIRTUAL) {
+    check_virtual_sources(holder.get(), properties.get(), refuse);
+    return;  // its values are stored in the sources, which the checks below do not see
+  }
 
   const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
   const std::uint64_t memory = pages > 0 && page_size > 0 ? std::uint64_t(pages) * std::uint64_t(page_size)
@@ -274,6 +319,10 @@ void check_stored_values(const H5File& file, const std::string& path, hid_t data
   // What is stored in the file lies in the file: a larger stored size (of a chunk's compressed
   // bytes, say) is corrupt, and HDF5 would allocate it before finding out.
   const bool external = H5Pget_external_count(properties.get()) != 0;
+  H5D_space_status_t status = H5D_SPACE_STATUS_ERROR;
+  if (!external && layout == H5D_CONTIGUOUS && H5Dget_space_status(dataset, &status) >= 0 &&
+      status == H5D_SPACE_STATUS_NOT_ALLOCATED)
+    refuse("was created but never written (no storage allocated: HDF5 would return its fill value as data)");
   if (!external && H5Dget_storage_size(dataset) > file_size)
     refuse("claims " + std::to_string(H5Dget_storage_size(dataset)) + " bytes of storage, more than the file's " +
            std::to_string(file_size) + " (the file is corrupt)");
