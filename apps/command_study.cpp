@@ -1,13 +1,17 @@
 // kappa study: run a grid of tasks (INI file) serially or over MPI ranks, into one results file.
 // docs/study.md describes the grid syntax, the execution model and the results layout.
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -138,6 +142,44 @@ std::string host_name() {
   if (::gethostname(name, sizeof name - 1) != 0) return "?";
   return name;
 }
+
+// An exclusive flock(2) on RESULTS.lock for the life of a study, the file holding "host H, pid P":
+// a second study on the same results file refuses at once, naming the holder, instead of both
+// rewriting it. The kernel drops the lock when the process ends, however it ends, so a lock file
+// left by a killed study does not block the next one; a normal end removes it.
+class ResultsLock {
+ public:
+  ResultsLock() = default;
+  ResultsLock(const ResultsLock&) = delete;
+  ResultsLock& operator=(const ResultsLock&) = delete;
+  ~ResultsLock() {
+    if (fd_ < 0) return;
+    ::unlink(path_.c_str());
+    ::close(fd_);
+  }
+
+  void acquire(const std::string& results, const std::string& host) {
+    path_ = results + ".lock";
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw InputError("lock file '" + path_ + "' cannot be created: " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char holder[256] = {};
+      const ssize_t got = ::pread(fd_, holder, sizeof holder - 1, 0);
+      ::close(fd_);
+      fd_ = -1;
+      throw InputError("results file '" + results + "' is in use by another study (" +
+                       (got > 0 ? std::string(holder, static_cast<std::size_t>(got)) : std::string("holder unknown")) +
+                       "; lock file '" + path_ + "')");
+    }
+    const std::string holder = "host " + host + ", pid " + std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, holder.data(), holder.size(), 0) != static_cast<ssize_t>(holder.size()))
+      throw InputError("lock file '" + path_ + "' cannot be written: " + std::strerror(errno));
+  }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
 
 // Everything every rank builds identically from the command line and the grid file.
 struct Prepared {
@@ -309,9 +351,11 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
 
   StudyResults results(plan);
   const std::string csv = csv_name(o.output);
+  ResultsLock lock;  // held by rank 0 until the study ends
   if (const int code = agree(world, [&] {
         if (rank != 0) return;
         require_writable(o.output);
+        lock.acquire(o.output, host_name());
         std::error_code error;
         const bool exists = std::filesystem::exists(o.output, error);
         if (exists && o.resume) {

@@ -26,6 +26,9 @@ modes:
                --resume with space completes the study, every task once
   vanished     the output directory is removed while the study runs (serial, 2 ranks): one
                error line naming the file, exit 1
+  lock         a second study on the results file of a running one (serial, then 2 ranks) is
+               refused at once naming the holder's host and pid; after the holder is killed
+               (its lock file left behind) --resume proceeds; a finished study leaves no lock
 Prints "ok: ..." and exits 0 on success; otherwise the reason and exits 1.
 """
 
@@ -36,6 +39,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -648,6 +652,40 @@ def vanished_once(args, ranks, iterations):
     return f"{label}: exit {process.returncode}, '{errors[0]}'"
 
 
+def lock_once(args, ranks):
+    grid = write_grid(args, "lock.ini", slow_grid(200000))
+    remove(args, "lock.h5", "lock.csv")
+    holder = subprocess.Popen(kappa_command(args, ranks) + [grid, "-o", "lock.h5"], env=ENV, cwd=args.work,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lock_file = os.path.join(args.work, "lock.h5.lock")
+    try:
+        deadline = time.time() + 60
+        while not (os.path.exists(lock_file) and open(lock_file).read()) and time.time() < deadline:
+            time.sleep(0.05)
+        check(os.path.exists(lock_file), "the running study made no lock file")
+        pid = rank_zero(holder.pid) if ranks else holder.pid
+        second = run(args, None, grid, "-o", "lock.h5", "--force", expect=1)
+        lines = kappa_error_lines(second.stderr)
+        expected = f"is in use by another study (host {socket.gethostname()}, pid {pid}; lock file 'lock.h5.lock')"
+        check(len(lines) == 1 and expected in lines[0], f"second study: {second.stderr!r}, expected one line with {expected!r}")
+    finally:
+        holder.kill()
+        for child in children(holder.pid):
+            os.kill(child, signal.SIGKILL)
+        holder.wait()
+    check(os.path.exists(lock_file), "the killed study's lock file is gone (the test would not show a stale lock is harmless)")
+    # A stale lock file does not block: flock's lock died with its process.
+    write_grid(args, "lock.ini", slow_grid(20))
+    remove(args, "lock.h5", "lock.csv")
+    run(args, ranks, grid, "-o", "lock.h5")
+    check(not os.path.exists(lock_file), "a finished study left its lock file")
+    return f"{'serial' if ranks is None else f'{ranks} ranks'}: refused naming pid {pid}"
+
+
+def test_lock(args):
+    return "; ".join(lock_once(args, ranks) for ranks in (None, 2))
+
+
 def test_vanished(args):
     return "; ".join(vanished(args, ranks) for ranks in (None, 2))
 
@@ -658,7 +696,7 @@ def main():
     parser.add_argument("--mpiexec", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--plugin-dir", help="a directory with the bad_throwing_minimize plugin (mode nonfinite)")
-    parser.add_argument("mode", choices=["ranks", "kill", "term", "failures", "nonfinite", "time_limit", "disk_full", "vanished"])
+    parser.add_argument("mode", choices=["ranks", "kill", "term", "failures", "nonfinite", "time_limit", "disk_full", "vanished", "lock"])
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     try:
