@@ -32,6 +32,8 @@
 #include <kappa/parse.hpp>
 #include <kappa/plugin.hpp>
 
+#include <cmath>
+
 #include <string>
 
 namespace {
@@ -96,14 +98,18 @@ void direct_solve(const Params& params, const Problem& problem, Vec& w, Monitor&
   const std::string message = to_string(method) + " solution (rank " + std::to_string(solution.rank) + "/" +
                               std::to_string(problem.dim()) + conditioning + ") has |grad f| = " +
                               format_number(gradient_norm / initial_gradient_norm) + " |grad f(w_0)|, above grad_tol: " + cause;
-  // A least-squares solve within its forward-error bound (kappa/dense_solve.hpp) is as accurate
-  // as floating point allows for the method, whatever its gradient shows: w differs from the
-  // exact solution by that rounding, and grad f by H times it.
-  if (least_squares && solution.forward_error_bound <= kForwardErrorTolerance) {
+  // A backward-stable least-squares solve (svd, qr: kappa/dense_solve.hpp; cholesky refuses
+  // where it is not accurate) is as accurate as floating point allows, whatever its gradient
+  // shows: its forward-error bound is the problem's own sensitivity, which no method avoids, and
+  // grad f is H times that rounding. A large bound makes the answer uncertain, not the run failed.
+  if (least_squares && std::isfinite(solution.forward_error_bound)) {
     monitor.finish_at_precision(1, loss, gradient_norm, w,
-                                to_string(method) + " solution within its forward-error bound " +
-                                    format_number(solution.forward_error_bound) + " (cond(B) ~ " +
-                                    format_number(solution.condition) + "; |grad f| = " +
+                                to_string(method) + " solution, backward stable: forward-error bound " +
+                                    format_number(solution.forward_error_bound) +
+                                    (solution.forward_error_bound > kForwardErrorTolerance ? " (uncertain: above " +
+                                                                                                 format_number(kForwardErrorTolerance) + ")"
+                                                                                           : "") +
+                                    " (cond(B) ~ " + format_number(solution.condition) + "; |grad f| = " +
                                     format_number(gradient_norm / initial_gradient_norm) + " |grad f(w_0)|)");
     return;
   }

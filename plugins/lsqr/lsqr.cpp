@@ -81,7 +81,8 @@ OwnTest stopping_test(real atol, real btol, real conlim, real r_norm, real ar_no
   if (test2 <= atol) return {"LSQR test S2: |B^T r| / (|B| |r|) <= atol = " + format_number(atol) + estimates()};
   if (conlim > 0 && test3 <= 1 / conlim)
     return {"LSQR test S3: estimated cond(B) >= conlim = " + format_number(conlim) +
-            ", further iterations would amplify rounding (conlim=0 turns the test off)" + estimates()};
+            ": the paper's guard against amplified rounding (with reorthogonalize=full, conlim=0 lets LSQR go on "
+            "to w*)" + estimates()};
   if (1 + t1 <= 1) return {"LSQR test S1 at machine precision: |r| / (|r_0| + |B| |x|) <= eps" + estimates(), true};
   if (1 + test2 <= 1) return {"LSQR test S2 at machine precision: |B^T r| / (|B| |r|) <= eps" + estimates(), true};
   if (1 + test3 <= 1) return {"LSQR test S3 at machine precision: estimated cond(B) >= 1/eps" + estimates()};

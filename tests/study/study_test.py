@@ -669,10 +669,25 @@ def lock_once(args, ranks):
         expected = f"is in use by another study (host {socket.gethostname()}, pid {pid}; lock file 'lock.h5.lock')"
         check(len(lines) == 1 and expected in lines[0], f"second study: {second.stderr!r}, expected one line with {expected!r}")
     finally:
+        # The ranks first (once mpiexec is gone they are no longer its children), then mpiexec,
+        # and wait until every one has exited: a surviving rank 0 would still hold the lock.
+        ranks_running = children(holder.pid)
+        for child in ranks_running:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         holder.kill()
-        for child in children(holder.pid):
-            os.kill(child, signal.SIGKILL)
         holder.wait()
+        def alive(pid):
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    return stat.read().split()[2] != "Z"
+            except OSError:
+                return False
+        deadline = time.time() + 30
+        while any(alive(pid) for pid in ranks_running) and time.time() < deadline:
+            time.sleep(0.05)
     check(os.path.exists(lock_file), "the killed study's lock file is gone (the test would not show a stale lock is harmless)")
     # A stale lock file does not block: flock's lock died with its process.
     write_grid(args, "lock.ini", slow_grid(20))

@@ -45,9 +45,10 @@ Mat design_matrix(const Mat& X, bool intercept);
 //   float32: the problem keeps its samples (and targets) in float, and every product with them
 //            (residuals, gradients, Hessian-vector products) is computed in float; the weights
 //            and the optimizer's own state stay double (a double "master copy", as in mixed
-//            precision training). Half the memory traffic of float64, and a precision floor
-//            near kappa_H * 6e-8 instead of kappa_H * 1.1e-16. Direct references are always
-//            computed in double from the original data.
+//            precision training). Half the memory traffic of float64, and a unit roundoff
+//            of 2^-24 = 6e-8 instead of 2^-53 = 1.1e-16 in every product, so the accuracy
+//            rounding allows (about cond(X) u) is 5e8 times coarser. Direct references are
+//            always computed in double from the original data.
 enum class Precision { float64, float32 };
 std::string to_string(Precision precision);           // "double" | "float"
 Precision parse_precision(const std::string& name);  // "double" | "float"; InputError otherwise

@@ -421,10 +421,10 @@ void write_verdict(Diagnosis& d) {
                   "CG's bound of " + text(regression->conjugate_gradient_iterations) + " iterations for a reduction by " +
                   text(d.tolerance) + " is for exact arithmetic.");
     out.push_back("torch.optim.LBFGS (kappa's torch_lbfgs) ends a step() when g.d > -tolerance_change (1e-9), an "
-                  "absolute test: near a quadratic's minimum g.d ~ -2 (f - f*), so it stops once the loss is within "
-                  "about 5e-10 of its minimum, and a w with that loss gap can be as far as sqrt(5e-10) / sigma_min(B) = " +
-                  text(std::sqrt(5e-10) / std::sqrt(regression->spectrum.strong_convexity() / 2)) +
-                  " from w* (|w*| = " + text(d.solution_norm) + "). kappa solve names the rule that stopped it.");
+                  "absolute test on the directional derivative along its quasi-Newton direction d: it measures neither "
+                  "the loss gap nor the distance to w*, and on badly scaled or ill-conditioned data it can fire far "
+                  "from both; every later step() then evaluates once and stops by the same test. kappa solve names "
+                  "the rule that stopped it and its values.");
   }
   for (const FormulationFigures* figures : {regression, kernel}) {
     if (!figures) continue;
