@@ -115,6 +115,17 @@ void require_writable(const std::string& file) {
   const std::string prefix = "output file '" + file + "': ";
   std::error_code error;
   if (std::filesystem::is_directory(file, error)) throw InputError(prefix + "is a directory");
+  const std::filesystem::file_status existing = std::filesystem::status(file, error);
+  if (std::filesystem::exists(existing) && !std::filesystem::is_regular_file(existing))
+    throw InputError(prefix + "exists and is not a regular file (a FIFO or a device would block or be replaced)");
+  // Outputs are written to FILE.tmp (and studies lock FILE.lock) and renamed: the longest of
+  // those names must be a valid file name, or the run would fail only when it first writes.
+  const std::string name = std::filesystem::path(file).filename().string();
+  const std::string parent = std::filesystem::path(file).parent_path().string();
+  const long name_max = ::pathconf(parent.empty() ? "." : parent.c_str(), _PC_NAME_MAX);
+  if (name.size() + std::string(".lock").size() > static_cast<std::size_t>(name_max > 0 ? name_max : 255))
+    throw InputError(prefix + "the name is too long: " + std::to_string(name.size()) + " characters, at most " +
+                     std::to_string((name_max > 0 ? name_max : 255) - 5) + " (kappa writes FILE.tmp and FILE.lock beside it)");
   const auto slash = file.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : file.substr(0, slash));
   const std::filesystem::file_status status = std::filesystem::status(dir, error);

@@ -185,6 +185,7 @@ def build_fixtures(args, work):
     # Values that were never written: a contiguous dataset without storage, a virtual dataset whose
     # source file is missing (both read as fill values); and a valid external link and virtual
     # dataset, which must be accepted.
+    os.mkfifo(at("fifo.json"))  # an output that exists but is not a regular file
     with h5py.File(at("unwritten.h5"), "w") as f:
         f.create_dataset("kernels/train_kernel", shape=(n, d), dtype="f8")
         f["vectors/train_vector"] = y
