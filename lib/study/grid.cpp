@@ -793,13 +793,24 @@ GridFile parse_grid(const std::string& text, const std::string& name, const std:
   grid.name = name;
   grid.directory = directory.empty() ? "." : directory;
   grid.text = text;
-  std::istringstream lines(text);
+  // Text as editors write it: a UTF-8 byte-order mark is skipped, and CRLF and CR-only (old Mac)
+  // line ends count as line ends. A NUL byte means the file is not text.
+  const std::size_t nul = text.find('\0');
+  if (nul != std::string::npos)
+    throw InputError(name + ": byte " + std::to_string(nul + 1) + " is a NUL byte: a grid file is text (key = values lines)");
+  std::string normalized = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? text.substr(3) : text;
+  for (std::size_t at = normalized.find('\r'); at != std::string::npos; at = normalized.find('\r', at)) {
+    if (at + 1 < normalized.size() && normalized[at + 1] == '\n')
+      normalized.erase(at, 1);
+    else
+      normalized[at] = '\n';
+  }
+  std::istringstream lines(normalized);
   std::string line;
   std::string prefix;
   int number = 0;
   while (std::getline(lines, line)) {
     ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
     const std::size_t comment = line.find('#');
     const std::string content = trim(comment == std::string::npos ? line : line.substr(0, comment));
     if (content.empty()) continue;
@@ -830,6 +841,13 @@ GridFile parse_grid(const std::string& text, const std::string& name, const std:
 }
 
 GridFile read_grid_file(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    throw InputError("grid file '" + path + "' is not a regular file (" +
+                     (std::filesystem::is_directory(status) ? std::string("a directory")
+                                                            : std::string("a FIFO or a device would block or never end")) +
+                     ")");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("grid file '" + path + "' cannot be read (does it exist?)");
   std::ostringstream text;

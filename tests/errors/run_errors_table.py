@@ -138,6 +138,9 @@ GRIDS = {
     "bad_spec.ini": "optimizer = gd\nsynthetic = kind=spectrum,n=20,d=4,cond=abc\n",
     "batch_too_large.ini": "optimizer = sgd\nsynthetic = kind=spectrum,n=20,d=4\nbatch_size = 21\n",
     "throwing_minimize.ini": "optimizer = bad_minimize_std\nsynthetic = kind=spectrum,n=20,d=4\nrepeats = 2\n",
+    "nul.ini": "optimizer = gd\nsynthetic = kind=spectrum,n=20,d=4\x00\n",
+    "bom.ini": "\ufeffoptimizer = gd\nsynthetic = kind=spectrum,n=20,d=4\n",
+    "cr_only.ini": "optimizer = gd\rsynthetic = kind=spectrum,n=20,d=4\r",
     "seed_overflow.ini": "optimizer = gd\nsynthetic = kind=spectrum,n=20,d=4\nseed = 9223372036854775807\nrepeats = 2\n",
     "trace_points_wrap.ini": "optimizer = gd\nsynthetic = kind=spectrum,n=20,d=4\ntrace_points_per_decade = 4294967297\n",
     # More than 2^64 tasks: 2 x 1e6 repeats x 20^10 = 2e19.
@@ -221,8 +224,9 @@ def build_fixtures(args, work):
     grids = at("grids")
     os.makedirs(grids)
     for name, text in GRIDS.items():
-        with open(os.path.join(grids, name), "w") as f:
+        with open(os.path.join(grids, name), "w", encoding="utf-8", newline="") as f:  # bytes as written
             f.write(text)
+    os.mkfifo(os.path.join(grids, "fifo.ini"))  # a grid that is not a regular file: must not block
     with open(os.path.join(grids, "missing_data.ini"), "w") as f:
         f.write(f"optimizer = cg\ndata = {at('nonexistent.h5')}\n")
     with open(os.path.join(grids, "nan_data.ini"), "w") as f:
