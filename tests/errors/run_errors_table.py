@@ -192,18 +192,17 @@ def build_fixtures(args, work):
     with h5py.File(at("unwritten.h5"), "w") as f:
         f.create_dataset("kernels/train_kernel", shape=(n, d), dtype="f8")
         f["vectors/train_vector"] = y
-    with h5py.File(at("virtual_missing.h5"), "w") as f:
-        layout = h5py.VirtualLayout(shape=(n, d), dtype="f8")
-        layout[:] = h5py.VirtualSource("gone.h5", "kernels/train_kernel", shape=(n, d))
-        f.create_virtual_dataset("kernels/train_kernel", layout)
-        f["vectors/train_vector"] = y
+    def virtual_design(path, source):  # X as a virtual dataset mapping all of source's X
+        with h5py.File(path, "w") as f:
+            layout = h5py.VirtualLayout(shape=(n, d), dtype="f8")
+            layout[:] = h5py.VirtualSource(source, "kernels/train_kernel", shape=(n, d))
+            f.create_virtual_dataset("kernels/train_kernel", layout)
+            f["vectors/train_vector"] = y
+
+    virtual_design(at("virtual_missing.h5"), "gone.h5")
+    virtual_design(at("virtual_good.h5"), "good.h5")
     with h5py.File(at("external_link.h5"), "w") as f:
         f["kernels/train_kernel"] = h5py.ExternalLink("good.h5", "/kernels/train_kernel")
-        f["vectors/train_vector"] = y
-    with h5py.File(at("virtual_good.h5"), "w") as f:
-        layout = h5py.VirtualLayout(shape=(n, d), dtype="f8")
-        layout[:] = h5py.VirtualSource("good.h5", "kernels/train_kernel", shape=(n, d))
-        f.create_virtual_dataset("kernels/train_kernel", layout)
         f["vectors/train_vector"] = y
     y_inf = y.copy()
     y_inf[5] = np.inf
