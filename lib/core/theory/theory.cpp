@@ -334,12 +334,18 @@ FormulationFigures figures_for(Formulation formulation, const std::string& hessi
 
 // The preconditioner figures: kappa_H of P^T H P for every known preconditioner, each fitted by
 // `fit` (which may refuse, e.g. a preconditioner that needs an intercept).
+// `unpreconditioned` is the spectrum already computed for "none" (not computed again).
 template <class Fit>
-std::vector<PreconditionerFigure> preconditioner_figures(const Problem& problem, Fit fit) {
+std::vector<PreconditionerFigure> preconditioner_figures(const Problem& problem, Fit fit, const HessianSpectrum& unpreconditioned) {
   std::vector<PreconditionerFigure> figures;
   for (const std::string& name : preconditioner_names()) {
     PreconditionerFigure figure;
     figure.name = name;
+    if (name == "none") {
+      figure.condition = unpreconditioned.condition();
+      figures.push_back(figure);
+      continue;
+    }
     try {
       const std::unique_ptr<Preconditioner> preconditioner = fit(name);
       figure.condition = hessian_spectrum(problem, *preconditioner).condition();
@@ -483,17 +489,25 @@ Diagnosis diagnose(const Dataset& data, const LossSpec& loss, real tolerance, st
                           "converge like O(1/sqrt(k)))";
     } else {
       const LinearModelProblem problem(data.X_train, data.y_train, loss);
-      const std::unique_ptr<Preconditioner> identity = make_preconditioner("none", problem);
-      d.regression = figures_for(Formulation::regression, regression_hessian_text(loss), hessian_spectrum(problem, *identity), tolerance);
-      d.regression->preconditioners = preconditioner_figures(
-          problem, [&](const std::string& name) { return make_preconditioner(name, problem); });
+      // l2: one SVD of the least-squares form B serves the spectrum (H = 2 B^T B, the same
+      // cutoff) and the claims; huber: the bound's own spectrum.
+      std::optional<LeastSquaresSensitivity> sensitivity;
+      HessianSpectrum spectrum;
       if (loss.kind == LossKind::l2) {
-        const LeastSquaresSensitivity sensitivity =
-            least_squares_sensitivity(problem.least_squares_matrix(), problem.least_squares_rhs());
-        d.regression->attainable_accuracy = sensitivity.attainable_accuracy;
-        d.solution_norm = sensitivity.solution_norm;
+        const Mat B = problem.least_squares_matrix();
+        sensitivity = least_squares_sensitivity(B, problem.least_squares_rhs());
+        spectrum = spectrum_from_singular_values(sensitivity->singular_values, 2.0, B.n_rows, problem.dim());
+      } else {
+        spectrum = hessian_spectrum(problem, *make_preconditioner("none", problem));
+      }
+      d.regression = figures_for(Formulation::regression, regression_hessian_text(loss), spectrum, tolerance);
+      d.regression->preconditioners = preconditioner_figures(
+          problem, [&](const std::string& name) { return make_preconditioner(name, problem); }, spectrum);
+      if (sensitivity) {
+        d.regression->attainable_accuracy = sensitivity->attainable_accuracy;
+        d.solution_norm = sensitivity->solution_norm;
         const std::string options = loss_options + (loss.intercept ? std::string(loss_options.empty() ? "" : " ") + "--intercept" : "");
-        for (Claim& claim : regression_claims(sensitivity, options, budget)) d.claims.push_back(std::move(claim));
+        for (Claim& claim : regression_claims(*sensitivity, options, budget)) d.claims.push_back(std::move(claim));
       }
     }
   }
@@ -505,7 +519,8 @@ Diagnosis diagnose(const Dataset& data, const LossSpec& loss, real tolerance, st
       d.kernel_system = figures_for(Formulation::kernel_system, loss.ridge > 0 ? "K + lambda I (lambda = ridge)" : "K",
                                     hessian_spectrum(problem, *identity), tolerance);
       d.kernel_system->preconditioners = preconditioner_figures(
-          problem, [&](const std::string& name) { return make_kernel_system_preconditioner(name, problem); });
+          problem, [&](const std::string& name) { return make_kernel_system_preconditioner(name, problem); },
+          d.kernel_system->spectrum);
       const Mat system = data.X_train + loss.ridge * arma::eye(data.num_samples(), data.num_samples());
       const LeastSquaresSensitivity sensitivity = least_squares_sensitivity(system, data.y_train);
       d.kernel_system->attainable_accuracy = sensitivity.attainable_accuracy;
