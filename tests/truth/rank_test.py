@@ -16,42 +16,27 @@
 
 usage: rank_test.py KAPPA PLUGIN_DIR WORK_DIR
 """
-import itertools
 import json
 import os
 import re
-import subprocess
 import sys
 
-try:
-    import h5py
-    import numpy as np
-except ImportError as error:  # the Debian packages python3-numpy and python3-h5py
-    print(f"skip: {error}")
-    sys.exit(77)
+from truth import Truth, np, polynomial_design, write_problem
 
-kappa, plugin_dir, work = sys.argv[1:4]
-failures = []
+t = Truth(sys.argv)
+plugin_dir, work = t.plugin_dir, t.work
+run = t.run
 
 
 def check(condition, message):
     if not condition:
-        failures.append(message)
+        t.fail(message)
         print("FAIL:", message)
-
-
-def run(*args):
-    result = subprocess.run([kappa, *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"FAIL: kappa {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
-    return result.stdout
 
 
 def write(name, X, y):
     path = os.path.join(work, name)
-    with h5py.File(path, "w") as f:
-        f["kernels/train_kernel"] = X
-        f["vectors/train_vector"] = y
+    write_problem(path, X, y)
     return path
 
 
@@ -69,10 +54,8 @@ def polynomial(rng):
     """Degree-2 features of 4 inputs (one binary, values 1 and 2), unscaled, with a constant
     column: x_b^2 = 3 x_b - 2, so rank 14 of 15."""
     n = 120
-    Z = np.column_stack([rng.normal(50, 10, n), rng.choice([1.0, 2.0], n), rng.normal(25, 4, n), rng.normal(5, 1, n)])
-    columns = [np.ones(n)] + [Z[:, i] for i in range(4)]
-    columns += [Z[:, i] * Z[:, j] for i, j in itertools.combinations_with_replacement(range(4), 2)]
-    return np.column_stack(columns)
+    return polynomial_design(np.column_stack([rng.normal(50, 10, n), rng.choice([1.0, 2.0], n),
+                                              rng.normal(25, 4, n), rng.normal(5, 1, n)]))
 
 
 def numpy_rank(A):
@@ -158,6 +141,4 @@ check("rel_w_err_range" not in stdout and "minimizers are not unique" not in std
 check(condition_of_solve(stdout) == condition_of_diagnose(run("diagnose", path)), "full rank: solve and diagnose print another cond")
 check(rows["gd"]["relative_weight_error_range"] == rows["gd"]["relative_weight_error"], "full rank: the two errors differ")
 
-if failures:
-    sys.exit(f"{len(failures)} failure(s)")
-print("ok: rank-deficient problems, one condition number, rel_w_err_range against numpy")
+t.finish("rank-deficient problems, one condition number, rel_w_err_range against numpy")

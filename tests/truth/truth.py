@@ -30,6 +30,16 @@ def write_problem(path, X, y):
         f[X_TRAIN], f[Y_TRAIN] = X, y
 
 
+def polynomial_design(raw):
+    """Degree-2 polynomial features of the raw (unscaled) input columns of `raw`, with a constant
+    column, as scikit-learn's PolynomialFeatures(2): 1, x_i, x_i x_j (i <= j). A binary input
+    makes it rank-deficient (x_b^2 is a combination of x_b and 1)."""
+    n, inputs = raw.shape
+    columns = [np.ones(n)] + [raw[:, i] for i in range(inputs)]
+    columns += [raw[:, i] * raw[:, j] for i in range(inputs) for j in range(i, inputs)]
+    return np.column_stack(columns)
+
+
 def numpy_solution(path):
     """numpy's minimum-norm least-squares solution of X w = y (lstsq: SVD, rcond eps max(n, d))."""
     X, y = read_problem(path)

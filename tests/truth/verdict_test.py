@@ -27,7 +27,7 @@ import os
 import shlex
 import sys
 
-from truth import Truth, np, numpy_solution, relative_error, write_problem
+from truth import Truth, np, numpy_solution, polynomial_design, relative_error, write_problem
 
 t = Truth(sys.argv)
 
@@ -37,9 +37,7 @@ def polynomial_problem(path, seed=3):
     n = 342
     raw = [rng.uniform(19, 79, n), rng.integers(1, 3, n).astype(float), rng.uniform(18, 42, n), rng.uniform(62, 133, n)]
     raw += [rng.uniform(low, high, n) for low, high in [(97, 301), (41, 242), (22, 99), (2, 9), (3.2, 6.1), (58, 124)]]
-    Z = np.column_stack(raw)
-    columns = [np.ones(n)] + [Z[:, i] for i in range(10)] + [Z[:, i] * Z[:, j] for i in range(10) for j in range(i, 10)]
-    X = np.column_stack(columns)
+    X = polynomial_design(np.column_stack(raw))
     w = rng.normal(size=X.shape[1]) / np.abs(X).mean(axis=0)
     y = X @ w + rng.normal(scale=1.0, size=n)
     write_problem(path, X, y)
