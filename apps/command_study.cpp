@@ -355,14 +355,14 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
   if (const int code = agree(world, [&] {
         if (rank != 0) return;
         require_writable(o.output);
-        lock.acquire(o.output, host_name());
         std::error_code error;
         const bool exists = std::filesystem::exists(o.output, error);
-        if (exists && o.resume) {
-          results.load(o.output);
-        } else if (exists && !o.force) {
+        if (exists && !o.resume && !o.force)
           throw InputError("results file '" + o.output + "' exists: add --resume to continue it, --force to overwrite it, or choose another --output");
-        }
+        // After the refusals that need no lock (they leave no file behind), before the results
+        // are read: a resumed file is read and rewritten under the lock.
+        lock.acquire(o.output, host_name());
+        if (exists && o.resume) results.load(o.output);
       }))
     return code;
 

@@ -269,14 +269,25 @@ def environment():
     return env
 
 
+# Transient files kappa makes beside an output while it runs and always removes: the write probe
+# of an output directory and a study's lock (tested on their own: study.lock). Rows run in
+# parallel and several use results files in $DATA, so another row's may be seen here.
+TRANSIENT = re.compile(r"^\.kappa-write-test-|\.lock$")
+
+
 def snapshot(directory):
     """Every entry under `directory` with its type and content hash: detects any file written,
-    renamed or left behind. FIFOs are never opened."""
+    renamed or left behind (but TRANSIENT). FIFOs are never opened."""
     entries = {}
     for root, dirs, files in os.walk(directory):
         for name in dirs + files:
+            if TRANSIENT.search(name):
+                continue
             path = os.path.join(root, name)
-            mode = os.lstat(path).st_mode
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:  # removed between the listing and here
+                continue
             digest = ""
             if stat.S_ISREG(mode):
                 with open(path, "rb") as f:
