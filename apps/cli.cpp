@@ -126,6 +126,13 @@ void require_writable(const std::string& file) {
   if (name.size() + std::string(".lock").size() > static_cast<std::size_t>(name_max > 0 ? name_max : 255))
     throw InputError(prefix + "the name is too long: " + std::to_string(name.size()) + " characters, at most " +
                      std::to_string((name_max > 0 ? name_max : 255) - 5) + " (kappa writes FILE.tmp and FILE.lock beside it)");
+  // A regular FILE.tmp left by a killed run is replaced; anything else there would make the
+  // final rename fail after all the work.
+  const std::filesystem::file_status temporary = std::filesystem::symlink_status(file + ".tmp", error);
+  if (std::filesystem::exists(temporary) && !std::filesystem::is_regular_file(temporary))
+    throw InputError(prefix + "its temporary file '" + file + ".tmp' exists and is " +
+                     (std::filesystem::is_directory(temporary) ? "a directory" : "not a regular file") +
+                     " (kappa writes FILE.tmp and renames it): remove it");
   const auto slash = file.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : file.substr(0, slash));
   const std::filesystem::file_status status = std::filesystem::status(dir, error);

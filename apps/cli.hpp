@@ -71,5 +71,7 @@ int run_study(int argc, char** argv);
 int run_report(int argc, char** argv);
 int run_generate(int argc, char** argv);
 int run_plugins(int argc, char** argv);
+// Not a user command: the task process kappa study starts on every rank (study_scheduler.hpp).
+int run_task_process(int argc, char** argv);
 
 }  // namespace kappa::cli

@@ -3,7 +3,7 @@
 // a metric (relative weight error by default), the median iterations and data passes, and the
 // failed and diverged counts; then the best grid point per optimizer. It reads the file through
 // read_results_file, so it works on the file of a study that is still running or was killed:
-// that file is always complete on disk (docs/study.md), it just has fewer rows.
+// that file is always complete on disk (docs/study.md), and its journal adds the rows saved since.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -255,7 +255,7 @@ class Summary {
     const Status status = parse_status(std::get<std::string>(row.cells[status_]));
     ++group.tasks;
     group.converged += is_converged(status);
-    group.failed += status == Status::failed;
+    group.failed += status == Status::failed || status == Status::crashed;  // both: no result
     group.diverged += status == Status::diverged;
     group.metric.push_back(real_of(row.cells[metric_]));
     group.iterations.push_back(real_of(row.cells[iterations_]));
@@ -487,6 +487,11 @@ void print_header(const ReportOptions& o, const ResultsFile& results, std::size_
   for (const auto& [name, count] : statuses) counts.push_back(std::to_string(count) + " " + name);
   if (counts.empty()) counts.push_back("none yet");
   print_wrapped("statuses: ", counts, ", ", 10);
+  const auto crashed = statuses.find(to_string(Status::crashed));
+  if (crashed != statuses.end())
+    std::cout << "crashed: " << crashed->second << " task" << (crashed->second == 1 ? " whose" : "s whose")
+              << " task process died or was killed (the message says how; counted as failed below); "
+                 "kappa study --resume --retry-failed runs them again\n";
 }
 
 }  // namespace
@@ -512,6 +517,7 @@ int run_report(int argc, char** argv) {
   require_regular_input(o.file, "results file");
 
   ResultsFile results = read_results_file(o.file);
+  for (const std::string& note : results.notes) std::cerr << "kappa report: note: " << note << '\n';
   if (results.format_version != kStudyFormatVersion)
     throw InputError("results file '" + o.file + "' has format version " + std::to_string(results.format_version) +
                      ", this kappa reads version " + std::to_string(kStudyFormatVersion));

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include <kappa/parse.hpp>
@@ -10,6 +11,7 @@
 
 #include "cli.hpp"
 #include "report_writer.hpp"
+#include "task_process.hpp"
 
 namespace kappa::cli {
 namespace {
@@ -38,6 +40,7 @@ struct SolveOptions {
   RunControls controls;
   std::string output;
   std::optional<long long> seed;
+  std::string isolation = "process";
 };
 
 po::options_description describe(SolveOptions& o) {
@@ -72,7 +75,10 @@ po::options_description describe(SolveOptions& o) {
        o.controls.seed = static_cast<std::uint64_t>(seed);
      })->value_name("N"),
      "seed of the runs' random choices (minibatch order): same seed, same trajectory")
-    ("output,o", po::value(&o.output)->value_name("FILE"), "also write the results to FILE: .json (with traces) or .csv");
+    ("output,o", po::value(&o.output)->value_name("FILE"), "also write the results to FILE: .json (with traces) or .csv")
+    ("isolation", po::value(&o.isolation)->default_value(o.isolation)->value_name("MODE"),
+     "process: each optimizer runs in a process of its own, so one that crashes costs its row (status crashed) | "
+     "none: all in this process (for debuggers; a crash ends kappa solve)");
   add_plugin_options(options, o.plugins);
   return options;
 }
@@ -146,6 +152,8 @@ ExperimentSetup checked_setup(SolveOptions& o) {
   if (!o.output.empty() && !ends_with(o.output, ".json") && !ends_with(o.output, ".csv"))
     throw UsageError("--output '" + o.output + "': the file name must end in .json or .csv");
   if (!o.output.empty()) require_writable(o.output);
+  if (o.isolation != "process" && o.isolation != "none")
+    throw UsageError("--isolation '" + o.isolation + "': expected process or none");
   if (o.seed) o.data.synthetic = with_seed(o.data.synthetic, *o.seed);
   ExperimentSetup setup;
   setup.loss.kind = parse_loss(o.loss_name);
@@ -211,6 +219,34 @@ void add_predictions(const Experiment& experiment, const RunControls& controls, 
   }
 }
 
+// Seconds without a heartbeat after which an optimizer's process counts as stopped or wedged.
+constexpr double kSilenceSeconds = 60;
+
+// One run in a process of its own (task_process.hpp), forked from this one so that it has the
+// built problem: a crash, abort(), exit() or OOM kill in the plugin becomes a crashed row, and a
+// plugin that stops reporting is killed after its time limit plus the grace.
+RunResult run_isolated(const Experiment& experiment, const PlannedRun& run, const RunControls& controls) {
+  const std::unique_ptr<ChildProcess> child = ChildProcess::fork([&](ParentLink& link) {
+    link.start_heartbeat();
+    if (!link.next_task()) return 1;
+    return link.send(MessageKind::result, encode_run_result(experiment.run(run.name, *run.optimizer, controls, &link.progress()))) ? 0 : 1;
+  });
+  const TaskAnswer answer = run_in_child(*child, 0, {controls.time_limit, kSilenceSeconds}, nullptr);
+  if (answer.answered) return decode_run_result(answer.result);
+  RunResult crashed;
+  crashed.optimizer = run.name;
+  crashed.status = Status::crashed;
+  crashed.message = "its process (pid " + std::to_string(child->pid()) + ") " + answer.death;
+  crashed.iterations = answer.last.iteration;
+  crashed.data_passes = answer.last.data_passes;
+  crashed.grad_norm = answer.last.grad_norm;
+  crashed.seconds = answer.seconds;
+  crashed.evaluation.train_loss = answer.last.loss;
+  for (real* value : {&crashed.evaluation.loss_gap, &crashed.evaluation.relative_weight_error, &crashed.evaluation.weight_norm})
+    *value = arma::datum::nan;
+  return crashed;
+}
+
 SolveReport run_all(const Experiment& experiment, const SolveOptions& o, const std::vector<PlannedRun>& planned) {
   SolveReport report;
   report.experiment = &experiment;
@@ -218,7 +254,7 @@ SolveReport run_all(const Experiment& experiment, const SolveOptions& o, const s
   if (!o.data.file.empty()) report.file_paths = o.data.paths;
   for (const PlannedRun& run : planned) {
     SolveRun solve_run;
-    solve_run.result = experiment.run(run.name, *run.optimizer, o.controls);
+    solve_run.result = o.isolation == "process" ? run_isolated(experiment, run, o.controls) : experiment.run(run.name, *run.optimizer, o.controls);
     // A parameter that does not fit the data is bad input, known only once the data are read.
     if (solve_run.result.input_error) throw InputError("optimizer '" + run.name + "': " + solve_run.result.message);
     solve_run.params = run.params.as_text();

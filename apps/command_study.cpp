@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -25,6 +26,7 @@
 #include <boost/serialization/vector.hpp>
 
 #include <kappa/parse.hpp>
+#include "study/fingerprint.hpp"
 #include "study/grid.hpp"
 #include "study/results.hpp"
 
@@ -71,6 +73,9 @@ struct StudyOptions {
   long long show = 10;   // range-checked (>= 0) before use: a size_t option would take -1 as 2^64 - 1
   long long chunk = 0;
   double cache_megabytes = 2048;
+  std::string isolation = "process";
+  bool retry_failed = false;
+  bool rerun_changed = false;
   SchedulerOptions scheduler;
   PluginOptions plugins;
 };
@@ -90,11 +95,21 @@ po::options_description describe(StudyOptions& o) {
     ("cache-memory", po::value(&o.cache_megabytes)->default_value(o.cache_megabytes)->value_name("MB"),
      "memory bound per rank of the cache of built problems (data, preconditioner, direct solution)")
     ("flush-interval", po::value(&o.scheduler.flush_interval)->default_value(o.scheduler.flush_interval)->value_name("SECONDS"),
-     "rewrite the results file at most this often (a killed job loses at most this much work)")
+     "save the new results (appended to RESULTS.h5.journal) this often: a killed job loses at most this much work")
     ("progress-interval", po::value(&o.scheduler.progress_interval)->default_value(o.scheduler.progress_interval)->value_name("SECONDS"),
      "seconds between progress lines when stderr is not a terminal (Slurm logs)")
     ("term-grace", po::value(&o.scheduler.term_grace)->default_value(o.scheduler.term_grace)->value_name("SECONDS"),
-     "after SIGTERM/SIGINT, wait this long for running tasks before writing the results and exiting");
+     "after SIGTERM/SIGINT, wait this long for running tasks before writing the results and exiting")
+    ("worker-timeout", po::value(&o.scheduler.worker_timeout)->default_value(o.scheduler.worker_timeout)->value_name("SECONDS"),
+     "a rank (or task process) running a task that sends nothing for this long is lost: its tasks go to other ranks "
+     "(exit status 4)")
+    ("isolation", po::value(&o.isolation)->default_value(o.isolation)->value_name("MODE"),
+     "process: every rank runs its tasks in a task process, so a crashing plugin costs one row (status crashed) | "
+     "none: in the rank itself (for debuggers; a crash ends the study)")
+    ("retry-failed", po::bool_switch(&o.retry_failed), "with --resume: run the tasks recorded as failed or crashed again")
+    ("rerun-changed", po::bool_switch(&o.rerun_changed),
+     "with --resume: run again the tasks whose data file or plugin library changed since the results were written "
+     "(without it such a results file is refused)");
   add_plugin_options(options, o.plugins);
   return options;
 }
@@ -125,6 +140,12 @@ void check_options(StudyOptions& o) {
   seconds(o.scheduler.flush_interval, "--flush-interval", true);
   seconds(o.scheduler.progress_interval, "--progress-interval", false);
   seconds(o.scheduler.term_grace, "--term-grace", true);
+  seconds(o.scheduler.worker_timeout, "--worker-timeout", false);
+  if (o.isolation != "process" && o.isolation != "none")
+    throw UsageError("--isolation '" + o.isolation + "': expected process or none");
+  o.scheduler.isolated = o.isolation == "process";
+  if (o.retry_failed && !o.resume) throw UsageError("--retry-failed needs --resume (it reruns the failed rows of a results file)");
+  if (o.rerun_changed && !o.resume) throw UsageError("--rerun-changed needs --resume (it reruns the changed rows of a results file)");
   count(o.show, "--show");
   o.scheduler.chunk = count(o.chunk, "--chunk");
   o.scheduler.cache_bytes = static_cast<std::size_t>(o.cache_megabytes * 1024 * 1024);
@@ -194,6 +215,7 @@ void prepare(int argc, char** argv, Prepared& prepared, bool warn) {
   positional.add("grid", 1);
   parse_command_line(argc, argv, usage_text(), describe(o), &positional);
   check_options(o);
+  o.scheduler.arguments.assign(argv + 1, argv + argc);  // for the task processes
   const GridFile grid = read_grid_file(o.grid);
   load_plugins(o.plugins, *prepared.registry, warn);
   prepared.plan = plan_study(grid, *prepared.registry);
@@ -253,10 +275,10 @@ void print_dry_run(const StudyPlan& plan, std::size_t show) {
 // cores / (ranks on this node) threads, and no more than the cores it is bound to. (kappa asks
 // for one thread anyway unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set: see
 // conventions.md; oversubscribed BLAS threads spin against each other, measured 5x slower.)
-void limit_blas_threads(const boost::mpi::communicator* world) {
-  if (!openblas_get_num_threads || !openblas_set_num_threads) return;
+int limit_blas_threads(const boost::mpi::communicator* world) {
+  if (!openblas_get_num_threads || !openblas_set_num_threads) return 0;
   const int threads = openblas_get_num_threads();
-  if (threads <= 1) return;
+  if (threads <= 1) return threads;
   MPI_Comm node = MPI_COMM_NULL;
   int ranks_on_node = 1;
   if (world && MPI_Comm_split_type(MPI_Comm(*world), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
@@ -273,7 +295,9 @@ void limit_blas_threads(const boost::mpi::communicator* world) {
       print_line("kappa study: note: " + std::to_string(ranks_on_node) + " rank(s) x " + std::to_string(threads) +
                  " BLAS threads exceed the " + std::to_string(cores) + " cores of this node (or the " + std::to_string(bound) +
                  " this rank may use): using " + std::to_string(allowed) + " BLAS thread(s) per rank");
+    return static_cast<int>(allowed);
   }
+  return threads;
 }
 
 // Ends the process now: for a rank whose worker thread is still inside a task (it cannot be
@@ -355,6 +379,7 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
   if (const int code = agree(world, [&] {
         if (rank != 0) return;
         require_writable(o.output);
+        require_writable(csv);  // written beside it at every flush: a directory there fails late
         std::error_code error;
         const bool exists = std::filesystem::exists(o.output, error);
         if (exists && !o.resume && !o.force)
@@ -362,12 +387,27 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
         // After the refusals that need no lock (they leave no file behind), before the results
         // are read: a resumed file is read and rewritten under the lock.
         lock.acquire(o.output, host_name());
-        if (exists && o.resume) results.load(o.output);
+        results.set_fingerprints(study_fingerprints(plan, *prepared.registry));  // what the rows depend on, stored with them
+        if (exists && o.resume) {
+          const StudyResults::Rerun rerun = results.load(o.output, o.rerun_changed);
+          for (const std::string& note : results.notes()) print_line("kappa study: note: " + note);
+          for (const FingerprintChange& change : rerun.changes)
+            print_line("kappa study: --rerun-changed: " + describe(change));
+          if (o.rerun_changed)
+            print_line("kappa study: --rerun-changed: " + std::to_string(rerun.dropped) + " task" + (rerun.dropped == 1 ? "" : "s") +
+                       " of " + o.output + " run again");
+        }
+        if (o.retry_failed) {
+          const std::size_t dropped = results.forget({Status::failed, Status::crashed});
+          print_line("kappa study: --retry-failed: " + std::to_string(dropped) + " failed or crashed task" + (dropped == 1 ? "" : "s") +
+                     " of " + o.output + " run again");
+        }
       }))
     return code;
 
-  limit_blas_threads(world);
+  prepared.options.scheduler.blas_threads = limit_blas_threads(world);
   const std::string host = host_name();
+  begin_running();  // from here on a signal stops the study gracefully (results written)
   if (rank != 0) {
     try {
       run_worker(plan, o.scheduler, *world, host);
@@ -380,6 +420,17 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
     return code;
   }
   const int code = coordinate(plan, results, o, world, host);
+  if (world && world->size() > 1) {
+    // The results are complete; the job's end (this broadcast, MPI_Finalize) needs every rank. A
+    // rank stopped after its last task (SIGSTOP) would hold rank 0 there for ever: after
+    // --worker-timeout the process ends instead, with exit status 4 (a rank was lost).
+    std::thread([timeout = o.scheduler.worker_timeout, code] {
+      std::this_thread::sleep_for(std::chrono::duration<double>(timeout));
+      print_line("kappa study: the results are written, but not every rank ended the job within --worker-timeout " +
+                 format_number(timeout) + " s (a rank stopped or wedged?): lost; exit status 4");
+      std::_Exit(code == 0 ? 4 : code);
+    }).detach();
+  }
   int shared = code;
   if (world) boost::mpi::broadcast(*world, shared, 0);
   return code;
@@ -403,6 +454,15 @@ int coordinate(const StudyPlan& plan, StudyResults& results, const StudyOptions&
     end_job(world, 1);
   }
   const std::size_t done = results.size();
+  if (!summary.lost.empty()) {
+    // A lost rank cannot take part in the collective end of the job: MPI_Abort ends every rank.
+    const std::size_t missing = plan.tasks.size() - done;
+    print_line("kappa study: " + std::to_string(summary.lost.size()) + " rank" + (summary.lost.size() == 1 ? " was" : "s were") +
+               " lost; " + std::to_string(done) + " of " + std::to_string(plan.tasks.size()) + " tasks in " + o.output +
+               (missing > 0 ? " (" + std::to_string(missing) + " without a row: run the same command with --resume to finish)" : "") +
+               "; exit status 4");
+    end_job(world, 4);
+  }
   if (summary.signal != 0) {
     std::ostringstream line;
     line << "kappa study: stopped by " << signal_name(summary.signal) << ": " << done << " of " << plan.tasks.size()
@@ -421,7 +481,8 @@ int coordinate(const StudyPlan& plan, StudyResults& results, const StudyOptions&
   char seconds[32];
   std::snprintf(seconds, sizeof seconds, "%.3g", summary.seconds);
   std::cout << "kappa study: " << done << " tasks done (" << summary.ran << " in this run: " << summary.failed << " failed, "
-            << summary.diverged << " diverged) in " << seconds << " s; wrote " << o.output << " and " << csv << std::endl;
+            << summary.diverged << " diverged, " << summary.crashed << " crashed) in " << seconds << " s; wrote " << o.output
+            << " and " << csv << std::endl;
   return 0;
 }
 
@@ -435,6 +496,23 @@ bool launched_by_mpi() {
 }
 
 }  // namespace
+
+int run_task_process(int argc, char** argv) {
+  // argv: task-process PARENT RANK THREADS study ARGS... (IsolatedRunner, study_scheduler.cpp)
+  if (argc < 5 || std::string(argv[4]) != "study") {
+    print_line("kappa task-process: started by kappa study itself, not by hand");
+    return 2;
+  }
+  const auto number = [](const char* text) { return std::strtoll(text, nullptr, 10); };
+  become_task_process(static_cast<pid_t>(number(argv[1])));
+  const long long rank = number(argv[2]);
+  if (openblas_set_num_threads && number(argv[3]) > 0) openblas_set_num_threads(static_cast<int>(number(argv[3])));
+  ParentLink link(3, spawned_child_progress());
+  link.start_heartbeat();  // also while the grid is planned
+  Prepared prepared;
+  prepare(argc - 4, argv + 4, prepared, false);
+  return serve_study_tasks(prepared.plan, prepared.options.scheduler, rank, host_name(), link);
+}
 
 int run_study(int argc, char** argv) {
   // --help needs no MPI.

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
     if (command == "report") return kappa::cli::run_report(argc - 1, argv + 1);
     if (command == "generate") return kappa::cli::run_generate(argc - 1, argv + 1);
     if (command == "plugins") return kappa::cli::run_plugins(argc - 1, argv + 1);
+    if (command == "task-process") return kappa::cli::run_task_process(argc - 1, argv + 1);
     kappa::cli::print_line("kappa: unknown command '" + command + "' (commands: solve, diagnose, study, report, generate, plugins; see kappa --help)");
     return 2;
   } catch (const kappa::cli::UsageError& error) {

@@ -27,15 +27,17 @@ void StudyProgress::record(Status status) {
   ++ran_;
   if (status == Status::failed) ++failed_;
   if (status == Status::diverged) ++diverged_;
+  if (status == Status::crashed) ++crashed_;
 }
 
 std::string StudyProgress::line() const {
   const double seconds = elapsed();
   const double rate = seconds > 0 ? static_cast<double>(ran_) / seconds : 0.0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done()) / rate : NAN;
-  char text[160];
-  std::snprintf(text, sizeof text, "%zu/%zu done, %zu failed, %zu diverged, %.3g tasks/s, ETA %s", done(), total_, failed_,
-                diverged_, rate, ran_ > 0 ? clock_text(eta).c_str() : "?");
+  char text[192];
+  const std::string crashed = crashed_ > 0 ? ", " + std::to_string(crashed_) + " crashed" : "";
+  std::snprintf(text, sizeof text, "%zu/%zu done, %zu failed, %zu diverged%s, %.3g tasks/s, ETA %s", done(), total_, failed_,
+                diverged_, crashed.c_str(), rate, ran_ > 0 ? clock_text(eta).c_str() : "?");
   return text;
 }
 

@@ -26,9 +26,10 @@ class StudyProgress {
   std::size_t ran() const { return ran_; }
   std::size_t failed() const { return failed_; }
   std::size_t diverged() const { return diverged_; }
+  std::size_t crashed() const { return crashed_; }
   double elapsed() const;
 
-  // "12/40 done, 1 failed, 2.30 tasks/s, ETA 0:00:12"
+  // "12/40 done, 1 failed, 0 diverged, 2.30 tasks/s, ETA 0:00:12" (", 1 crashed" when any)
   std::string line() const;
 
  private:
@@ -41,6 +42,7 @@ class StudyProgress {
   std::size_t ran_ = 0;
   std::size_t failed_ = 0;
   std::size_t diverged_ = 0;
+  std::size_t crashed_ = 0;
   Clock::time_point start_ = Clock::now();
   Clock::time_point last_print_ = Clock::now();
   std::size_t last_width_ = 0;

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -18,10 +19,13 @@
 #include <boost/mpi/status.hpp>
 
 #include <kappa/error.hpp>
+#include <kappa/parse.hpp>
 #include "study/runner.hpp"
 #include "study/schedule.hpp"
 
+#include "cli.hpp"
 #include "study_progress.hpp"
+#include "task_process.hpp"
 
 namespace kappa::cli {
 namespace {
@@ -29,8 +33,18 @@ namespace {
 // The one piece of process-wide state a signal handler may touch (async-signal-safe).
 volatile std::sig_atomic_t received_signal = 0;
 volatile std::sig_atomic_t signal_count = 0;
+volatile std::sig_atomic_t preparing = 1;  // until begin_running(): nothing to save yet
 
 extern "C" void on_stop_signal(int signal) {
+  if (preparing) {
+    // Reading the grid, planning it or reading a resumed file: no results file has been written
+    // and no task runs, so the study ends at once (write and _exit are async-signal-safe).
+    static const char interrupted[] = "kappa study: stopped by SIGINT before any task ran; no results were written\n";
+    static const char terminated[] = "kappa study: stopped by SIGTERM before any task ran; no results were written\n";
+    const bool is_int = signal == SIGINT;
+    static_cast<void>(::write(STDERR_FILENO, is_int ? interrupted : terminated, (is_int ? sizeof interrupted : sizeof terminated) - 1));
+    ::_exit(128 + signal);
+  }
   received_signal = signal;
   signal_count = signal_count + 1;
 }
@@ -45,10 +59,13 @@ double seconds_between(Clock::time_point from, Clock::time_point to) { return st
 //   result   worker -> 0:  encode_outcome() bytes
 //   work     0 -> worker:  [count, task indices...]; count 0 means stop
 //   abandon  0 -> worker:  [0]: finish the current task, drop the rest of the chunk
-enum Tag : int { kRequest = 1, kResult = 2, kWork = 3, kAbandon = 4 };
+//   alive    worker -> 0:  [0]: a heartbeat, at most every kAliveSeconds while a task runs
+enum Tag : int { kRequest = 1, kResult = 2, kWork = 3, kAbandon = 4, kAlive = 5 };
+
+constexpr double kAliveSeconds = 1.0;
 
 struct Event {
-  enum class Kind { request, result } kind = Kind::request;
+  enum class Kind { request, result, alive } kind = Kind::request;
   int worker = 0;
   bool stopping = false;
   TaskList unrun;
@@ -72,8 +89,18 @@ class LocalChannel {
     events_.push_back({Event::Kind::result, 0, false, {}, std::move(bytes)});
   }
   bool abandoned() const { return abandon_; }
+  void heartbeat() {}  // the coordinator shares this process: nothing to show
+  // The worker thread ended on an error (its task process could not be started, ...).
+  void fail(const std::string& message) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    failure_ = message;
+  }
 
   // Coordinator side.
+  std::optional<std::string> failure() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return failure_;
+  }
   std::optional<Event> poll() {
     const std::lock_guard<std::mutex> lock(mutex_);
     if (events_.empty()) return std::nullopt;
@@ -95,6 +122,7 @@ class LocalChannel {
   std::condition_variable reply_ready_;
   std::deque<Event> events_;
   std::optional<TaskList> reply_;
+  std::optional<std::string> failure_;
   std::atomic<bool> abandon_{false};
 };
 
@@ -118,7 +146,17 @@ class MpiWorkerLink {
       return TaskList(reply.begin() + 1, reply.end());
     }
   }
-  void send_result(const std::string& bytes) { world_.send(0, kResult, bytes.data(), static_cast<int>(bytes.size())); }
+  void send_result(const std::string& bytes) {
+    world_.send(0, kResult, bytes.data(), static_cast<int>(bytes.size()));
+    last_sent_ = Clock::now();
+  }
+  // While a task runs: tells rank 0 that this rank is alive, at most every kAliveSeconds.
+  void heartbeat() {
+    if (seconds_between(last_sent_, Clock::now()) < kAliveSeconds) return;
+    const std::int64_t header = 0;
+    world_.send(0, kAlive, &header, 1);
+    last_sent_ = Clock::now();
+  }
   bool abandoned() {
     if (!abandoned_ && world_.iprobe(0, kAbandon)) receive_abandon();
     return abandoned_;
@@ -132,13 +170,100 @@ class MpiWorkerLink {
   }
   const boost::mpi::communicator& world_;
   bool abandoned_ = false;
+  Clock::time_point last_sent_ = Clock::now();
 };
+
+// Runs a rank's tasks, each into its encode_outcome() bytes.
+class RankRunner {
+ public:
+  virtual ~RankRunner() = default;
+  virtual std::string run(std::size_t task) = 0;
+};
+
+// --isolation none: in this process (a crash ends the study).
+class InProcessRunner final : public RankRunner {
+ public:
+  InProcessRunner(const StudyPlan& plan, const SchedulerOptions& options, long long rank, const std::string& host)
+      : runner_(plan, options.cache_bytes, rank, host) {}
+  std::string run(std::size_t task) override { return encode_outcome(runner_.run(task)); }
+
+ private:
+  TaskRunner runner_;
+};
+
+// The default: in a task process (task_process.hpp), started when the first task comes and
+// again after one died. The task process keeps its Experiment cache for as long as it lives.
+class IsolatedRunner final : public RankRunner {
+ public:
+  IsolatedRunner(const StudyPlan& plan, const SchedulerOptions& options, long long rank, std::string host,
+                 std::function<void()> tick)
+      : plan_(plan), options_(options), rank_(rank), host_(std::move(host)), tick_(std::move(tick)) {}
+
+  std::string run(std::size_t task) override {
+    if (!child_) start();
+    const TaskLimits limits{plan_.tasks.at(task).controls.time_limit, options_.worker_timeout};
+    const TaskAnswer answer = run_in_child(*child_, static_cast<std::int64_t>(task), limits, tick_);
+    if (answer.answered) return answer.result;
+    const std::string pid = std::to_string(child_->pid());
+    child_.reset();  // reaped; the next task starts another
+    return encode_outcome(
+        crashed_outcome(plan_, task, rank_, host_, "the task process (pid " + pid + ") " + answer.death, answer.last, answer.seconds));
+  }
+
+ private:
+  // Starts a task process and waits until it has planned the same grid (it sends heartbeats
+  // while it plans, so a large grid is no reason to give up).
+  void start() {
+    std::vector<std::string> argv{self_executable(), "task-process", std::to_string(::getpid()), std::to_string(rank_),
+                                  std::to_string(options_.blas_threads), "study"};
+    argv.insert(argv.end(), options_.arguments.begin(), options_.arguments.end());
+    child_ = ChildProcess::spawn(argv);
+    Clock::time_point last_heard = Clock::now();
+    while (true) {
+      Message message;
+      const ChildProcess::Got got = child_->receive(kHeartbeatSeconds, message);
+      if (tick_) tick_();
+      if (got == ChildProcess::Got::closed) {
+        const std::string how = child_->end();
+        child_.reset();
+        throw Error("the task process of rank " + std::to_string(rank_) + " " + how + " before it was ready");
+      }
+      if (got == ChildProcess::Got::message) {
+        last_heard = Clock::now();
+        if (message.kind == MessageKind::ready) {
+          if (message.payload != plan_.grid_hash)
+            throw Error("the task process of rank " + std::to_string(rank_) + " planned another grid (hash " + message.payload +
+                        ", this rank has " + plan_.grid_hash + "): did a plugin or the grid file change?");
+          return;
+        }
+      }
+      if (seconds_between(last_heard, Clock::now()) > options_.worker_timeout) {
+        child_.reset();
+        throw Error("the task process of rank " + std::to_string(rank_) + " sent nothing for " +
+                    format_number(options_.worker_timeout) + " s while starting (--worker-timeout)");
+      }
+    }
+  }
+
+  const StudyPlan& plan_;
+  const SchedulerOptions& options_;
+  long long rank_;
+  std::string host_;
+  std::function<void()> tick_;
+  std::unique_ptr<ChildProcess> child_;
+};
+
+std::unique_ptr<RankRunner> make_runner(const StudyPlan& plan, const SchedulerOptions& options, long long rank,
+                                        const std::string& host, std::function<void()> tick) {
+  if (!options.isolated) return std::make_unique<InProcessRunner>(plan, options, rank, host);
+  return std::make_unique<IsolatedRunner>(plan, options, rank, host, std::move(tick));
+}
 
 // Requests chunks and runs them until told to stop. After a stop signal (or an abandon
 // message) the current task is finished, the rest of the chunk is handed back, and the
 // request says that this worker stops.
 template <class Link>
-void worker_loop(TaskRunner& runner, Link& link) {
+void worker_loop(RankRunner& runner, Link& link) {
   TaskList unrun;
   bool stopping = false;
   while (true) {
@@ -151,7 +276,7 @@ void worker_loop(TaskRunner& runner, Link& link) {
         unrun.assign(tasks.begin() + static_cast<std::ptrdiff_t>(i), tasks.end());
         break;
       }
-      link.send_result(encode_outcome(runner.run(static_cast<std::size_t>(tasks[i]))));
+      link.send_result(runner.run(static_cast<std::size_t>(tasks[i])));
     }
   }
 }
@@ -167,7 +292,9 @@ class Coordinator {
         world_(world),
         local_(local),
         policy_(plan.problems.size(), static_cast<std::size_t>(world ? world->size() : 1), options.chunk),
-        progress_(std::cerr, ::isatty(STDERR_FILENO) == 1, options.progress_interval, plan.tasks.size(), results.size()) {
+        progress_(std::cerr, ::isatty(STDERR_FILENO) == 1, options.progress_interval, plan.tasks.size(), results.size()),
+        last_heard_(policy_.workers(), Clock::now()),
+        lost_(policy_.workers(), false) {
     for (std::size_t task = 0; task < plan.tasks.size(); ++task)
       if (!results.contains(task)) policy_.add(task, plan.tasks.problem(task));
   }
@@ -181,6 +308,7 @@ class Coordinator {
   void send(int worker, const TaskList& tasks);
   void begin_stopping();
   void flush(bool force);
+  void find_lost_workers(CoordinatorSummary& summary);
 
   StudyResults& results_;
   const std::string& file_;
@@ -194,6 +322,8 @@ class Coordinator {
   std::size_t written_rows_ = static_cast<std::size_t>(-1);
   Clock::time_point last_write_ = Clock::now();
   double write_seconds_ = 0;
+  std::vector<Clock::time_point> last_heard_;  // per worker: its last message
+  std::vector<bool> lost_;                     // per worker: found lost; its messages are ignored
 };
 
 std::optional<Event> Coordinator::poll_remote() {
@@ -206,6 +336,12 @@ std::optional<Event> Coordinator::poll_remote() {
     event.kind = Event::Kind::result;
     event.result.assign(static_cast<std::size_t>(status->count<char>().value_or(0)), '\0');
     world_->recv(status->source(), kResult, &event.result[0], static_cast<int>(event.result.size()));
+    return event;
+  }
+  if (status->tag() == kAlive) {
+    std::int64_t header = 0;
+    world_->recv(status->source(), kAlive, &header, 1);
+    event.kind = Event::Kind::alive;
     return event;
   }
   if (status->tag() != kRequest) throw Error("rank " + std::to_string(status->source()) + " sent an unexpected message");
@@ -236,9 +372,15 @@ void Coordinator::answer(std::size_t worker, const WorkAnswer& answer) {
 
 void Coordinator::handle(Event& event) {
   const auto worker = static_cast<std::size_t>(event.worker);
+  if (lost_.at(worker)) return;  // its tasks went to others; a late answer changes nothing
+  last_heard_[worker] = Clock::now();
+  if (event.kind == Event::Kind::alive) return;
   if (event.kind == Event::Kind::result) {
     const TaskOutcome outcome = decode_outcome(event.result);
     policy_.finished(worker, outcome.task, outcome.seconds + outcome.setup_seconds);
+    if (outcome.status == to_string(Status::crashed))
+      print_line("kappa study: task " + std::to_string(outcome.task) + " (key " + outcome.key + ") crashed on rank " +
+                 std::to_string(worker) + ": " + outcome.message);
     if (results_.add(outcome)) progress_.record(outcome.status);
     return;
   }
@@ -264,22 +406,45 @@ void Coordinator::begin_stopping() {
   for (const auto& [worker, work] : policy_.wake()) answer(worker, work);  // a waiting local worker stops
 }
 
-// Rewrites the results at most every flush_interval seconds, and never spends more than about
-// a tenth of the time writing (large studies take longer to write).
+// Saves the new results every flush_interval seconds (StudyResults::checkpoint: appended to the
+// journal, cheap, or now and then a rewrite of the file whose cost grows geometrically), so that a
+// killed study loses at most the results of the last interval; `force` (the start, the end):
+// the whole file is rewritten (consolidated) now.
 void Coordinator::flush(bool force) {
   if (results_.size() == written_rows_ && !force) return;
   const Clock::time_point now = Clock::now();
-  if (!force && seconds_between(last_write_, now) < std::max(options_.flush_interval, 10 * write_seconds_)) return;
-  results_.write(file_, csv_file_);
+  if (!force && seconds_between(last_write_, now) < options_.flush_interval) return;
+  if (force) results_.write(file_, csv_file_);
+  else results_.checkpoint(file_, csv_file_);
   written_rows_ = results_.size();
-  last_write_ = Clock::now();
-  write_seconds_ = seconds_between(now, last_write_);
+  last_write_ = now;
+  write_seconds_ = seconds_between(now, Clock::now());
+}
+
+// A worker rank with tasks in flight that sent nothing (no result, no heartbeat) for
+// worker_timeout seconds is lost: stopped (SIGSTOP), wedged, or dead under an MPI that keeps the
+// job alive. Its unreported tasks go to the others.
+void Coordinator::find_lost_workers(CoordinatorSummary& summary) {
+  const Clock::time_point now = Clock::now();
+  for (std::size_t worker = 1; worker < policy_.workers(); ++worker) {
+    if (lost_[worker] || policy_.stopped(worker) || policy_.in_flight(worker) == 0) continue;
+    if (seconds_between(last_heard_[worker], now) <= options_.worker_timeout) continue;
+    lost_[worker] = true;
+    const std::vector<std::size_t> tasks = policy_.lose(worker);
+    std::string line = "rank " + std::to_string(worker) + " sent nothing for " + format_number(options_.worker_timeout) +
+                       " s (--worker-timeout) with " + std::to_string(tasks.size()) + " unfinished task" +
+                       (tasks.size() == 1 ? "" : "s") + ": lost; its tasks go to the other ranks";
+    print_line("kappa study: " + line);
+    summary.lost.push_back(line);
+  }
 }
 
 CoordinatorSummary Coordinator::run() {
   CoordinatorSummary summary;
   flush(true);  // the file exists (and is valid) from the start
   while (!policy_.all_stopped()) {
+    if (const std::optional<std::string> failure = local_.failure()) throw Error(*failure);
+    find_lost_workers(summary);
     if (stop_signal() != 0 && !policy_.stopping()) begin_stopping();
     if (policy_.stopping() && (Clock::now() >= deadline_ || signal_count > 1)) {
       summary.abandoned = true;
@@ -304,6 +469,7 @@ CoordinatorSummary Coordinator::run() {
   summary.ran = progress_.ran();
   summary.failed = progress_.failed();
   summary.diverged = progress_.diverged();
+  summary.crashed = progress_.crashed();
   summary.signal = policy_.stopping() ? static_cast<int>(received_signal) : 0;
   summary.seconds = progress_.elapsed();
   return summary;
@@ -326,6 +492,8 @@ void install_stop_signals() {
 
 int stop_signal() { return static_cast<int>(received_signal); }
 
+void begin_running() { preparing = 0; }
+
 CoordinatorSummary run_coordinator(const StudyPlan& plan, StudyResults& results, const std::string& file,
                                    const std::string& csv_file, const SchedulerOptions& options,
                                    const boost::mpi::communicator* world, const std::string& host) {
@@ -334,8 +502,14 @@ CoordinatorSummary run_coordinator(const StudyPlan& plan, StudyResults& results,
   // write that failed (disk full) unwound through ~LocalChannel, whose condition variable the
   // parked worker was waiting on, and glibc's pthread_cond_destroy waits for its waiters.
   auto local = std::make_unique<LocalChannel>();
-  auto runner = std::make_unique<TaskRunner>(plan, options.cache_bytes, 0, host);
-  std::thread worker([&task_runner = *runner, &channel = *local] { worker_loop(task_runner, channel); });
+  auto runner = make_runner(plan, options, 0, host, nullptr);
+  std::thread worker([&task_runner = *runner, &channel = *local] {
+    try {
+      worker_loop(task_runner, channel);
+    } catch (const std::exception& error) {
+      channel.fail(error.what());  // the coordinator ends the study with it
+    }
+  });
   const auto let_go = [&] {
     // The worker may be inside a task or waiting for work: it cannot be joined, and the caller
     // ends the process; it keeps its channel and runner until then.
@@ -360,9 +534,24 @@ CoordinatorSummary run_coordinator(const StudyPlan& plan, StudyResults& results,
 
 void run_worker(const StudyPlan& plan, const SchedulerOptions& options, const boost::mpi::communicator& world,
                 const std::string& host) {
-  TaskRunner runner(plan, options.cache_bytes, world.rank(), host);
   MpiWorkerLink link(world);
-  worker_loop(runner, link);
+  const std::unique_ptr<RankRunner> runner = make_runner(plan, options, world.rank(), host, [&link] { link.heartbeat(); });
+  worker_loop(*runner, link);
+}
+
+int serve_study_tasks(const StudyPlan& plan, const SchedulerOptions& options, long long rank, const std::string& host,
+                      ParentLink& link) {
+  if (!link.send(MessageKind::ready, plan.grid_hash)) return 1;
+  RunProgress& progress = link.progress();
+  TaskRunner runner(plan, options.cache_bytes, rank, host);
+  while (const std::optional<std::int64_t> task = link.next_task()) {
+    if (*task < 0 || static_cast<std::size_t>(*task) >= plan.tasks.size()) return 1;
+    progress.reset();
+    const TaskOutcome outcome = runner.run(static_cast<std::size_t>(*task), &progress);
+    progress.reset();
+    if (!link.send(MessageKind::result, encode_outcome(outcome))) return 1;
+  }
+  return 0;
 }
 
 }  // namespace kappa::cli

@@ -23,6 +23,18 @@
 namespace kappa {
 namespace {
 
+// 64-bit FNV-1a; with another offset basis, a second hash independent enough of the first to
+// tell settings apart by both (Planner::expand).
+constexpr std::uint64_t kFnvBasis = 14695981039346656037ULL;
+constexpr std::uint64_t kSecondBasis = 0x9e3779b97f4a7c15ULL;
+std::uint64_t fnv1a(const std::string& text, std::uint64_t hash = kFnvBasis) {
+  for (const unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  return hash;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Normalized value text. Numbers are written in the shortest form that reads back to the same
 // double, so "1e-3" and "0.001" are one value (one task key).
@@ -245,6 +257,10 @@ class Planner : public StudyTaskSource {
   Planner& operator=(const Planner&) = delete;
   StudyPlan plan(std::shared_ptr<const Planner> self);
   StudyTask describe(const StudyTaskRecord& record, std::size_t index) const override;
+  PlannedOptimizer describe_optimizer(std::uint64_t point) const override;
+  std::shared_ptr<const Optimizer> create_optimizer(const PlannedOptimizer& setting) const override {
+    return registry_.create_validated(setting.name, setting.params);
+  }
 
  private:
   [[noreturn]] void fail_key(const GridEntry& entry, std::size_t value, const std::string& reason) const {
@@ -272,7 +288,7 @@ class Planner : public StudyTaskSource {
   void check_unique(const Key& key) const;
   void make_columns();
   void make_dimensions();
-  void expand(StudyPlan& plan, std::vector<StudyTaskRecord>& records);
+  void expand(StudyPlan& plan, std::vector<StudyTaskRecord>& records, std::vector<PlannedOptimizers::Setting>& settings);
   Described describe_point(std::uint64_t point) const;
 
   const GridFile grid_;
@@ -662,6 +678,12 @@ Described Planner::describe_point(std::uint64_t point) const {
   return described;
 }
 
+PlannedOptimizer Planner::describe_optimizer(std::uint64_t point) const {
+  Described described = describe_point(point);
+  const std::string& name = described.optimizer;
+  return {name, std::move(described.params), std::move(described.params_text), nullptr, registry_.find(name).info.theory};
+}
+
 StudyTask Planner::describe(const StudyTaskRecord& record, std::size_t index) const {
   StudyTask task = describe_point(record.point).task;
   task.index = index;
@@ -671,10 +693,14 @@ StudyTask Planner::describe(const StudyTaskRecord& record, std::size_t index) co
   return task;
 }
 
-void Planner::expand(StudyPlan& plan, std::vector<StudyTaskRecord>& records) {
+void Planner::expand(StudyPlan& plan, std::vector<StudyTaskRecord>& records, std::vector<PlannedOptimizers::Setting>& settings) {
   std::unordered_map<std::uint64_t, std::size_t> seen;  // key -> record: duplicates, collisions
   std::map<std::string, std::size_t> problem_index;
-  std::map<std::string, std::size_t> optimizer_index;
+  // A setting by two independent 64-bit hashes of its name and canonical parameters (not the
+  // text: 1e6 settings would hold 1e6 texts); a false match needs both to collide (~2^-128).
+  using Hashes = std::pair<std::uint64_t, std::uint64_t>;
+  const auto first = [](const Hashes& hashes) { return static_cast<std::size_t>(hashes.first); };
+  std::unordered_map<Hashes, std::uint32_t, decltype(first)> optimizer_index(16, first);
   // The run seeds seed .. seed + repeats - 1 are stored as signed 64-bit integers.
   if (seed_ > std::numeric_limits<long long>::max() - (repeats_ - 1))
     fail_grid("seed = " + std::to_string(seed_) + " with repeats = " + std::to_string(repeats_) +
@@ -705,17 +731,18 @@ void Planner::expand(StudyPlan& plan, std::vector<StudyTaskRecord>& records) {
       plan.problems.push_back(problem);
     }
     const std::string optimizer_key = described.optimizer + "\n" + described.params_text;
-    auto found_optimizer = optimizer_index.find(optimizer_key);
+    const Hashes optimizer_hash{fnv1a(optimizer_key), fnv1a(optimizer_key, kSecondBasis)};
+    auto found_optimizer = optimizer_index.find(optimizer_hash);
     if (found_optimizer == optimizer_index.end()) {
-      std::shared_ptr<const Optimizer> instance;
+      // Validated by creating it once; the instance is dropped (a task creates its own).
       try {
-        instance = registry_.create_validated(described.optimizer, described.params);
+        registry_.create_validated(described.optimizer, described.params);
       } catch (const InputError& error) {
         fail_grid("optimizer '" + described.optimizer + "' with " + described.params_text + ": " + error.what());
       }
-      found_optimizer = optimizer_index.emplace(optimizer_key, plan.optimizers.size()).first;
-      plan.optimizers.push_back({described.optimizer, described.params, described.params_text, instance,
-                                 registry_.find(described.optimizer).info.theory});
+      const auto kind = std::find(optimizer_names_.begin(), optimizer_names_.end(), described.optimizer) - optimizer_names_.begin();
+      found_optimizer = optimizer_index.emplace(optimizer_hash, static_cast<std::uint32_t>(settings.size())).first;
+      settings.push_back({point, static_cast<std::uint32_t>(kind)});
     }
     records.push_back({point, key, static_cast<std::uint32_t>(found_problem->second),
                        static_cast<std::uint32_t>(found_optimizer->second)});
@@ -759,7 +786,11 @@ StudyPlan Planner::plan(std::shared_ptr<const Planner> self) {
       plan.axes.push_back({key.entry->key, key.entry->values, zip_of_key_[i]});
   }
   std::vector<StudyTaskRecord> records;
-  expand(plan, records);
+  std::vector<PlannedOptimizers::Setting> settings;
+  expand(plan, records, settings);
+  std::vector<PlannedOptimizers::Kind> kinds;
+  for (const std::string& name : optimizer_names_) kinds.push_back({name, registry_.find(name).info.theory});
+  plan.optimizers = PlannedOptimizers(std::move(kinds), std::move(settings), self);
   plan.tasks = StudyTasks(std::move(records), std::move(self));
   return plan;
 }
@@ -771,16 +802,7 @@ const std::vector<StudySetting>& study_settings() {
   return settings;
 }
 
-std::string stable_hash(const std::string& text) {
-  std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a, 64 bits
-  for (const unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ULL;
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
-  return hex;
-}
+std::string stable_hash(const std::string& text) { return key_text(fnv1a(text)); }
 
 std::string cell_text(const Cell& cell) {
   if (const auto* integer = std::get_if<long long>(&cell)) return std::to_string(*integer);
@@ -875,6 +897,35 @@ std::string key_text(std::uint64_t key) {
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(key));
   return hex;
+}
+
+PlannedOptimizer PlannedOptimizers::operator[](std::size_t index) const {
+  return source_->describe_optimizer(settings_[index].point);
+}
+
+PlannedOptimizer PlannedOptimizers::at(std::size_t index) const {
+  if (index >= settings_.size())
+    throw std::out_of_range("optimizer setting " + std::to_string(index) + " of " + std::to_string(settings_.size()));
+  return (*this)[index];
+}
+
+PlannedOptimizer PlannedOptimizers::create(std::size_t index) const {
+  PlannedOptimizer setting = at(index);
+  setting.optimizer = source_->create_optimizer(setting);
+  return setting;
+}
+
+const PlannedOptimizer& OptimizerInstances::get(std::size_t index) {
+  for (auto entry = entries_.begin(); entry != entries_.end(); ++entry)
+    if (entry->first == index) {
+      entries_.splice(entries_.begin(), entries_, entry);  // now the most recently used
+      return entries_.front().second;
+    }
+  PlannedOptimizer created = optimizers_.create(index);
+  ++creations_;
+  entries_.emplace_front(index, std::move(created));
+  if (entries_.size() > std::max<std::size_t>(capacity_, 1)) entries_.pop_back();
+  return entries_.front().second;
 }
 
 StudyTask StudyTasks::operator[](std::size_t index) const { return source_->describe(records_[index], index); }

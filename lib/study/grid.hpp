@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <iterator>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 #include <variant>
@@ -70,11 +71,12 @@ struct ProblemSpec {
 // Loads (file) or generates (spec) the data of a problem.
 Dataset load_problem_data(const ProblemSpec& problem);
 
+// One distinct optimizer setting of a plan, as PlannedOptimizers describes it on demand.
 struct PlannedOptimizer {
   std::string name;
   Params params;
   std::string canonical;  // "lr=0.001;beta1=0.9": every parameter (defaults included), normalized
-  std::shared_ptr<const Optimizer> optimizer;
+  std::shared_ptr<const Optimizer> optimizer;  // null from operator[]; set by create()
   MethodTheory theory;  // what its plugin declares (OptimizerInfo::theory): class and parameter names
 };
 
@@ -104,6 +106,63 @@ class StudyTaskSource {
  public:
   virtual ~StudyTaskSource() = default;
   virtual StudyTask describe(const StudyTaskRecord& record, std::size_t index) const = 0;
+  // The optimizer setting of grid point `point` (without instance), and an instance of one.
+  virtual PlannedOptimizer describe_optimizer(std::uint64_t point) const = 0;
+  virtual std::shared_ptr<const Optimizer> create_optimizer(const PlannedOptimizer& setting) const = 0;
+};
+
+// The distinct optimizer settings of a plan, held compactly so that no process needs memory
+// per setting beyond 16 bytes: the optimizer's name and theory once per optimizer kind, and per
+// setting the kind and the first grid point that has it. A setting's parameters and canonical
+// text are derived from the grid when asked for (operator[], like a task: about 15 us) and an
+// Optimizer instance is created only by create() (the planner creates each setting once to
+// validate it, then drops it; a TaskRunner keeps the last few it ran: OptimizerInstances).
+class PlannedOptimizers {
+ public:
+  struct Kind {
+    std::string name;
+    MethodTheory theory;
+  };
+  struct Setting {
+    std::uint64_t point = 0;  // a grid point of the setting (StudyTaskRecord::point)
+    std::uint32_t kind = 0;   // into kinds()
+  };
+  PlannedOptimizers() = default;
+  PlannedOptimizers(std::vector<Kind> kinds, std::vector<Setting> settings, std::shared_ptr<const StudyTaskSource> source)
+      : kinds_(std::move(kinds)), settings_(std::move(settings)), source_(std::move(source)) {}
+
+  std::size_t size() const { return settings_.size(); }
+  bool empty() const { return settings_.empty(); }
+  PlannedOptimizer operator[](std::size_t index) const;  // derived from the grid, no instance
+  PlannedOptimizer at(std::size_t index) const;          // std::out_of_range past the end
+  PlannedOptimizer create(std::size_t index) const;      // with a new instance (may throw)
+  const std::string& name(std::size_t index) const { return kind(index).name; }  // cheap
+  const MethodTheory& theory(std::size_t index) const { return kind(index).theory; }
+  const std::vector<Kind>& kinds() const { return kinds_; }  // the grid's optimizers, in its order
+
+ private:
+  const Kind& kind(std::size_t index) const { return kinds_.at(settings_.at(index).kind); }
+  std::vector<Kind> kinds_;
+  std::vector<Setting> settings_;
+  std::shared_ptr<const StudyTaskSource> source_;
+};
+
+// The settings with their instances a process ran last (at most `capacity`, most recently used
+// first): creating an optimizer per task costs little, but tasks of one setting (repeats,
+// problems) often follow one another. One per TaskRunner: not thread-safe.
+class OptimizerInstances {
+ public:
+  explicit OptimizerInstances(const PlannedOptimizers& optimizers, std::size_t capacity = 8)
+      : optimizers_(optimizers), capacity_(capacity) {}
+  // The setting with its instance, valid until the next call; throws what create() throws.
+  const PlannedOptimizer& get(std::size_t index);
+  std::size_t creations() const { return creations_; }
+
+ private:
+  const PlannedOptimizers& optimizers_;
+  std::size_t capacity_;
+  std::list<std::pair<std::size_t, PlannedOptimizer>> entries_;
+  std::size_t creations_ = 0;
 };
 
 // The tasks of a plan as a compact sequence: 24 bytes per task, each StudyTask built when it is
@@ -164,7 +223,7 @@ struct StudyPlan {
   std::vector<StudyAxis> axes;  // keys with several values, in file order
   long repeats = 1;
   std::vector<ProblemSpec> problems;
-  std::vector<PlannedOptimizer> optimizers;
+  PlannedOptimizers optimizers;  // the distinct optimizer settings (StudyTask::optimizer)
   StudyTasks tasks;  // problem-major: tasks sharing a problem are adjacent
   std::vector<ColumnSpec> columns;  // the task's setup columns (the results add theirs)
   // The index in `columns` of one of the plan's own columns (kPlanFields).
@@ -175,7 +234,7 @@ struct StudyPlan {
 
 // Validates every key and value (optimizer parameters against each optimizer's schema, setup
 // values with the library's own rules) and expands the grid into tasks. Creates each distinct
-// optimizer once. Throws InputError "<file>:<line>: key '<key>': <reason>" for a bad key or
+// optimizer setting once, to validate it, and keeps no instance. Throws InputError "<file>:<line>: key '<key>': <reason>" for a bad key or
 // value, and "<file>: <reason>" for a grid-level mistake (no optimizer, no data, zip groups).
 StudyPlan plan_study(const GridFile& grid, const PluginRegistry& registry);
 

@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <type_traits>
 #include <unordered_map>
@@ -238,12 +240,42 @@ std::mutex& hdf5_mutex() {
 namespace {
 
 // A results file's rows; with their traces, or (`with_traces` false) with only where the trace
-// of each row is: `starts`, `lengths` into `points` trace points.
+// of each row is: `starts`, `lengths` into `points` trace points. The rows of its journal come
+// last, always with their traces (start -1).
 struct ReadRows {
   ResultsFile results;
   std::vector<long long> starts, lengths;
   std::size_t points = 0;
 };
+
+// Appends the rows of the journal of `file` that belongs to it (study/journal.hpp) to `read`.
+void replay_journal(const std::string& file, std::uint64_t journal_id, ReadRows& read) {
+  const std::string journal = journal_name(file);
+  JournalContents contents = read_journal(journal, journal_id);
+  ResultsFile& results = read.results;
+  if (contents.torn_bytes > 0)
+    results.notes.push_back("results journal '" + journal + "': dropped an incomplete last record (" +
+                            std::to_string(contents.torn_bytes) + " bytes; a write cut short), its task runs again");
+  for (std::size_t r = 0; r < contents.records.size(); ++r) {
+    ResultsRow row;
+    TaskOutcome outcome;
+    try {
+      JournalRow stored = read_journal_payload(contents.records[r]);
+      outcome = decode_outcome(stored.outcome_bytes);
+      row.cells = std::move(stored.plan_cells);
+    } catch (const Error& error) {
+      throw InputError("results journal '" + journal + "': record " + std::to_string(r + 1) + ": " + error.what());
+    }
+    if (row.cells.size() + kOutcomeFieldCount != results.columns.size())
+      throw InputError("results journal '" + journal + "': record " + std::to_string(r + 1) + " has another number of columns than '" + file + "'");
+    for (const OutcomeField& field : kOutcomeFields) row.cells.push_back(field.get(outcome));
+    row.trace = std::move(outcome.trace);
+    read.starts.push_back(-1);
+    read.lengths.push_back(static_cast<long long>(row.trace.size()));
+    results.rows.push_back(std::move(row));
+  }
+  results.journal_rows = contents.records.size();
+}
 
 ReadRows read_rows(const std::string& file, bool with_traces) {
   ReadRows read;
@@ -259,6 +291,9 @@ ReadRows read_rows(const std::string& file, bool with_traces) {
   results.grid_file = h5.text_attribute(root, "grid_file");
   results.grid_text = h5.text_attribute(root, "grid_text");
   results.grid_hash = h5.text_attribute(root, "grid_hash");
+  results.has_fingerprints = h5.has_attribute(root, "fingerprints");
+  if (results.has_fingerprints)
+    results.fingerprints = parse_fingerprints(h5.text_attribute(root, "fingerprints"), "results file '" + file + "'");
   results.task_count = h5.integer_attribute(root, "task_count");
   if (!h5.has(root, "tasks") || !h5.has(root, "traces")) h5.fail("groups 'tasks' and 'traces' are missing");
   const Handle tasks(H5Gopen2(root, "tasks", H5P_DEFAULT), H5Gclose);
@@ -323,6 +358,7 @@ ReadRows read_rows(const std::string& file, bool with_traces) {
       row.trace.push_back(point);
     }
   }
+  if (h5.has_attribute(root, "journal_id")) replay_journal(file, std::stoull(h5.text_attribute(root, "journal_id"), nullptr, 16), read);
   return read;
 }
 
@@ -399,10 +435,36 @@ bool StudyResults::add(const TaskOutcome& o) {
   row.trace_length = static_cast<long long>(o.trace.size());
   pending_traces_[o.task] = o.trace;
   rows_.emplace(o.task, std::move(row));
+  unjournaled_.push_back(o.task);
   return true;
 }
 
-void StudyResults::load(const std::string& file) {
+std::size_t StudyResults::forget(const std::vector<Status>& statuses) {
+  static const std::size_t status_slot = [] {
+    for (std::size_t f = 0; f < kOutcomeFieldCount; ++f)
+      if (kOutcomeFields[f].text == &TaskOutcome::status) return outcome_slot(f);
+    throw std::logic_error("no status column");
+  }();
+  std::size_t forgotten = 0;
+  for (auto row = rows_.begin(); row != rows_.end();) {
+    const Status status = parse_status(row->second.texts[status_slot]);
+    if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) {
+      ++row;
+      continue;
+    }
+    pending_traces_.erase(row->first);
+    row = rows_.erase(row);
+    ++forgotten;
+  }
+  return forgotten;
+}
+
+void StudyResults::set_fingerprints(std::vector<Fingerprint> fingerprints) {
+  fingerprints_ = std::move(fingerprints);
+  has_fingerprints_ = true;
+}
+
+StudyResults::Rerun StudyResults::load(const std::string& file, bool rerun_changed) {
   ReadRows read = read_rows(file, false);
   const ResultsFile& old = read.results;
   const std::string prefix = "results file '" + file + "'";
@@ -415,12 +477,38 @@ void StudyResults::load(const std::string& file) {
   if (old.grid_hash != plan_->grid_hash || !same_columns)
     throw InputError(prefix + " was written for another grid ('" + old.grid_file + "', hash " + old.grid_hash + "; this grid has " +
                      plan_->grid_hash + "): choose another --output (or --force to overwrite it)");
+  // The data files and plugins that changed since the file was written (study/fingerprint.hpp):
+  // refused, or (--rerun-changed) the rows of the tasks reading or running them dropped.
+  Rerun rerun;
+  std::vector<bool> problem_changed(plan_->problems.size(), false);
+  std::set<std::string> optimizer_changed;
+  if (has_fingerprints_ && old.has_fingerprints) rerun.changes = fingerprint_changes(old.fingerprints, fingerprints_);
+  std::stable_partition(rerun.changes.begin(), rerun.changes.end(),
+                        [](const FingerprintChange& change) { return change.current.kind == FingerprintKind::format; });
+  const std::size_t others = rerun.changes.empty() ? 0 : rerun.changes.size() - 1;
+  const std::string more = others == 0 ? "" : " (and " + std::to_string(others) + " other change" + (others == 1 ? "" : "s") + ")";
+  for (const FingerprintChange& change : rerun.changes) {
+    const FingerprintKind kind = change.current.kind;
+    if (kind == FingerprintKind::format)
+      throw InputError(prefix + " was written by another kappa: " + describe(change) + more +
+                       "; choose another --output (or --force to overwrite it)");
+    if (!rerun_changed)
+      throw InputError(prefix + " was written with other " + (kind == FingerprintKind::data ? "data" : "plugins") + ": " +
+                       describe(change) + more + "; rerun the changed tasks with --rerun-changed, or choose another --output");
+    const auto& names = change.dependents;
+    const auto named = [&](const std::string& name) { return std::find(names.begin(), names.end(), name) != names.end(); };
+    if (kind == FingerprintKind::data)
+      for (std::size_t p = 0; p < plan_->problems.size(); ++p) problem_changed[p] = problem_changed[p] || named(plan_->problems[p].data);
+    else
+      optimizer_changed.insert(names.begin(), names.end());
+  }
   std::unordered_map<std::uint64_t, std::size_t> task_of_key;
   for (std::size_t task = 0; task < plan_->tasks.size(); ++task) task_of_key.emplace(plan_->tasks.record(task).key, task);
   const std::size_t key_column = plan_->column(PlanColumn::key);
   const std::size_t plan_columns = plan_->columns.size();
   const auto same = [](const Cell& a, const Cell& b) { return a.index() == b.index() && cell_text(a) == cell_text(b); };
   std::map<std::size_t, StoredRow> rows;
+  std::map<std::size_t, std::vector<TracePoint>> journal_traces;
   for (std::size_t r = 0; r < old.rows.size(); ++r) {
     const std::vector<Cell>& cells = old.rows[r].cells;
     const std::string& key = std::get<std::string>(cells[key_column]);
@@ -428,6 +516,11 @@ void StudyResults::load(const std::string& file) {
                            ? task_of_key.find(std::stoull(key, nullptr, 16))
                            : task_of_key.end();
     if (found == task_of_key.end()) throw InputError(prefix + " has a task that is not in this grid");
+    const StudyTaskRecord& record = plan_->tasks.record(found->second);
+    if (problem_changed[record.problem] || optimizer_changed.count(plan_->optimizers.name(record.optimizer))) {
+      ++rerun.dropped;  // runs again
+      continue;
+    }
     StoredRow row;
     store_outcome(row, std::vector<Cell>(cells.begin() + static_cast<std::ptrdiff_t>(plan_columns), cells.end()));
     const std::vector<Cell> derived = plan_->tasks[found->second].cells;
@@ -435,16 +528,22 @@ void StudyResults::load(const std::string& file) {
       row.plan_cells = std::make_unique<std::vector<Cell>>(cells.begin(), cells.begin() + static_cast<std::ptrdiff_t>(plan_columns));
     row.trace_start = read.starts[r];
     row.trace_length = read.lengths[r];
+    if (read.starts[r] < 0) journal_traces[found->second] = std::move(read.results.rows[r].trace);  // not yet in `file`
     if (!rows.emplace(found->second, std::move(row)).second) throw InputError(prefix + " has a task twice");
   }
   rows_ = std::move(rows);
-  pending_traces_.clear();
+  pending_traces_ = std::move(journal_traces);
+  notes_ = old.notes;
+  unjournaled_.clear();
+  journal_.reset();  // the first checkpoint writes the file, with the journal's rows, anew
   trace_source_ = file;
   source_points_ = read.points;
+  return rerun;
 }
 
 void StudyResults::write(const std::string& file, const std::string& csv_file) {
   const std::size_t count = rows_.size();
+  const std::uint64_t journal_id = new_journal_id();
   // Where each row's trace will be: rows written before keep their slice of the previous file's
   // traces (copied first, unchanged), the new ones are appended in task order.
   std::vector<std::int64_t> trace_start, trace_length;
@@ -494,9 +593,11 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) {
     h5.text_attribute(root, "grid_file", plan_->grid_name);
     h5.text_attribute(root, "grid_text", plan_->grid_text);
     h5.text_attribute(root, "grid_hash", plan_->grid_hash);
+    if (has_fingerprints_) h5.text_attribute(root, "fingerprints", fingerprints_text(fingerprints_));
     h5.integer_attribute(root, "task_count", static_cast<long long>(plan_->tasks.size()));
     h5.integer_attribute(root, "row_count", static_cast<long long>(count));
     h5.integer_attribute(root, "complete", count == plan_->tasks.size() ? 1 : 0);
+    h5.text_attribute(root, "journal_id", key_text(journal_id));
     std::vector<std::string> axis_names;
     const hid_t axes = h5.group("axes");
     for (const StudyAxis& axis : plan_->axes) {
@@ -597,6 +698,7 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) {
     source_traces.reset();
     source.reset();
     h5.finish();
+    sync_path(temporary.name());  // on disk before it replaces the file: a power loss keeps the order
     replace_file(temporary.name(), file);
     temporary.release();
   }
@@ -609,6 +711,40 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) {
 
   replace_file(csv_temporary.name(), csv_file);
   csv_temporary.release();
+  // Only now a journal of the new id: until here the journal beside `file` has the previous id,
+  // and is ignored beside the new file (which holds its rows). The renames first made durable.
+  const std::string directory = std::filesystem::path(file).parent_path().string();
+  sync_path(directory.empty() ? "." : directory);
+  unjournaled_.clear();
+  journal_rows_ = 0;
+  file_rows_ = count;
+  journal_.reset();
+  journal_ = std::make_unique<JournalWriter>(journal_name(file), journal_id);
+}
+
+void StudyResults::checkpoint(const std::string& file, const std::string& csv_file) {
+  const std::size_t rows = journal_rows_ + unjournaled_.size();
+  if (!journal_ || !journal_->healthy() || journal_->file() != journal_name(file) || rows > std::max(file_rows_, journal_minimum_)) {
+    write(file, csv_file);
+    return;
+  }
+  // The rows as their outcome messages (task, key, outcome, trace) with their plan cells.
+  std::vector<std::string> payloads;
+  payloads.reserve(unjournaled_.size());
+  for (const std::size_t task : unjournaled_) {
+    const auto row = rows_.find(task);
+    if (row == rows_.end()) continue;  // forgotten
+    TaskOutcome outcome;
+    outcome.task = task;
+    outcome.key = key_text(plan_->tasks.record(task).key);
+    const std::vector<Cell> values = outcome_cells(row->second);
+    for (std::size_t f = 0; f < kOutcomeFieldCount; ++f) kOutcomeFields[f].set(outcome, values[f]);
+    outcome.trace = pending_traces_.at(task);
+    payloads.push_back(journal_payload(encode_outcome(outcome), plan_->tasks[task].cells));
+  }
+  journal_->append(payloads);
+  unjournaled_.clear();
+  journal_rows_ = rows;
 }
 
 }  // namespace kappa

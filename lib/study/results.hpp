@@ -1,12 +1,19 @@
 #pragma once
-// Results of a study: one row per finished task and its convergence trace, written as one HDF5
-// file (with a CSV summary beside it), each through a temporary file renamed into place, so
-// that the files on disk are complete at every moment. The collecting process keeps only the
-// outcome values of each row (about 320 bytes; the task's own columns are derived from the
-// plan) and the traces of the rows not yet written: every write copies the traces of the
-// previous file (in blocks) and appends the new ones. The columns are those of the schema
-// (study/schema.hpp, TaskOutcome and kOutcomeFields); docs/study.md describes the layout,
-// kStudyFormatVersion is its version. Nothing here depends on MPI.
+// Results of a study: one row per finished task and its convergence trace, in one HDF5 file
+// (with a CSV summary beside it) and an append-only journal beside it (study/journal.hpp). A
+// checkpoint appends the rows finished since the last one to the journal and syncs it, a cost in
+// proportion to the new rows; a consolidation rewrites the HDF5 file and the CSV, each through a
+// temporary file renamed into place, so that they are complete at every moment, and then starts
+// a fresh journal: when the journal has grown to as many rows as the HDF5 file holds (at least
+// kJournalMinimumRows), so that the rewrites cost in proportion to the final size, and at the
+// end. The HDF5 file alone is always a complete results file, possibly lagging behind its
+// journal; read_results_file and load (--resume) replay the journal that belongs to it (same
+// journal_id). The collecting process keeps only the outcome values of each row (about 320
+// bytes; the task's own columns are derived from the plan) and the traces of the rows not yet
+// in the HDF5 file: every consolidation copies the traces of the previous file (in blocks) and
+// appends the new ones. The columns are those of the schema (study/schema.hpp, TaskOutcome and
+// kOutcomeFields); docs/study.md describes the layout, kStudyFormatVersion is its version.
+// Nothing here depends on MPI.
 
 #include <array>
 #include <cstddef>
@@ -17,7 +24,9 @@
 #include <vector>
 
 #include "kappa/monitor.hpp"
+#include "study/fingerprint.hpp"
 #include "study/grid.hpp"
+#include "study/journal.hpp"
 #include "study/schema.hpp"
 
 namespace kappa {
@@ -33,12 +42,17 @@ struct ResultsFile {
   std::string grid_file;
   std::string grid_text;
   std::string grid_hash;
+  bool has_fingerprints = false;  // false for a file written before kappa stored them
+  std::vector<Fingerprint> fingerprints;  // the root attribute "fingerprints" (study/fingerprint.hpp)
   long long task_count = 0;
   std::vector<ColumnSpec> columns;  // every column of /tasks but trace_start, trace_length
-  std::vector<ResultsRow> rows;
+  std::vector<ResultsRow> rows;  // those of the HDF5 file, then those of its journal
+  std::size_t journal_rows = 0;   // rows that came from the journal
+  std::vector<std::string> notes;  // e.g. a torn journal tail that was dropped
 };
 
-// Throws InputError naming the file when it is not a readable kappa study results file.
+// Throws InputError naming the file when it is not a readable kappa study results file, or
+// naming its journal when that is damaged. Reads only: modifies no file.
 ResultsFile read_results_file(const std::string& file);
 
 // The HDF5 library of the system is the serial build, which is not thread-safe. A study runs
@@ -62,12 +76,45 @@ class StudyResults {
   // is ignored and false returned): every task is in the file exactly once.
   bool add(const TaskOutcome& outcome);
 
+  // Drops the rows whose status is one of `statuses` (--retry-failed: those tasks run again).
+  // Returns how many.
+  std::size_t forget(const std::vector<Status>& statuses);
+
   // --resume: takes the rows of an existing results file, unchanged. Throws InputError naming
   // the file when it is not a results file, has another format version, or was written for
   // another grid.
-  void load(const std::string& file);
+  // With fingerprints set (set_fingerprints) and a file that has them, a changed data file or
+  // plugin library throws InputError naming it and both fingerprints ("... was written with other
+  // data: data file 'x.h5' has fingerprint A now, B when the results were written; ..."), unless
+  // `rerun_changed`: then the rows of the tasks it affects are dropped (they run again) and
+  // returned with the changes. A changed format fingerprint is refused either way.
+  struct Rerun {
+    std::vector<FingerprintChange> changes;
+    std::size_t dropped = 0;  // rows dropped because of them
+  };
+  Rerun load(const std::string& file, bool rerun_changed = false);
+  // The rows of the file's journal (when it belongs to the file: same journal_id) are taken
+  // too; a damaged journal record throws InputError naming the journal, the record and its byte
+  // offset; a torn tail is dropped and said in notes().
+  const std::vector<std::string>& notes() const { return notes_; }
 
-  // Writes the HDF5 file and the CSV summary, each to "<name>.tmp" renamed into place. The
+  // Saves the rows added since the last checkpoint: appended to the journal of `file` (then
+  // fdatasync), or, when the journal would grow beyond max(rows in the HDF5 file,
+  // journal_minimum()) or there is no journal of `file` yet, by write(). Throws InputError like
+  // write, or naming the journal when an append fails; nothing is lost then (the rows stay to
+  // be saved by the next checkpoint or write).
+  void checkpoint(const std::string& file, const std::string& csv_file);
+  static constexpr std::size_t kJournalMinimumRows = 1000;
+  std::size_t journal_minimum() const { return journal_minimum_; }
+  void set_journal_minimum(std::size_t rows) { journal_minimum_ = rows; }  // tests
+  std::size_t journal_rows() const { return journal_rows_; }  // in the journal since the last write
+
+  // What the study's results depend on now (study_fingerprints): written to the file by every
+  // write and compared by load. Without a call, nothing is written and nothing compared.
+  void set_fingerprints(std::vector<Fingerprint> fingerprints);
+
+  // Consolidates: writes the HDF5 file (with a new journal_id) and the CSV summary, each to
+  // "<name>.tmp" renamed into place, then a fresh journal of that id. The
   // traces of the rows written before come from the file of the last write (or load), which
   // must still be there: throws InputError naming it otherwise. After a failed write nothing
   // is lost (the next write retries with the same rows and traces).
@@ -100,6 +147,14 @@ class StudyResults {
   std::map<std::size_t, std::vector<TracePoint>> pending_traces_;  // rows not yet written
   std::string trace_source_;  // the file of the last write or load; empty: none
   std::size_t source_points_ = 0;  // trace points in it
+  std::unique_ptr<JournalWriter> journal_;  // of the file of the last write; null: none yet
+  std::vector<std::size_t> unjournaled_;    // the tasks added since the last checkpoint
+  std::size_t journal_rows_ = 0;            // rows in journal_
+  std::size_t file_rows_ = 0;               // rows in the HDF5 file of the last write
+  std::size_t journal_minimum_ = kJournalMinimumRows;
+  std::vector<std::string> notes_;
+  bool has_fingerprints_ = false;
+  std::vector<Fingerprint> fingerprints_;
 };
 
 }  // namespace kappa

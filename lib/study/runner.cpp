@@ -78,18 +78,42 @@ ExperimentCache::Entry ExperimentCache::get(const std::string& key, const std::f
 TaskRunner::TaskRunner(const StudyPlan& plan, std::size_t cache_bytes, long long rank, std::string host)
     : plan_(plan), cache_(cache_bytes), rank_(rank), host_(std::move(host)) {}
 
-TaskOutcome TaskRunner::run(std::size_t index) {
+namespace {
+
+// What every row of `task` holds before it runs: its identity, where it ran, and failed.
+TaskOutcome begin_outcome(const StudyPlan& plan, const StudyTask& task, long long rank, const std::string& host) {
+  TaskOutcome outcome;
+  outcome.task = task.index;
+  outcome.key = task.key;
+  outcome.rank = rank;
+  outcome.host = host;
+  outcome.method_class = to_string(plan.optimizers.theory(task.optimizer).method);  // what the plugin declared
+  outcome.status = to_string(Status::failed);
+  return outcome;
+}
+
+}  // namespace
+
+TaskOutcome crashed_outcome(const StudyPlan& plan, std::size_t index, long long rank, const std::string& host,
+                            const std::string& message, const RunProgress::Snapshot& last, double seconds) {
+  TaskOutcome outcome = begin_outcome(plan, plan.tasks.at(index), rank, host);
+  outcome.status = to_string(Status::crashed);
+  outcome.message = message;
+  outcome.iterations = last.iteration;
+  outcome.epochs = last.data_passes;
+  outcome.final_loss = last.loss;
+  outcome.grad_norm = last.grad_norm;
+  outcome.seconds = seconds;
+  return outcome;
+}
+
+TaskOutcome TaskRunner::run(std::size_t index, RunProgress* progress) {
   const StudyTask task = plan_.tasks.at(index);
   const ProblemSpec& problem = plan_.problems.at(task.problem);
-  const PlannedOptimizer& optimizer = plan_.optimizers.at(task.optimizer);
-  TaskOutcome outcome;
-  outcome.task = index;
-  outcome.key = task.key;
-  outcome.rank = rank_;
-  outcome.host = host_;
-  outcome.method_class = to_string(optimizer.theory.method);  // what the plugin declared (OptimizerInfo::theory)
-  outcome.status = to_string(Status::failed);
+  TaskOutcome outcome = begin_outcome(plan_, task, rank_, host_);
   try {
+    // Created here (or kept from a recent task), not held per setting by the plan.
+    const PlannedOptimizer& optimizer = optimizers_.get(task.optimizer);
     const ExperimentCache::Entry entry = cache_.get(problem.key, [&problem]() -> std::shared_ptr<const Experiment> {
       return std::make_shared<const Experiment>(load_problem_data(problem), problem.setup);
     });
@@ -109,7 +133,7 @@ TaskOutcome TaskRunner::run(std::size_t index) {
         system_rank->rank > 0)
       outcome.condition_number = system_rank->condition;
 
-    const RunResult result = experiment.run(optimizer.name, *optimizer.optimizer, task.controls);
+    const RunResult result = experiment.run(optimizer.name, *optimizer.optimizer, task.controls, progress);
     outcome.status = to_string(result.status);
     outcome.message = result.message;
     outcome.iterations = result.iterations;

@@ -23,6 +23,12 @@ namespace kappa {
 // d^2 for a preconditioner that keeps a dense d x d factor.
 std::size_t estimated_bytes(const Experiment& experiment);
 
+// The row of a task whose process died or was killed before it answered (status crashed):
+// `message` says how; iterations, epochs, loss and gradient norm are those of `last` (the last
+// progress report; iterations -1 when the run had not reported yet), the evaluation NaN.
+TaskOutcome crashed_outcome(const StudyPlan& plan, std::size_t task, long long rank, const std::string& host,
+                            const std::string& message, const RunProgress::Snapshot& last, double seconds);
+
 class ExperimentCache {
  public:
   struct Entry {
@@ -61,8 +67,9 @@ class TaskRunner {
   TaskRunner(const StudyPlan& plan, std::size_t cache_bytes, long long rank, std::string host);
 
   // Runs one task: never throws. A problem that cannot be built, an optimizer that throws,
-  // diverges or hits its time limit all become the outcome's status and message.
-  TaskOutcome run(std::size_t task);
+  // diverges or hits its time limit all become the outcome's status and message. `progress`
+  // (may be null) follows the run's reports (a task process sends it with its heartbeats).
+  TaskOutcome run(std::size_t task, RunProgress* progress = nullptr);
 
   const ExperimentCache& cache() const { return cache_; }
 
@@ -75,6 +82,7 @@ class TaskRunner {
   const StudyPlan& plan_;
   ExperimentCache cache_;
   std::map<std::string, Spectrum> spectra_;  // by problem key: small (one value per dimension)
+  OptimizerInstances optimizers_{plan_.optimizers};  // the last few settings it ran
   long long rank_;
   std::string host_;
 };

@@ -120,6 +120,20 @@ void SchedulePolicy::finished(std::size_t worker, std::size_t task, double secon
   ++timed_tasks_;
 }
 
+std::vector<std::size_t> SchedulePolicy::lose(std::size_t worker) {
+  Worker& w = worker_at(worker);
+  std::vector<std::size_t> tasks;
+  for (auto task = w.in_flight.rbegin(); task != w.in_flight.rend(); ++task) {
+    pending_[task->second].push_front(task->first);
+    ++pending_count_;
+    tasks.insert(tasks.begin(), task->first);
+  }
+  w.in_flight.clear();
+  w.stopped = true;
+  w.waiting = false;
+  return tasks;
+}
+
 std::vector<std::size_t> SchedulePolicy::stop() {
   stopping_ = true;
   std::vector<std::size_t> running;

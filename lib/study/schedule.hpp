@@ -22,6 +22,8 @@
 //   is told to stop. wake() says when the waiting worker can have an answer.
 // - After stop() (SIGTERM, SIGINT) no task is handed out any more: every request is answered
 //   with stop.
+// - A lost worker (lose(): it stopped answering) hands back its unreported tasks like a worker
+//   that stops, and is stopped.
 
 #include <cstddef>
 #include <deque>
@@ -66,6 +68,11 @@ class SchedulePolicy {
   // Worker `worker` finished `task` after `seconds` (run and setup): the adaptive chunk size
   // follows the mean of these times.
   void finished(std::size_t worker, std::size_t task, double seconds);
+
+  // Worker `worker` is lost (it stopped answering): the tasks it was given and has not reported
+  // go back to the front of their problems' queues, in task order, to be handed out again; it
+  // gets nothing more. Returns those tasks. Throws kappa::Error for a worker out of range.
+  std::vector<std::size_t> lose(std::size_t worker);
 
   // A stop signal: nothing more is handed out. Returns the workers not stopped yet (to be told
   // to abandon their chunks after their current task), in increasing order.

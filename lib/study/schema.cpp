@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "kappa/error.hpp"
+#include "core/experiment/byte_codec.hpp"
 
 namespace kappa {
 namespace {
@@ -29,55 +30,12 @@ static_assert(outcome_fields_are_consistent(), "kOutcomeFields: each line names 
 
 constexpr std::uint32_t kOutcomeMagic = 0x4b534f33;  // "KSO3": the kOutcomeFields of format version 3
 
-class Writer {
+using Writer = ByteWriter;
+
+// The outcome message's reader.
+class Reader : public ByteReader {
  public:
-  template <class T>
-  void put(const T& value) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    bytes_.append(reinterpret_cast<const char*>(&value), sizeof value);
-  }
-  void put(const std::string& text) {
-    put(static_cast<std::uint64_t>(text.size()));
-    bytes_ += text;
-  }
-  std::string take() { return std::move(bytes_); }
-
- private:
-  std::string bytes_;
-};
-
-class Reader {
- public:
-  explicit Reader(const std::string& bytes) : bytes_(bytes) {}
-  template <class T>
-  T get() {
-    static_assert(std::is_trivially_copyable_v<T>);
-    need(sizeof(T));
-    T value;
-    std::memcpy(&value, bytes_.data() + at_, sizeof value);
-    at_ += sizeof value;
-    return value;
-  }
-  std::string text() {
-    const auto size = get<std::uint64_t>();
-    need(size);
-    std::string value = bytes_.substr(at_, size);
-    at_ += size;
-    return value;
-  }
-  template <class T>
-  void read(T& value) {
-    value = get<T>();
-  }
-  void read(std::string& value) { value = text(); }
-  bool done() const { return at_ == bytes_.size(); }
-
- private:
-  void need(std::uint64_t size) const {
-    if (size > bytes_.size() - at_) throw Error("malformed task result message (truncated)");
-  }
-  const std::string& bytes_;
-  std::size_t at_ = 0;
+  explicit Reader(const std::string& bytes) : ByteReader(bytes, "task result message") {}
 };
 
 }  // namespace
@@ -114,11 +72,7 @@ std::string encode_outcome(const TaskOutcome& o) {
   out.put(static_cast<std::uint64_t>(o.task));
   out.put(o.key);
   for (const OutcomeField& field : kOutcomeFields) field.visit(o, [&out](const auto& value) { out.put(value); });
-  out.put(static_cast<std::uint64_t>(o.trace.size()));
-  for (const TracePoint& point : o.trace) {
-    out.put(static_cast<long long>(point.iteration));
-    for (double value : {point.seconds, point.data_passes, point.loss, point.grad_norm, point.relative_weight_error}) out.put(value);
-  }
+  put_trace(out, o.trace);
   return out.take();
 }
 
@@ -129,14 +83,7 @@ TaskOutcome decode_outcome(const std::string& bytes) {
   o.task = static_cast<std::size_t>(in.get<std::uint64_t>());
   o.key = in.text();
   for (const OutcomeField& field : kOutcomeFields) field.visit(o, [&in](auto& value) { in.read(value); });
-  const auto points = in.get<std::uint64_t>();
-  if (points > bytes.size()) throw Error("malformed task result message (trace length)");
-  o.trace.resize(points);
-  for (TracePoint& point : o.trace) {
-    point.iteration = static_cast<long>(in.get<long long>());
-    for (double* value : {&point.seconds, &point.data_passes}) *value = in.get<double>();
-    for (real* value : {&point.loss, &point.grad_norm, &point.relative_weight_error}) *value = in.get<double>();
-  }
+  o.trace = get_trace(in);
   if (!in.done()) throw Error("malformed task result message (trailing bytes)");
   return o;
 }

@@ -69,7 +69,7 @@ def load_libraries(plots):
 # The statuses of the results file (docs/study.md), and those that count as converged
 # (is_converged in lib/sdk/src/monitor.cpp).
 STATUSES = ("converged-gradient", "converged-loss", "max-iterations", "max-epochs", "time-limit",
-            "converged-precision", "optimizer-rule", "diverged", "failed")
+            "converged-precision", "optimizer-rule", "diverged", "failed", "crashed")
 CONVERGED_STATUSES = ("converged-gradient", "converged-loss", "converged-precision")
 EXACT_METHOD_CLASS = "exact"  # method_class of the exact solves (MethodClass::direct), e.g. `direct`
 SYNTHETIC_KEY, DATA_COLUMN = "synthetic", "data"
@@ -345,7 +345,7 @@ class Results:
             raise PlotError(f"'{self.path}': unknown status '{status}' (known: {', '.join(STATUSES)})")
         group.tasks += 1
         group.converged += status in CONVERGED_STATUSES
-        group.failed += status == "failed"
+        group.failed += status in ("failed", "crashed")  # neither has a result (report-semantics.md)
         group.diverged += status == "diverged"
         group.metric.append(real_of(self.cells(metric)[r]))
         group.iterations.append(real_of(self.cells("iterations")[r]))

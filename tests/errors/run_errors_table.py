@@ -15,6 +15,7 @@ and checks what the table says:
                        below a table row whose status is `failed`;
   0, failed task       `kappa study` exits 0 and every task of the results file in $WORK has
                        status `failed` and the message;
+  0, crashed run/task  the same with status `crashed` (the plugin brought its process down);
   0, prints            exit 0, nothing on stderr, and stdout has the message as a line (leading
                        and trailing blanks ignored): what is printed for a degenerate input.
 
@@ -31,8 +32,10 @@ import re
 import shlex
 import shutil
 import stat
+import struct
 import subprocess
 import sys
+import zlib
 
 try:
     import h5py
@@ -151,6 +154,11 @@ GRIDS = {
                           + "".join(f"{key} = " + " ".join(f"1e-{v}" for v in range(1, 21)) + "\n"
                                     for key in ("grad_tol", "loss_tol", "ridge", "decay")),
     "throwing_factory.ini": "optimizer = bad_factory_std\nsynthetic = kind=spectrum,n=20,d=4\n",
+    # tests/plugins/fault_crashing.cpp: each task brings its task process down at iteration 2.
+    "segfault.ini": "optimizer = fault_segfault\nsynthetic = kind=spectrum,n=20,d=4\nsynthetic.seed = 1 2 3\n",
+    "abort.ini": "optimizer = fault_abort\nsynthetic = kind=spectrum,n=20,d=4\nsynthetic.seed = 1 2 3\n",
+    "exit0.ini": "optimizer = fault_exit\nsynthetic = kind=spectrum,n=20,d=4\nsynthetic.seed = 1 2 3\nrepeats = 3\n",
+    "silent.ini": "optimizer = fault_silent\nsynthetic = kind=spectrum,n=20,d=4\ntime_limit = 0.5\n",
 }
 
 
@@ -217,6 +225,8 @@ def build_fixtures(args, work):
     write_h5(at("zeros.h5"), np.zeros((n, d)), y)  # valid, but X = 0 has no condition number
     os.mkfifo(at("fifo.h5"))  # a reader that opens it would wait for ever for a writer
     os.makedirs(at("directory.h5"))
+    os.makedirs(at("csv_is_dir.csv"))  # where a study would write the CSV beside csv_is_dir.h5
+    os.makedirs(at("stale.json.tmp"))  # a directory where solve writes its temporary file
     with open(at("plain_file"), "w") as f:  # a file where a directory is expected
         f.write("not a directory\n")
 
@@ -231,14 +241,46 @@ def build_fixtures(args, work):
     with open(os.path.join(grids, "nan_data.ini"), "w") as f:
         f.write(f"optimizer = cg\ndata = {at('nan.h5')}\n")
 
+    def study(grid, output, *options):
+        done = subprocess.run([args.kappa, "study", os.path.join(grids, grid), "-o", at(output), *options],
+                              cwd=data, env=environment(), capture_output=True, text=True, timeout=TIMEOUT)
+        if done.returncode != 0:
+            raise Failure(f"setup: kappa study of {grid} failed: {done.stderr.strip()}")
+
     # A real results file (kappa study of good.ini), and a copy relabelled as another format version.
-    done = subprocess.run([args.kappa, "study", os.path.join(grids, "good.ini"), "-o", at("results.h5")],
-                          cwd=data, env=environment(), capture_output=True, text=True, timeout=TIMEOUT)
-    if done.returncode != 0:
-        raise Failure(f"setup: kappa study of good.ini failed: {done.stderr.strip()}")
+    study("good.ini", "results.h5")
     shutil.copy2(at("results.h5"), at("other_version.h5"))
     with h5py.File(at("other_version.h5"), "r+") as f:
         f.attrs["format_version"] = np.int64(int(f.attrs["format_version"]) + 98)
+    # Results whose inputs changed since they were written (docs/study.md, Resume): a data file
+    # rewritten with other values, a plugin library changed under its name (one byte appended: it
+    # still loads), and a copy of results.h5 whose format fingerprint is another one.
+    write_h5(at("changing.h5"), X, y, X_test, y_test)
+    with open(os.path.join(grids, "changing_data.ini"), "w") as f:
+        f.write(f"optimizer = cg\ndata = {at('changing.h5')}\nmax_iterations = 20\n")
+    study("changing_data.ini", "changed_data.h5")
+    write_h5(at("changing.h5"), 2 * X, y, X_test, y_test)
+    os.makedirs(os.path.join(plugins, "changing_gd"))
+    changing_gd = os.path.join(plugins, "changing_gd", "libkappa_plugin_gd.so")
+    shutil.copy2(os.path.join(args.build_tests, "..", "plugins", "libkappa_plugin_gd.so"), changing_gd)
+    study("good.ini", "changed_plugin.h5", "--plugin-dir", os.path.dirname(changing_gd))
+    with open(changing_gd, "ab") as f:
+        f.write(b"\0")
+    shutil.copy2(at("results.h5"), at("other_format.h5"))
+    with h5py.File(at("other_format.h5"), "r+") as f:
+        f.attrs["fingerprints"] = re.sub(r"^(format\t[^\t]*\t)[0-9a-f]{16}", r"\g<1>0123456789abcdef", f.attrs["fingerprints"], flags=re.M)
+    # A copy of results.h5 with a journal (docs/study.md, Results files) whose first of two records
+    # fails its checksum: damage before the end, not a torn tail.
+    shutil.copy2(at("results.h5"), at("damaged_journal.h5"))
+    with h5py.File(at("damaged_journal.h5"), "r") as f:
+        header = b"KAPPAJNL" + struct.pack("<Q", int(f.attrs["journal_id"], 16))
+    journal = bytearray(header + struct.pack("<I", zlib.crc32(header)))
+    for payload in (b"first row", b"second row"):
+        framing = struct.pack("<II", len(payload), zlib.crc32(payload))
+        journal += framing + struct.pack("<I", zlib.crc32(framing)) + payload
+    journal[20 + 12] ^= 0x01  # a payload byte of record 1
+    with open(at("damaged_journal.h5.journal"), "wb") as f:
+        f.write(journal)
 
     # One directory per broken plugin, so that each is the only file of its --plugin-dir.
     def plugin(directory, source_dir, name):
@@ -255,6 +297,7 @@ def build_fixtures(args, work):
     plugin("throwing_register", "bad_plugins", "libkappa_plugin_bad_throwing_register.so")
     plugin("throwing_factory", "factory_plugins", "libkappa_plugin_bad_throwing_factory.so")
     plugin("throwing_minimize", "minimize_plugins", "libkappa_plugin_bad_throwing_minimize.so")
+    plugin("fault", "fault_plugins", "libkappa_plugin_fault_crashing.so")
     with open(os.path.join(work, "fixtures.done"), "w") as f:
         f.write("ok\n")
 
@@ -343,13 +386,15 @@ def run_row(args, row, work):
         if left:
             raise Failure(f"left in $WORK: {', '.join(left)} (partial output)" + shown)
         return lines[0]
-    if outcome == "0, failed run":
+    recorded = re.fullmatch(r"0, (failed|crashed) (run|task)", outcome)
+    if recorded and recorded.group(2) == "run":
+        status = recorded.group(1)
         if done.returncode != 0:
-            raise Failure(f"exit status {done.returncode}, expected 0 (a failed run is a result)" + shown)
+            raise Failure(f"exit status {done.returncode}, expected 0 (a {status} run is a result)" + shown)
         method = message.split(":", 1)[0]
-        failed = [line for line in stdout.splitlines() if re.match(rf"^{re.escape(method)} +failed ", line)]
+        failed = [line for line in stdout.splitlines() if re.match(rf"^{re.escape(method)} +{status} ", line)]
         if not failed:
-            raise Failure(f"no table row '{method}  failed' on stdout" + shown)
+            raise Failure(f"no table row '{method}  {status}' on stdout" + shown)
         if not any(re.match(message_pattern(message), line) for line in stdout.splitlines()):
             raise Failure(f"stdout has no line {message!r}" + shown)
         return message
@@ -361,24 +406,26 @@ def run_row(args, row, work):
         if left:
             raise Failure(f"left in $WORK: {', '.join(left)}" + shown)
         return message
-    if outcome == "0, failed task":
+    if recorded and recorded.group(2) == "task":
+        status = recorded.group(1)
         if any(not line.startswith("kappa study: ") for line in stderr.splitlines()):
             raise Failure("stderr has lines that are not kappa study's" + shown)
         if done.returncode != 0:
-            raise Failure(f"exit status {done.returncode}, expected 0 (a failed task is a result)" + shown)
+            raise Failure(f"exit status {done.returncode}, expected 0 (a {status} task is a result)" + shown)
         results = [name for name in left if name.endswith(".h5")]
         if len(results) != 1:
             raise Failure(f"expected one results file in $WORK, found {left}" + shown)
         with h5py.File(os.path.join(scratch, results[0]), "r") as f:
             statuses = list(f["tasks/status"].asstr()[()])
             messages = list(f["tasks/message"].asstr()[()])
-        if not statuses or any(s != "failed" for s in statuses):
-            raise Failure(f"task statuses {statuses}, expected every one 'failed'" + shown)
+        if not statuses or any(s != status for s in statuses):
+            raise Failure(f"task statuses {statuses}, expected every one '{status}'" + shown)
         wrong = [m for m in messages if not re.match(message_pattern(message), m)]
         if wrong:
             raise Failure(f"task message {wrong[0]!r}, expected {message!r}" + shown)
-        return f"{len(statuses)} failed tasks: {messages[0]}"
-    raise Failure(f"exit column {row.exit_text!r}: expected 1, 2, '0, failed run', '0, failed task' or '0, prints'")
+        return f"{len(statuses)} {status} tasks: {messages[0]}"
+    raise Failure(f"exit column {row.exit_text!r}: expected 1, 2, '0, failed run', '0, failed task', '0, crashed run', "
+                  "'0, crashed task' or '0, prints'")
 
 
 def main(argv):

@@ -7,8 +7,8 @@ modes:
             every number of its tables and its best grid points equal the statistics computed
             here with numpy from the results file itself; --where and --metric select and rank
   plots     the plot script writes non-empty PNG files (curves, two heatmaps) of sane size
-  partial   a study killed part-way: the report of its (complete, shorter) file says so and
-            counts exactly the rows in it
+  partial   a study killed part-way: the report of its (complete, shorter) file and its journal
+            says so and counts exactly the rows in them (the journal decoded here)
 Prints "ok: ..." and exits 0 on success; otherwise the reason and exits 1.
 """
 
@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 
 try:
     import h5py
@@ -72,9 +73,61 @@ def study(args, name, text, *options):
 
 
 def read_tasks(path):
+    """The columns of the results file `path`: its /tasks, then the rows of its journal."""
     with h5py.File(path, "r") as f:
         t = f["tasks"]
-        return {c: (t[c].asstr()[()] if t[c].dtype.kind == "O" else t[c][()]) for c in t.attrs["columns"].split(",")}
+        names = t.attrs["columns"].split(",")
+        table = {c: list(t[c].asstr()[()] if t[c].dtype.kind == "O" else t[c][()]) for c in names}
+        kinds = [t[c].dtype.kind for c in names]
+        journal_id = int(f.attrs["journal_id"], 16) if "journal_id" in f.attrs else 0
+    for row in journal_rows(path + ".journal", journal_id, names[:-2], kinds[:-2]):
+        for c in names:
+            table[c].append(row.get(c, -1))
+    return {c: np.array(table[c], dtype=object if kind == "O" else None) for c, kind in zip(names, kinds)}
+
+
+def journal_rows(path, journal_id, names, kinds):
+    """The rows of a results journal (docs/study.md, Results files) that belongs to the file of
+    `journal_id`, decoded independently of kappa: {column: value} each (no trace columns)."""
+    try:
+        with open(path, "rb") as journal:
+            data = journal.read()
+    except FileNotFoundError:
+        return []
+    if data[:8] != b"KAPPAJNL" or struct.unpack_from("<Q", data, 8)[0] != journal_id:
+        return []
+    at, rows = 20, []
+    while len(data) - at >= 12:
+        length, crc = struct.unpack_from("<II", data, at)
+        payload = data[at + 12:at + 12 + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            break  # a torn tail
+        at += 12 + length
+        cursor = [0]
+
+        def take(form):
+            value = struct.unpack_from(form, payload, cursor[0])[0]
+            cursor[0] += struct.calcsize(form)
+            return value
+
+        def text():
+            size = take("=Q")
+            cursor[0] += size
+            return payload[cursor[0] - size:cursor[0]].decode()
+        # The outcome message: u32 magic, u64 task, key, the outcome columns, the trace; then
+        # the plan cells, each with its type byte.
+        outcome_end = 8 + take("=Q")
+        cursor[0] = outcome_end
+        plan = []
+        for _ in range(take("=Q")):
+            kind = payload[cursor[0]:cursor[0] + 1]
+            cursor[0] += 1
+            plan.append(take("=q") if kind == b"i" else take("=d") if kind == b"r" else text())
+        cursor[0] = 8 + 4 + 8
+        text()  # the key, also a plan column
+        outcome = [take("=q") if kind == "i" else take("=d") if kind == "f" else text() for kind in kinds[len(plan):]]
+        rows.append(dict(zip(names, plan + outcome)))
+    return rows
 
 
 def median(values):
@@ -254,7 +307,7 @@ grad_tol = 0
     name = os.path.join(args.work, "partial")
     with open(name + ".ini", "w") as out:
         out.write(grid)
-    for suffix in (".h5", ".csv"):
+    for suffix in (".h5", ".csv", ".h5.journal"):
         if os.path.exists(name + suffix):
             os.remove(name + suffix)
     process = subprocess.Popen([args.kappa, "study", name + ".ini", "-o", name + ".h5", "--flush-interval", "0"],
@@ -265,8 +318,7 @@ grad_tol = 0
         while time.time() < deadline and process.poll() is None:
             time.sleep(0.05)
             try:
-                with h5py.File(name + ".h5", "r") as f:
-                    rows = int(f.attrs["row_count"])
+                rows = len(read_tasks(name + ".h5")["task"])  # the .h5 and its journal
             except (OSError, KeyError):
                 continue
             if 5 <= rows:

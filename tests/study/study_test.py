@@ -26,6 +26,13 @@ modes:
                --resume with space completes the study, every task once
   vanished     the output directory is removed while the study runs (serial, 2 ranks): one
                error line naming the file, exit 1
+  fingerprints a data file regenerated with other content and a plugin library changed under
+               the same name since the results were written: --resume refuses at once (one line
+               naming it and both fingerprints, the file byte-identical); --rerun-changed reruns
+               exactly the affected tasks (equal to a fresh run), the others' rows kept
+  journal      SIGKILL at a random moment of a study of 3000 tiny tasks: the .h5 and its journal
+               hold the rows reported done 2 flush intervals before the kill; --resume equals an
+               uninterrupted run; a damaged journal record is refused naming it
   lock         a second study on the results file of a running one (serial, then 2 ranks) is
                refused at once naming the holder's host and pid; after the holder is killed
                (its lock file left behind) --resume proceeds; a finished study leaves no lock
@@ -42,7 +49,10 @@ import signal
 import socket
 import subprocess
 import sys
+import struct
+import threading
 import time
+import zlib
 
 try:
     import h5py
@@ -167,6 +177,41 @@ def children(pid):
     return found
 
 
+def journal_records(path, journal_id):
+    """(task, key) of each complete record of the journal `path` if it belongs to the results file
+    of `journal_id` (docs/study.md; checksums checked with zlib's CRC-32); [] for a stale or
+    missing journal."""
+    try:
+        with open(path, "rb") as journal:
+            data = journal.read()
+    except FileNotFoundError:
+        return []
+    if len(data) < 20 or data[:8] != b"KAPPAJNL" or struct.unpack_from("<Q", data, 8)[0] != journal_id:
+        return []
+    at, found = 20, []
+    while len(data) - at >= 12:
+        length, crc, header_crc = struct.unpack_from("<III", data, at)
+        payload = data[at + 12:at + 12 + length]
+        if header_crc != zlib.crc32(data[at:at + 8]) or len(payload) < length or zlib.crc32(payload) != crc:
+            break  # torn (or damaged: kappa itself tells which)
+        # payload: the outcome message (u64 length; u32 magic, u64 task, u64 key length, key), ...
+        task, key_length = struct.unpack_from("=QQ", payload, 12)
+        found.append((task, payload[28:28 + key_length].decode()))
+        at += 12 + length
+    return found
+
+
+def saved_rows(path):
+    """Rows in the results file `path` and in its journal; None while it cannot be read."""
+    try:
+        with h5py.File(path, "r") as f:
+            rows = int(f.attrs["row_count"])
+            journal_id = int(f.attrs["journal_id"], 16) if "journal_id" in f.attrs else 0
+    except OSError:
+        return None  # between the rename and the open
+    return rows + len(journal_records(path + ".journal", journal_id))
+
+
 def wait_for_rows(args, process, name, minimum):
     """Waits until the results file has at least `minimum` rows (the study still running)."""
     path = os.path.join(args.work, name)
@@ -174,24 +219,19 @@ def wait_for_rows(args, process, name, minimum):
     while time.time() < deadline:
         if process.poll() is not None:
             raise TooLate("the study finished before it could be stopped")
-        if os.path.exists(path):
-            try:
-                with h5py.File(path, "r") as f:
-                    if int(f.attrs["row_count"]) >= minimum:
-                        return
-            except OSError:
-                pass  # between the rename and the open: try again
+        if os.path.exists(path) and (saved_rows(path) or 0) >= minimum:
+            return
         time.sleep(0.05)
     raise Failure("no results appeared")
 
 
 def rows_in_file(args, name):
+    """Rows saved: in the .h5 and in its journal."""
     for _ in range(100):
-        try:
-            with h5py.File(os.path.join(args.work, name), "r") as f:
-                return int(f.attrs["row_count"])
-        except OSError:
-            time.sleep(0.01)  # between the rename and the open: try again
+        rows = saved_rows(os.path.join(args.work, name))
+        if rows is not None:
+            return rows
+        time.sleep(0.01)  # between the rename and the open: try again
     raise Failure(f"{name} cannot be read")
 
 
@@ -303,9 +343,10 @@ def stop_and_resume_once(args, ranks, sig, label, iterations):
         check(rows_in_file(args, name) > rows_at_signal, f"{rows_at_signal} rows before the signal, none written after it")
     else:
         check(process.returncode == -signal.SIGKILL, f"exit {process.returncode}")
-    before, task_count = read_results(args, name)  # a valid file after the kill
-    check(len(before) > 0, "no rows after the signal")
-    if len(before) == task_count:
+    before, task_count = read_results(args, name)  # a valid file after the kill (its journal may hold more)
+    saved = rows_in_file(args, name)
+    check(saved > 0, "no rows after the signal")
+    if saved == task_count:
         raise TooLate(f"all {task_count} tasks were done before the signal arrived")
 
     run(args, ranks, grid, "-o", name, "--resume")
@@ -315,7 +356,84 @@ def stop_and_resume_once(args, ranks, sig, label, iterations):
         compare_rows(row, after[key], f"row {row['task']} written before the {label}", ignore={"trace_start"})
     with h5py.File(os.path.join(args.work, name), "r") as f:
         check(int(f.attrs["complete"]) == 1, "complete attribute")
-    return f"{label}: {len(before)} of {task_count} rows survived, --resume ran the other {task_count - len(before)}"
+    return f"{label}: {saved} of {task_count} rows survived, --resume ran the other {task_count - saved}"
+
+
+def test_journal(args):
+    """A study of 3000 tiny tasks (2 ms each, 5 s in all) killed with SIGKILL at a random moment: the .h5 and
+    its journal hold every row the progress output reported more than two flush intervals (and
+    a scheduling allowance) before the kill; --resume completes it, every task once and equal to
+    an uninterrupted run; a damaged journal record makes --resume refuse naming it."""
+    import random
+    interval = 0.2
+    grid = write_grid(args, "journal.ini", "optimizer = gd\nsynthetic = kind=spectrum,n=100,d=10\nmax_iterations = 2000\ngrad_tol = 0\nrepeats = 3000\n")
+    remove(args, "journal_ref.h5", "journal_ref.csv")
+    run(args, None, grid, "-o", "journal_ref.h5", "--force")
+    reference, task_count = read_results(args, "journal_ref.h5")
+    check(len(reference) == task_count == 3000, "the uninterrupted run")
+
+    def killed_run(name, wait):
+        remove(args, name, name.replace(".h5", ".csv"), name + ".journal")
+        command = kappa_command(args, None) + [grid, "-o", name, "--flush-interval", str(interval), "--progress-interval", "0.05"]
+        process = subprocess.Popen(command, env=ENV, cwd=args.work, start_new_session=True, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+        reported = []  # (time read, tasks done)
+
+        def read_progress():
+            for line in process.stderr:
+                match = re.search(r"(\d+)/\d+ done", line)
+                if match:
+                    reported.append((time.time(), int(match.group(1))))
+        reader = threading.Thread(target=read_progress, daemon=True)
+        reader.start()
+        try:
+            wait(process)
+            os.killpg(process.pid, signal.SIGKILL)
+            killed_at = time.time()
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        reader.join(timeout=10)
+        if process.returncode == 0:
+            raise TooLate("the study was done before the kill")
+        return killed_at, reported
+
+    name = "journal.h5"
+    killed_at, reported = killed_run(name, lambda process: (wait_for_rows(args, process, name, 1), time.sleep(random.uniform(0.5, 2.5))))
+    saved = rows_in_file(args, name)
+    margin = 2 * interval + 0.2
+    promised = max([done for when, done in reported if when <= killed_at - margin], default=0)
+    last = max([done for when, done in reported], default=0)
+    check(promised > 0, f"no progress reported {margin} s before the kill: the check would be vacuous")
+    check(saved >= promised, f"{saved} rows saved, but {promised} were reported done {margin} s before the kill")
+    with h5py.File(os.path.join(args.work, name), "r") as f:
+        in_h5 = int(f.attrs["row_count"])
+    report = run(args, None, grid, "-o", name, "--resume")
+    check(f"({saved} already in" in report.stdout, f"--resume did not take the {saved} saved rows:\n{report.stdout}")
+    after, _ = read_results(args, name)
+    check(sorted(after) == sorted(reference), "after --resume: not every task exactly once")
+    for key, row in reference.items():
+        compare_rows(row, after[key], f"row {row['task']}")
+
+    # A damaged record before the end: --resume refuses, naming the journal and the record.
+    damaged = "journal_damaged.h5"
+    journal = os.path.join(args.work, damaged + ".journal")
+    killed_run(damaged, lambda process: wait_for_rows(args, process, damaged, 3) or time.sleep(0.05))
+    with h5py.File(os.path.join(args.work, damaged), "r") as f:
+        records = journal_records(journal, int(f.attrs["journal_id"], 16))
+    check(len(records) >= 2, f"{len(records)} journal records: cannot damage one before the end")
+    with open(journal, "r+b") as out:
+        out.seek(20 + 12 + 40)  # in the payload of record 1
+        byte = out.read(1)
+        out.seek(-1, os.SEEK_CUR)
+        out.write(bytes([byte[0] ^ 0x20]))
+    refused = run(args, None, grid, "-o", damaged, "--resume", expect=1)
+    check(re.search(r"^kappa study: results journal '[^']*journal_damaged.h5.journal': bad checksum in record 1 at byte offset 20", refused.stderr, re.M)
+          and len(refused.stderr.strip().splitlines()) == 1, f"the refusal:\n{refused.stderr}")
+    return (f"killed after {last} reported done: {saved} rows saved ({in_h5} in the .h5), >= the {promised} reported "
+            f"{margin:.1f} s before the kill; --resume equal to an uninterrupted run; a damaged record refused")
 
 
 def test_kill(args):
@@ -599,16 +717,20 @@ def disk_full(args, ranks, full_rows):
     # Serially the limit holds from the start and the first rows always fit; under mpiexec it is
     # set a moment after the first write, by which time a loaded machine may have finished
     # enough tasks for the next write not to fit: a file of no rows is then the right result.
-    check((0 if ranks else 1) <= len(before) < task_count, f"{label}: {len(before)} of {task_count} rows (expected a partial file)")
+    saved = rows_in_file(args, name)  # the .h5 and its journal
+    check((0 if ranks else 1) <= saved < task_count, f"{label}: {saved} of {task_count} rows (expected a partial file)")
     for key, row in before.items():
         compare_rows(full_rows[key], row, f"{label}: row {row['task']}")
     # With space again, --resume completes it: every task once, the old rows unchanged.
-    run(args, ranks, "disk.ini", "-o", name, "--resume")
+    run_output = run(args, ranks, "disk.ini", "-o", name, "--resume")
     after, task_count = read_results(args, name)
     check(sorted(after) == sorted(full_rows), f"{label}: after --resume, not every task exactly once")
     for key, row in before.items():
         compare_rows(row, after[key], f"{label}: row {row['task']} kept by --resume", ignore={"trace_start"})
-    return f"{label}: '{errors[0]}', {len(before)} of {task_count} rows intact, --resume ran the rest"
+    for key, row in after.items():  # the journal's rows too (and those run again)
+        compare_rows(full_rows[key], row, f"{label}: row {row['task']} after --resume")
+    check(f"({saved} already in" in run_output.stdout, f"{label}: --resume did not take the {saved} saved rows:\n{run_output.stdout}")
+    return f"{label}: '{errors[0]}', {saved} of {task_count} rows intact ({len(before)} in the .h5), --resume ran the rest"
 
 
 def test_disk_full(args):
@@ -697,6 +819,90 @@ def lock_once(args, ranks):
     return f"{'serial' if ranks is None else f'{ranks} ranks'}: refused naming pid {pid}"
 
 
+def generate(args, name, spec):
+    subprocess.run([args.kappa, "generate", "--synthetic", spec, "--output", os.path.join(args.work, name)],
+                   env=ENV, check=True, capture_output=True)
+
+
+def file_bytes(args, name):
+    with open(os.path.join(args.work, name), "rb") as f:
+        return f.read()
+
+
+def refused_for_change(args, grid, output, what, subject, *options):
+    """--resume after a change: exit 1 at once, one line naming it and both fingerprints, the file
+    unchanged. Returns the two fingerprints (now, then)."""
+    before = file_bytes(args, output)
+    refused = run(args, None, grid, "-o", output, "--resume", *options, expect=1)
+    lines = refused.stderr.strip().splitlines()
+    pattern = (rf"^kappa study: results file '{re.escape(output)}' was written with other {what}: {subject} has fingerprint "
+               r"([0-9a-f]{16}) now, ([0-9a-f]{16}) when the results were written; rerun the changed tasks with --rerun-changed, "
+               r"or choose another --output$")
+    match = re.match(pattern, lines[0]) if len(lines) == 1 else None
+    check(match and match.group(1) != match.group(2), f"refusal:\n{refused.stderr}")
+    check(file_bytes(args, output) == before, f"{output} changed by a refused --resume")
+    return match.group(1), match.group(2)
+
+
+def rerun_changed(args, grid, output, dropped, *options):
+    done = run(args, None, grid, "-o", output, "--resume", "--rerun-changed", *options)
+    note = f"--rerun-changed: {dropped} task{'s' if dropped != 1 else ''} of {output} run again"
+    check(note in done.stderr and f"({dropped} in this run" in done.stdout, f"rerun note:\n{done.stderr}{done.stdout}")
+    again = run(args, None, grid, "-o", output, "--resume", *options)  # the file now has the new fingerprints
+    check("(0 in this run" in again.stdout, again.stdout)
+
+
+def test_fingerprints(args):
+    spec = "kind=spectrum,n=40,d=6,noise=0.01,n_test=10,cond={}"
+    generate(args, "fa.h5", spec.format(10))
+    generate(args, "fb.h5", spec.format(100))
+    grid = write_grid(args, "fingerprints.ini", "data = fa.h5 fb.h5\noptimizer = gd cg\nmax_iterations = 200\n")
+    remove(args, "fingerprints.h5", "fingerprints.csv", "fresh.h5", "fresh.csv")
+    run(args, None, grid, "-o", "fingerprints.h5")
+    before, task_count = read_results(args, "fingerprints.h5")
+    # The same values written again (a new file, other HDF5 metadata) and a touch change nothing.
+    generate(args, "fa.h5", spec.format(10))
+    os.utime(os.path.join(args.work, "fb.h5"))
+    same = run(args, None, grid, "-o", "fingerprints.h5", "--resume")
+    check("(0 in this run" in same.stdout, same.stdout)
+
+    # fa.h5 regenerated with other content: refused, then only its tasks rerun.
+    generate(args, "fa.h5", spec.format(1000))
+    refused_for_change(args, grid, "fingerprints.h5", "data", "data file 'fa.h5'")
+    changed = [key for key, row in before.items() if row["data"] == "fa.h5"]
+    rerun_changed(args, grid, "fingerprints.h5", len(changed))
+    after, _ = read_results(args, "fingerprints.h5")
+    run(args, None, grid, "-o", "fresh.h5")
+    fresh, _ = read_results(args, "fresh.h5")
+    check(len(after) == task_count and 0 < len(changed) < task_count, f"{len(after)} rows, {len(changed)} changed")
+    for key, row in after.items():
+        if key in changed:
+            compare_rows(row, fresh[key], f"rerun task {key} against a fresh run")
+            check(row["final_loss"] != before[key]["final_loss"], f"task {key}: the same loss on other data")
+        else:
+            compare_rows(row, before[key], f"kept task {key}", ignore={"trace_start"})
+
+    # A plugin library changed under the same name (one byte appended: it still loads).
+    plugins = os.path.join(args.work, "plugins")
+    os.makedirs(plugins, exist_ok=True)
+    library = os.path.join(plugins, "libkappa_plugin_gd.so")
+    shutil.copyfile(os.path.join(args.plugin_dir, "libkappa_plugin_gd.so"), library)
+    remove(args, "plugin.h5", "plugin.csv")
+    plugin_grid = write_grid(args, "plugin.ini", "data = fb.h5\noptimizer = gd cg\nlr = 1e-3 1e-2\nmax_iterations = 100\n")
+    run(args, None, plugin_grid, "-o", "plugin.h5", "--plugin-dir", plugins)
+    plugin_rows, plugin_tasks = read_results(args, "plugin.h5")
+    with open(library, "ab") as out:
+        out.write(b"\0")
+    refused_for_change(args, plugin_grid, "plugin.h5", "plugins", f"plugin library '{re.escape(library)}'", "--plugin-dir", plugins)
+    gd_tasks = [key for key, row in plugin_rows.items() if row["optimizer"] == "gd"]
+    rerun_changed(args, plugin_grid, "plugin.h5", len(gd_tasks), "--plugin-dir", plugins)
+    rerun_rows, _ = read_results(args, "plugin.h5")
+    for key, row in rerun_rows.items():
+        compare_rows(row, plugin_rows[key], f"plugin task {key}", ignore=RUN_DEPENDENT if key in gd_tasks else {"trace_start"})
+    return (f"a regenerated data file refused (file unchanged), --rerun-changed reran its {len(changed)} of {task_count} tasks "
+            f"(equal to a fresh run), the other file's rows kept; a changed plugin: {len(gd_tasks)} of {plugin_tasks} tasks rerun")
+
+
 def test_lock(args):
     return "; ".join(lock_once(args, ranks) for ranks in (None, 2))
 
@@ -705,22 +911,30 @@ def test_vanished(args):
     return "; ".join(vanished(args, ranks) for ranks in (None, 2))
 
 
-def main():
+def main_of(modes, plugin_help, tests):
+    """The command line of a test script (this one, fault_test.py): runs tests["test_" + mode],
+    prints "ok: ..." or "FAIL: ..." and returns the exit status."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--kappa", required=True)
     parser.add_argument("--mpiexec", required=True)
     parser.add_argument("--work", required=True)
-    parser.add_argument("--plugin-dir", help="a directory with the bad_throwing_minimize plugin (mode nonfinite)")
-    parser.add_argument("mode", choices=["ranks", "kill", "term", "failures", "nonfinite", "time_limit", "disk_full", "vanished", "lock"])
+    parser.add_argument("--plugin-dir", help=plugin_help)
+    parser.add_argument("mode", choices=modes)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     try:
-        message = globals()["test_" + args.mode](args)
+        message = tests["test_" + args.mode](args)
     except Failure as failure:
         print(f"FAIL: {failure}")
         return 1
     print(f"ok: {message}")
     return 0
+
+
+def main():
+    return main_of(["ranks", "kill", "term", "failures", "nonfinite", "time_limit", "disk_full", "vanished", "lock", "fingerprints",
+                    "journal"], "a directory with the bad_throwing_minimize plugin (mode nonfinite), "
+                   "or with libkappa_plugin_gd.so (mode fingerprints)", globals())
 
 
 if __name__ == "__main__":

@@ -235,6 +235,24 @@ BOOST_AUTO_TEST_CASE(the_waiting_worker_gets_tasks_handed_back_by_others) {
   BOOST_TEST(policy.all_stopped());
 }
 
+BOOST_AUTO_TEST_CASE(a_lost_worker_hands_back_its_unreported_tasks_to_the_waiting_worker) {
+  SchedulePolicy policy = policy_of({6}, 3, 3);
+  BOOST_TEST(tasks_of(policy.request(1)) == range(0, 3));
+  BOOST_TEST(tasks_of(policy.request(2)) == range(3, 3));
+  BOOST_TEST(policy.request(0).kind == WorkAnswer::Kind::wait);
+  policy.finished(2, 3, 1.0);  // worker 2 reports one task, then stops answering
+  BOOST_TEST(policy.lose(2) == Tasks({4, 5}));
+  BOOST_TEST(policy.stopped(2));
+  BOOST_TEST(policy.in_flight(2) == 0u);
+  BOOST_TEST(policy.pending() == 2u);
+  auto woken = policy.wake();
+  BOOST_TEST_REQUIRE(woken.size() == 1u);
+  BOOST_TEST(woken[0].first == 0u);
+  BOOST_TEST(tasks_of(woken[0].second) == Tasks({4, 5}));
+  BOOST_TEST(policy.lose(2).empty(), "nothing more to hand back");
+  BOOST_CHECK_THROW(policy.lose(3), Error);
+}
+
 BOOST_AUTO_TEST_CASE(stop_hands_out_nothing_more) {
   SchedulePolicy policy = policy_of({100}, 3, 5);
   BOOST_TEST(tasks_of(policy.request(1)) == range(0, 5));

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include "kappa/error.hpp"
 #include "core/experiment/experiment.hpp"
 #include "core/loader/plugin_registry.hpp"
+#include "study/fingerprint.hpp"
 #include "study/grid.hpp"
 #include "study/results.hpp"
 #include "study/runner.hpp"
@@ -138,6 +140,43 @@ BOOST_FIXTURE_TEST_CASE(zip_groups_vary_together, Plugins) {
   BOOST_TEST(plan.axes[0].zip == "synthetic.n,synthetic.d");
 }
 
+// Optimizer settings are held compactly (a kind and a grid point each) and described on demand,
+// with the names, parameters and canonical texts of the tasks' columns; an instance is created
+// only when asked for (a runner keeps the last few), but every setting is validated by planning.
+BOOST_FIXTURE_TEST_CASE(optimizer_settings_are_described_on_demand, Plugins) {
+  const StudyPlan plan = plan_of(registry, std::string("optimizer = gd momentum\nsynthetic = ") + kSmall +
+                                               "\nlr = 1e-3 1e-2 0.1\nmomentum = 0 0.5\nrepeats = 2\n");
+  BOOST_TEST(plan.optimizers.size() == 3u + 3u * 2u);  // gd has no momentum
+  BOOST_TEST(plan.optimizers.kinds().size() == 2u);
+  std::set<std::string> settings;
+  for (const StudyTask& task : plan.tasks) {
+    const PlannedOptimizer setting = plan.optimizers[task.optimizer];
+    BOOST_TEST(setting.name == plan.optimizers.name(task.optimizer));
+    BOOST_TEST(setting.name == text_cell(plan, task, "optimizer"));
+    BOOST_TEST(setting.canonical == text_cell(plan, task, "params"));
+    BOOST_TEST(setting.params.get_real("lr") == std::stod(text_cell(plan, task, "lr")));
+    BOOST_TEST((setting.theory.method == plan.optimizers.theory(task.optimizer).method));
+    BOOST_TEST(!setting.optimizer);
+    settings.insert(setting.name + " " + setting.canonical);
+  }
+  BOOST_TEST(settings.size() == plan.optimizers.size());
+  BOOST_TEST(plan.optimizers.create(0).optimizer != nullptr);
+  BOOST_CHECK_THROW(plan.optimizers.at(plan.optimizers.size()), std::out_of_range);
+  OptimizerInstances instances(plan.optimizers, 2);
+  instances.get(0);
+  instances.get(1);
+  instances.get(0);
+  BOOST_TEST(instances.creations() == 2u);
+  instances.get(2);  // evicts 1, the least recently used
+  BOOST_TEST(instances.get(1).canonical == plan.optimizers[1].canonical);
+  BOOST_TEST(instances.creations() == 4u);
+  BOOST_TEST(instances.get(1).optimizer != nullptr);
+  BOOST_TEST(instances.creations() == 4u);
+  // A value each parameter admits alone, refused by the optimizer's factory: still at planning.
+  require_throws_naming<InputError>([this] { plan_of(registry, std::string("optimizer = lbfgs\nsynthetic = ") + kSmall + "\nc1 = 0.5\nc2 = 0.1 0.9\n"); },
+                                    {"g.ini: optimizer 'lbfgs' with ", "c1=0.5", "c2=0.1", "need c1 < c2 < 1"});
+}
+
 BOOST_FIXTURE_TEST_CASE(keys_that_do_not_apply_are_dropped_and_left_empty, Plugins) {
   // cg has no lr; huber_delta applies to huber only; gd.lr wins over lr for gd.
   const StudyPlan plan = plan_of(registry, std::string("optimizer = gd cg adam\nsynthetic = ") + kSmall +
@@ -146,7 +185,7 @@ BOOST_FIXTURE_TEST_CASE(keys_that_do_not_apply_are_dropped_and_left_empty, Plugi
   BOOST_TEST(plan.tasks.size() == 4u + 8u);
   BOOST_TEST(plan.duplicates == 2u * 2u * 3u * 2u - 12u);
   for (const StudyTask& task : plan.tasks) {
-    const std::string& optimizer = plan.optimizers[task.optimizer].name;
+    const std::string& optimizer = plan.optimizers.name(task.optimizer);
     const std::string lr = text_cell(plan, task, "lr");
     if (optimizer == "adam") BOOST_TEST((lr == "0.001" || lr == "0.01"));
     else BOOST_TEST(lr == "nan");
@@ -538,7 +577,7 @@ BOOST_FIXTURE_TEST_CASE(runner_matches_a_direct_run_and_isolates_failures, Plugi
     // The class its plugin declares, also for a task whose problem cannot be built.
     BOOST_TEST(outcome.method_class == to_string(registry.find(plan.optimizers[task.optimizer].name).info.theory.method));
     const ProblemSpec& problem = plan.problems[task.problem];
-    const PlannedOptimizer& optimizer = plan.optimizers[task.optimizer];
+    const PlannedOptimizer optimizer = plan.optimizers.create(task.optimizer);
     const std::string what = optimizer.name + " " + optimizer.canonical + " " + problem.data + " " + to_string(problem.setup.loss.kind);
     if (problem.data == "missing.h5") {
       BOOST_TEST((parse_status(outcome.status) == Status::failed), what);
@@ -585,4 +624,154 @@ BOOST_FIXTURE_TEST_CASE(precision_is_a_problem_axis, Plugins) {
   require_throws_naming<InputError>(
       [&] { plan_of(registry, "optimizer = cg\nsynthetic = kind=kernel,n=30\nformulation = kernel-system\nprecision = float\n"); },
       {"kernel-system", "precision = float", "regression formulation only"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fingerprints (study/fingerprint.hpp): what --resume compares besides the grid.
+
+BOOST_AUTO_TEST_CASE(stable_hasher_depends_on_the_bytes_not_on_how_they_are_fed) {
+  const std::string text = "0123456789abcdefghijklmnopq";
+  StableHasher whole, pieces;
+  whole.add(text.data(), text.size());
+  pieces.add(text.data(), 3);
+  pieces.add(text.data() + 3, 9);
+  pieces.add(text.data() + 12, text.size() - 12);
+  BOOST_TEST(whole.value() == pieces.value());
+  BOOST_TEST(whole.hex().size() == 16u);
+  StableHasher other;
+  std::string changed = text;
+  changed[20] ^= 1;
+  other.add(changed.data(), changed.size());
+  BOOST_TEST(other.value() != whole.value());
+  StableHasher shorter;
+  shorter.add(text.data(), text.size() - 1);
+  BOOST_TEST(shorter.value() != whole.value());
+}
+
+BOOST_AUTO_TEST_CASE(data_file_fingerprint_changes_with_one_value_not_with_a_touch_or_a_rewrite) {
+  const TemporaryDirectory dir;
+  const std::string file = dir.file("fp.h5");
+  Dataset data = generate_from_spec(kSmall);
+  write_hdf5(data, file);
+  const std::vector<DatasetPaths> paths{DatasetPaths{}};
+  const std::string first = hash_data_file(file, paths);
+  BOOST_TEST(first.size() == 16u);
+  std::filesystem::last_write_time(file, std::filesystem::last_write_time(file) + std::chrono::hours(1));  // a touch
+  BOOST_TEST(hash_data_file(file, paths) == first);
+  write_hdf5(data, file);  // the same values in a new file
+  BOOST_TEST(hash_data_file(file, paths) == first);
+  // One byte of one value: the next double differs from it in the lowest byte of its mantissa.
+  Dataset changed = data;
+  changed.X_train(3, 2) = std::nextafter(changed.X_train(3, 2), 10.0);
+  write_hdf5(changed, file);
+  BOOST_TEST(hash_data_file(file, paths) != first);
+  changed = data;
+  changed.y_test(0) = std::nextafter(changed.y_test(0), 10.0);  // the test part counts too
+  write_hdf5(changed, file);
+  BOOST_TEST(hash_data_file(file, paths) != first);
+  require_throws_naming<DataError>([&] { hash_data_file(dir.file("missing.h5"), paths); }, {"missing.h5", "does not exist"});
+}
+
+BOOST_AUTO_TEST_CASE(file_fingerprint_changes_with_one_byte) {
+  const TemporaryDirectory dir;
+  const std::string file = dir.file("lib.so");
+  std::string bytes(3 * 1024 * 1024 + 5, 'x');  // more than one block
+  std::ofstream(file, std::ios::binary) << bytes;
+  const std::string first = hash_file_bytes(file);
+  BOOST_TEST(hash_file_bytes(file) == first);
+  std::ofstream(file, std::ios::binary | std::ios::app) << '\0';
+  BOOST_TEST(hash_file_bytes(file) != first);
+  require_throws_naming<InputError>([&] { hash_file_bytes(dir.file("none.so")); }, {"none.so", "cannot be read"});
+}
+
+BOOST_FIXTURE_TEST_CASE(study_fingerprints_name_data_plugins_and_format_with_their_dependents, Plugins) {
+  const TemporaryDirectory dir;
+  write_hdf5(generate_from_spec(kSmall), dir.file("a.h5"));
+  const StudyPlan plan = plan_study(
+      parse_grid(std::string("optimizer = gd cg\ndata = a.h5 missing.h5\nridge = 0 1e-3\n"), "g.ini", dir.path.string()), registry);
+  const std::vector<Fingerprint> fingerprints = study_fingerprints(plan, registry);
+  std::map<std::string, Fingerprint> by_kind;
+  for (const Fingerprint& fingerprint : fingerprints) {
+    BOOST_TEST(fingerprint.value.size() == 16u);
+    if (fingerprint.kind == FingerprintKind::plugin) {
+      BOOST_TEST_REQUIRE(fingerprint.dependents.size() == 1u);
+      BOOST_TEST(fingerprint.name == registry.find(fingerprint.dependents[0]).library);
+    }
+    by_kind.emplace(std::string(to_string(fingerprint.kind)) + (fingerprint.dependents.empty() ? "" : ":" + fingerprint.dependents[0]),
+                    fingerprint);
+  }
+  BOOST_TEST(fingerprints.size() == 4u);  // a.h5 (missing.h5 has none), gd's and cg's plugins, the format
+  BOOST_TEST(by_kind.count("data:a.h5") == 1u);
+  BOOST_TEST(by_kind.at("data:a.h5").name == dir.file("a.h5"));
+  BOOST_TEST(by_kind.at("data:a.h5").dependents.size() == 1u);  // both ridge values: one file, one fingerprint
+  BOOST_TEST(by_kind.count("plugin:gd") == 1u);
+  BOOST_TEST(by_kind.count("plugin:cg") == 1u);
+  BOOST_TEST(by_kind.count("format") == 1u);
+  BOOST_TEST(parse_fingerprints(fingerprints_text(fingerprints), "f") == fingerprints);
+  require_throws_naming<InputError>([&] { parse_fingerprints("data\ta.h5\txyz\n", "results file 'r.h5'"); },
+                                    {"results file 'r.h5'", "fingerprint line 1 is malformed"});
+}
+
+BOOST_FIXTURE_TEST_CASE(resume_refuses_changed_fingerprints_or_drops_the_affected_rows, Plugins) {
+  const TemporaryDirectory dir;
+  const StudyPlan plan = three_task_plan(registry);  // gd (two lr), cg on one synthetic problem
+  const std::vector<Fingerprint> current = study_fingerprints(plan, registry);
+  const auto written_with = [&](const std::vector<Fingerprint>& fingerprints) {
+    StudyResults results(plan);
+    results.set_fingerprints(fingerprints);
+    for (std::size_t task = 0; task < plan.tasks.size(); ++task) results.add(sample_outcome(plan, task));
+    results.write(dir.file("r.h5"), dir.file("r.csv"));
+  };
+  const auto changed = [&](FingerprintKind kind, const std::string& dependent) {
+    std::vector<Fingerprint> fingerprints = current;
+    for (Fingerprint& fingerprint : fingerprints)
+      if (fingerprint.kind == kind && (dependent.empty() || fingerprint.dependents.at(0) == dependent))
+        fingerprint.value = "0123456789abcdef";
+    return fingerprints;
+  };
+  // Unchanged: every row taken.
+  written_with(current);
+  BOOST_TEST(read_results_file(dir.file("r.h5")).fingerprints == current);
+  StudyResults same(plan);
+  same.set_fingerprints(current);
+  BOOST_TEST(same.load(dir.file("r.h5")).changes.empty());
+  BOOST_TEST(same.size() == 3u);
+
+  // The plugin of gd changed: refused naming it, or its two tasks dropped.
+  written_with(changed(FingerprintKind::plugin, "gd"));
+  StudyResults refused(plan);
+  refused.set_fingerprints(current);
+  require_throws_naming<InputError>([&] { refused.load(dir.file("r.h5")); },
+                                    {"results file '" + dir.file("r.h5") + "' was written with other plugins: plugin library '",
+                                     "now, 0123456789abcdef when the results were written; rerun the changed tasks with --rerun-changed"});
+  StudyResults rerun(plan);
+  rerun.set_fingerprints(current);
+  const StudyResults::Rerun dropped = rerun.load(dir.file("r.h5"), true);
+  BOOST_TEST(dropped.dropped == 2u);
+  BOOST_TEST_REQUIRE(dropped.changes.size() == 1u);
+  BOOST_TEST(dropped.changes[0].dependents == std::vector<std::string>{"gd"});
+  BOOST_TEST(rerun.size() == 1u);
+  for (std::size_t task = 0; task < plan.tasks.size(); ++task)
+    BOOST_TEST(rerun.contains(task) == (plan.optimizers.name(plan.tasks[task].optimizer) == "cg"));
+
+  // The data changed: every task of the problem; the format: refused even with --rerun-changed.
+  written_with(changed(FingerprintKind::data, ""));
+  StudyResults data(plan);
+  data.set_fingerprints(current);
+  require_throws_naming<InputError>([&] { data.load(dir.file("r.h5")); }, {"was written with other data: synthetic data '"});
+  BOOST_TEST(data.load(dir.file("r.h5"), true).dropped == 3u);
+  written_with(changed(FingerprintKind::format, ""));
+  StudyResults format(plan);
+  format.set_fingerprints(current);
+  require_throws_naming<InputError>([&] { format.load(dir.file("r.h5"), true); },
+                                    {"was written by another kappa: format 'kappa' has fingerprint", "choose another --output"});
+  // A file without fingerprints (written before kappa stored them): nothing to compare.
+  StudyResults old(plan);
+  for (std::size_t task = 0; task < plan.tasks.size(); ++task) old.add(sample_outcome(plan, task));
+  old.write(dir.file("r.h5"), dir.file("r.csv"));
+  BOOST_TEST(!read_results_file(dir.file("r.h5")).has_fingerprints);
+  StudyResults unchecked(plan);
+  unchecked.set_fingerprints(current);
+  BOOST_TEST(unchecked.load(dir.file("r.h5")).changes.empty());
+  BOOST_TEST(unchecked.size() == 3u);
 }

@@ -6,7 +6,10 @@
 // HDF5 stores matrices row-major: dataset shape (n, d) is n samples of d features. Either
 // float32 or float64 is accepted on input and converted to kappa::real; output is float64.
 
+#include <cstddef>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "kappa/types.hpp"
 
@@ -42,6 +45,16 @@ void validate(const Dataset& data);
 // missing or unreadable file, a missing dataset, a dataset of the wrong rank, a non-floating
 // type, or invalid contents. A vector may be stored as shape (n) or (n, 1).
 Dataset read_hdf5(const std::string& file, const DatasetPaths& paths = {});
+
+// Streams the values of the datasets read_hdf5(file, paths) reads (X, y, and the test part when
+// both of its datasets exist), one dataset after another, as float64 in file (row-major) order,
+// in blocks of rows: visit(path, shape, values, count) for each block, so that memory stays at
+// one block (about 1 MB) whatever the dataset's size. Throws DataError as read_hdf5 does for a
+// missing file or dataset or a non-floating type (contents are not validated). Not thread-safe
+// (HDF5): callers in a study hold hdf5_mutex() (study/results.hpp).
+using DatasetVisitor = std::function<void(const std::string& path, const std::vector<unsigned long long>& shape,
+                                          const double* values, std::size_t count)>;
+void visit_hdf5_values(const std::string& file, const DatasetPaths& paths, const DatasetVisitor& visit);
 
 // Writes a dataset (test part only when present) as float64, creating intermediate groups.
 // The file is written to "<file>.tmp" and renamed, so a failure never leaves a partial file.

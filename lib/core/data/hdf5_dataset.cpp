@@ -467,6 +467,41 @@ Dataset read_hdf5(const std::string& file, const DatasetPaths& paths) {
   return data;
 }
 
+void visit_hdf5_values(const std::string& file, const DatasetPaths& paths, const DatasetVisitor& visit) {
+  const SilencedErrors silenced;
+  const H5File h5 = open_for_reading(file);
+  std::vector<std::string> parts{paths.X_train, paths.y_train};
+  if (has_test_part(h5, paths)) parts.insert(parts.end(), {paths.X_test, paths.y_test});
+  for (const std::string& path : parts) {
+    const Handle dataset = open_dataset(h5, path);
+    check_floating(h5, path, dataset.get());
+    const std::vector<hsize_t> dims = dataset_shape(h5, path, dataset.get());
+    const std::vector<unsigned long long> shape(dims.begin(), dims.end());
+    if (dims.empty() || dims[0] == 0) {
+      visit(path, shape, nullptr, 0);
+      continue;
+    }
+    // Blocks of whole rows (the first dimension), about 2^17 values each.
+    hsize_t row_values = 1;
+    for (std::size_t i = 1; i < dims.size(); ++i) row_values *= dims[i];
+    const hsize_t block_rows = std::max<hsize_t>(1, (hsize_t{1} << 17) / std::max<hsize_t>(1, row_values));
+    const Handle file_space(H5Dget_space(dataset.get()), H5Sclose);
+    std::vector<double> block;
+    for (hsize_t row = 0; row < dims[0]; row += block_rows) {
+      std::vector<hsize_t> start(dims.size(), 0), count = dims;
+      start[0] = row;
+      count[0] = std::min(block_rows, dims[0] - row);
+      block.resize(static_cast<std::size_t>(count[0] * row_values));
+      const Handle memory(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose);
+      if (!file_space.valid() || !memory.valid() ||
+          H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0 ||
+          (!block.empty() && H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, memory.get(), file_space.get(), H5P_DEFAULT, block.data()) < 0))
+        fail(h5.prefix, dataset_name(path) + " cannot be read");
+      visit(path, shape, block.data(), block.size());
+    }
+  }
+}
+
 void write_hdf5(const Dataset& data, const std::string& file, const DatasetPaths& paths) {
   const std::string prefix = "data file " + quoted(file);
   try {

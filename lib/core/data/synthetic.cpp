@@ -5,10 +5,13 @@
 // made in a fixed order; the design is drawn before any noise, so changing `noise` changes
 // the targets but never the design.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <random>
 #include <set>
@@ -86,9 +89,23 @@ void require(bool condition, const std::string& message) {
   if (!condition) throw InputError(message);
 }
 
+// A problem whose matrix alone exceeds this machine's memory is refused in kappa's words before
+// anything is allocated (Armadillo would say "requested size is too large", or the allocation
+// would take the machine down). `rows` x `columns` doubles, counted without overflow.
+void require_fits(const std::string& what, std::uint64_t rows, std::uint64_t columns) {
+  const long double bytes = static_cast<long double>(rows) * static_cast<long double>(columns) * sizeof(real);
+  const long double memory = static_cast<long double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<long double>(::sysconf(_SC_PAGE_SIZE));
+  if (memory <= 0 || bytes <= memory) return;
+  char text[160];
+  std::snprintf(text, sizeof text, "%llu x %llu values (%.3Lg bytes) are more than this machine's memory (%.3Lg bytes)",
+                static_cast<unsigned long long>(rows), static_cast<unsigned long long>(columns), bytes, memory);
+  throw InputError(what + text);
+}
+
 void check(const SpectrumSpec& spec) {
   const std::string what = "spectrum problem '" + describe(spec) + "': ";
   require(spec.n >= 1 && spec.d >= 1, what + "n and d must be >= 1");
+  require_fits(what, spec.n + spec.n_test, spec.d);
   require(std::isfinite(spec.condition) && spec.condition >= 1.0,
           what + "cond must be a finite number >= 1");
   require(std::isfinite(spec.noise) && spec.noise >= 0.0,
@@ -178,6 +195,7 @@ void check(const KernelSpec& spec) {
   const std::string what = "kernel problem '" + describe(spec) + "': ";
   require(spec.n >= 1, what + "n must be >= 1");
   require(spec.input_dim >= 1, what + "input_dim must be >= 1");
+  require_fits(what, spec.n + spec.n_test, std::max(spec.n, spec.input_dim));
   require(std::isfinite(spec.width) && spec.width > 0.0, what + "width must be a finite number > 0");
   // Below this, 2 width^2 underflows to 0 and the Gaussian kernel's diagonal becomes 0/0 = NaN.
   require(spec.width >= kMinimumWidth,

@@ -132,7 +132,8 @@ Evaluation Experiment::evaluate(const Vec& w) const {
   return evaluation;
 }
 
-RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, const RunControls& controls) const {
+RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, const RunControls& controls,
+                          RunProgress* progress) const {
   RunResult result;
   result.optimizer = name;
   detail::FrameworkAccess::reset_counters(*solver_problem_);
@@ -146,6 +147,7 @@ RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, c
         return z.n_elem == dim ? relative_distance(preconditioner_->to_original(z), reference) : arma::datum::nan;
       },
       [this]() { return solver_problem_->data_passes(); });
+  monitor.observe(progress);
   Vec z = preconditioner_->to_solver(Vec(dim, arma::fill::zeros));
   try {
     optimizer.minimize(*solver_problem_, z, monitor);

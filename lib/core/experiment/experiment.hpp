@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/data/dataset.hpp"
+#include "core/experiment/run_monitor.hpp"
 #include "core/references/reference.hpp"
 #include "core/problems/kernel_system.hpp"
 #include "kappa/monitor.hpp"
@@ -70,6 +71,11 @@ struct RunResult {
   std::vector<TracePoint> trace;
 };
 
+// A RunResult as bytes and back, for a run made in another process of the same build (a task
+// process of kappa solve). decode_run_result throws kappa::Error for malformed bytes.
+std::string encode_run_result(const RunResult& result);
+RunResult decode_run_result(const std::string& bytes);
+
 class Experiment {
  public:
   // Validates the data, builds the problem, fits the preconditioner and computes w*.
@@ -98,7 +104,9 @@ class Experiment {
   // or not) and non-finite results become a failed or diverged RunResult with the reason. The
   // result's w is that of the report that stopped the run (even if the optimizer changed w
   // afterwards), and the last reported iteration is always the last trace point.
-  RunResult run(const std::string& name, const Optimizer& optimizer, const RunControls& controls) const;
+  // `progress` (may be null) receives every report while the run goes on (RunProgress).
+  RunResult run(const std::string& name, const Optimizer& optimizer, const RunControls& controls,
+                RunProgress* progress = nullptr) const;
 
  private:
   Dataset data_;

@@ -119,6 +119,12 @@ bool RunMonitor::report(long iteration, real loss, real grad_norm, const Vec& w)
     started_ = true;
     first_ = point;
   }
+  if (progress_) {
+    progress_->iteration.store(iteration, std::memory_order_relaxed);
+    progress_->data_passes.store(point.data_passes, std::memory_order_relaxed);
+    progress_->loss.store(loss, std::memory_order_relaxed);
+    progress_->grad_norm.store(grad_norm, std::memory_order_relaxed);
+  }
   const bool stop_now = check_rules(point);
   last_ = point;
   if (stop_now) {

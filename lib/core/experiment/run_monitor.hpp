@@ -5,6 +5,7 @@
 // optimizer. Optimizers see it only as a kappa::Monitor; close() and the trace are the
 // framework's (Experiment::run, tests).
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -14,6 +15,37 @@
 #include "kappa/problem.hpp"
 
 namespace kappa {
+
+// How far a run has got, readable from another thread while it runs: a task process sends it
+// with its heartbeats (apps/task_process.hpp), so that a task whose process dies still records
+// the last iteration it reported. Relaxed atomics: the values are a progress report, not a
+// result, and may be one report apart.
+struct RunProgress {
+  struct Snapshot {
+    bool running = false;  // the optimizer's run has begun (the problem is built)
+    long iteration = -1;   // -1: nothing reported yet
+    double data_passes = 0;
+    double loss = arma::datum::nan;
+    double grad_norm = arma::datum::nan;
+  };
+  std::atomic<bool> running{false};
+  std::atomic<long> iteration{-1};
+  std::atomic<double> data_passes{0};
+  std::atomic<double> loss{arma::datum::nan};
+  std::atomic<double> grad_norm{arma::datum::nan};
+
+  Snapshot snapshot() const {
+    return {running.load(std::memory_order_relaxed), iteration.load(std::memory_order_relaxed), data_passes.load(std::memory_order_relaxed),
+            loss.load(std::memory_order_relaxed), grad_norm.load(std::memory_order_relaxed)};
+  }
+  void reset() {
+    running.store(false, std::memory_order_relaxed);
+    iteration.store(-1, std::memory_order_relaxed);
+    data_passes.store(0, std::memory_order_relaxed);
+    loss.store(arma::datum::nan, std::memory_order_relaxed);
+    grad_norm.store(arma::datum::nan, std::memory_order_relaxed);
+  }
+};
 
 class RunMonitor final : public Monitor {
  public:
@@ -37,6 +69,12 @@ class RunMonitor final : public Monitor {
   // already stopped: makes sure the last reported state is the last trace point, and marks a
   // run that returned without stopping as failed. The status of a stopped run is kept.
   void close(const Vec& w);
+
+  // Every report is copied to `progress` (null: none), which must outlive the run.
+  void observe(RunProgress* progress) {
+    progress_ = progress;
+    if (progress_) progress_->running.store(true, std::memory_order_relaxed);
+  }
 
   // After close(), for a run that ended failed or on a budget (max-iterations, max-epochs,
   // time-limit): evaluates the true gradient at the result w (not counted as work) and its
@@ -83,6 +121,7 @@ class RunMonitor final : public Monitor {
   std::string message_;
   std::optional<Vec> stopping_weights_;
   Vec objective_gradient_;  // scratch of report_objective
+  RunProgress* progress_ = nullptr;
 };
 
 }  // namespace kappa

@@ -20,6 +20,7 @@ constexpr EnumName<Status> kStatusNames[] = {
     {Status::optimizer_rule, "optimizer-rule"},
     {Status::diverged, "diverged"},
     {Status::failed, "failed"},
+    {Status::crashed, "crashed"},
 };
 
 std::string to_string(Status status) { return enum_name(kStatusNames, status); }

@@ -35,6 +35,10 @@ enum class Status {
                        // tolerance_change); the message names the rule and its values
   diverged,            // loss or gradient not finite, or f(w_k) > divergence_factor * max(f(w_0), tiny)
   failed,              // the optimizer gave up or threw; the message says why
+  crashed,             // set by the framework only, never by a plugin: the process running the
+                       // optimizer died (a signal, an exit), or was killed for running past
+                       // time_limit plus a grace or for not answering; the message says which,
+                       // and the values are those of its last progress report
 };
 
 std::string to_string(Status status);
