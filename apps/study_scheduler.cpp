@@ -297,6 +297,9 @@ class Coordinator {
         lost_(policy_.workers(), false) {
     for (std::size_t task = 0; task < plan.tasks.size(); ++task)
       if (!results.contains(task)) policy_.add(task, plan.tasks.problem(task));
+    // What finishes while the file is rewritten is not saved: rewrites during the study are kept
+    // to a tenth of the interval, so a kill loses at most about --flush-interval of work.
+    results_.set_rewrite_budget(options.flush_interval / 10);
   }
 
   CoordinatorSummary run();
@@ -407,15 +410,19 @@ void Coordinator::begin_stopping() {
 }
 
 // Saves the new results every flush_interval seconds (StudyResults::checkpoint: appended to the
-// journal, cheap, or now and then a rewrite of the file whose cost grows geometrically), so that a
-// killed study loses at most the results of the last interval; `force` (the start, the end):
-// the whole file is rewritten (consolidated) now.
+// journal, cheap, or a rewrite of the file while one takes at most a tenth of the interval), so
+// that a killed study loses at most about the results of the last interval; `force` (the start,
+// the end): the whole file is rewritten (consolidated) now.
 void Coordinator::flush(bool force) {
   if (results_.size() == written_rows_ && !force) return;
   const Clock::time_point now = Clock::now();
   if (!force && seconds_between(last_write_, now) < options_.flush_interval) return;
-  if (force) results_.write(file_, csv_file_);
-  else results_.checkpoint(file_, csv_file_);
+  if (force) {
+    results_.append_pending();  // durable in the journal while the file is rewritten
+    results_.write(file_, csv_file_);
+  } else {
+    results_.checkpoint(file_, csv_file_);
+  }
   written_rows_ = results_.size();
   last_write_ = now;
   write_seconds_ = seconds_between(now, Clock::now());

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -542,6 +543,17 @@ StudyResults::Rerun StudyResults::load(const std::string& file, bool rerun_chang
 }
 
 void StudyResults::write(const std::string& file, const std::string& csv_file) {
+  const auto started = std::chrono::steady_clock::now();
+  // The traces of journaled rows are in the journal only (checkpoint): read back once here.
+  if (journal_ && journal_rows_ > 0) {  // also after a failed append: its complete records count
+    const JournalContents journal = read_journal(journal_->file(), journal_->id());
+    for (const std::string& record : journal.records) {
+      TaskOutcome outcome = decode_outcome(read_journal_payload(record).outcome_bytes);
+      const auto row = rows_.find(outcome.task);
+      if (row != rows_.end() && row->second.trace_start < 0 && !pending_traces_.count(outcome.task))
+        pending_traces_.emplace(outcome.task, std::move(outcome.trace));
+    }
+  }
   const std::size_t count = rows_.size();
   const std::uint64_t journal_id = new_journal_id();
   // Where each row's trace will be: rows written before keep their slice of the previous file's
@@ -720,14 +732,25 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) {
   file_rows_ = count;
   journal_.reset();
   journal_ = std::make_unique<JournalWriter>(journal_name(file), journal_id);
+  last_write_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  last_write_rows_ = count;
 }
 
 void StudyResults::checkpoint(const std::string& file, const std::string& csv_file) {
   const std::size_t rows = journal_rows_ + unjournaled_.size();
-  if (!journal_ || !journal_->healthy() || journal_->file() != journal_name(file) || rows > std::max(file_rows_, journal_minimum_)) {
+  const bool no_journal = !journal_ || !journal_->healthy() || journal_->file() != journal_name(file);
+  const double estimated_rewrite =
+      last_write_rows_ > 0 ? last_write_seconds_ * static_cast<double>(rows_.size()) / static_cast<double>(last_write_rows_) : 0;
+  if (no_journal || (rows > std::max(file_rows_, journal_minimum_) && estimated_rewrite <= rewrite_budget_)) {
     write(file, csv_file);
     return;
   }
+  append_pending();
+}
+
+void StudyResults::append_pending() {
+  if (!journal_ || !journal_->healthy() || unjournaled_.empty()) return;
+  const std::size_t rows = journal_rows_ + unjournaled_.size();
   // The rows as their outcome messages (task, key, outcome, trace) with their plan cells.
   std::vector<std::string> payloads;
   payloads.reserve(unjournaled_.size());
@@ -743,6 +766,7 @@ void StudyResults::checkpoint(const std::string& file, const std::string& csv_fi
     payloads.push_back(journal_payload(encode_outcome(outcome), plan_->tasks[task].cells));
   }
   journal_->append(payloads);
+  for (const std::size_t task : unjournaled_) pending_traces_.erase(task);  // in the journal now
   unjournaled_.clear();
   journal_rows_ = rows;
 }

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -99,11 +100,20 @@ class StudyResults {
   const std::vector<std::string>& notes() const { return notes_; }
 
   // Saves the rows added since the last checkpoint: appended to the journal of `file` (then
-  // fdatasync), or, when the journal would grow beyond max(rows in the HDF5 file,
-  // journal_minimum()) or there is no journal of `file` yet, by write(). Throws InputError like
+  // fdatasync), or by write() when there is no journal of `file` yet, or when the journal would
+  // grow beyond max(rows in the HDF5 file, journal_minimum()) and the rewrite is estimated
+  // (from the last one, in proportion to the rows) to take at most rewrite_budget() seconds: a
+  // rewrite blocks the caller, and what finishes meanwhile is not saved, so a study keeps its
+  // rewrites short and otherwise only appends until its final write(). The traces of journaled
+  // rows are not kept in memory: write() reads them back from the journal. Throws InputError like
   // write, or naming the journal when an append fails; nothing is lost then (the rows stay to
   // be saved by the next checkpoint or write).
   void checkpoint(const std::string& file, const std::string& csv_file);
+  // The rows added since the last checkpoint appended to the journal, if there is one (before
+  // a final write(): they are durable while it runs). Throws InputError like checkpoint.
+  void append_pending();
+  void set_rewrite_budget(double seconds) { rewrite_budget_ = seconds; }
+  double rewrite_budget() const { return rewrite_budget_; }
   static constexpr std::size_t kJournalMinimumRows = 1000;
   std::size_t journal_minimum() const { return journal_minimum_; }
   void set_journal_minimum(std::size_t rows) { journal_minimum_ = rows; }  // tests
@@ -152,6 +162,9 @@ class StudyResults {
   std::size_t journal_rows_ = 0;            // rows in journal_
   std::size_t file_rows_ = 0;               // rows in the HDF5 file of the last write
   std::size_t journal_minimum_ = kJournalMinimumRows;
+  double rewrite_budget_ = std::numeric_limits<double>::infinity();
+  double last_write_seconds_ = 0;  // of the last write(), and the rows it wrote
+  std::size_t last_write_rows_ = 0;
   std::vector<std::string> notes_;
   bool has_fingerprints_ = false;
   std::vector<Fingerprint> fingerprints_;
