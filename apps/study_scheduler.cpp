@@ -173,6 +173,11 @@ class MpiWorkerLink {
   Clock::time_point last_sent_ = Clock::now();
 };
 
+// The job is being stopped (SIGTERM/SIGINT reached this rank, and its task process died of it
+// before it could ignore it): the task was not run, and is handed back like the rest of the
+// chunk. Not an error, and not a crash of the task.
+struct TaskProcessStopped {};
+
 // Runs a rank's tasks, each into its encode_outcome() bytes.
 class RankRunner {
  public:
@@ -206,6 +211,7 @@ class IsolatedRunner final : public RankRunner {
     if (answer.answered) return answer.result;
     const std::string pid = std::to_string(child_->pid());
     child_.reset();  // reaped; the next task starts another
+    if (stop_signal() != 0) throw TaskProcessStopped{};
     return encode_outcome(
         crashed_outcome(plan_, task, rank_, host_, "the task process (pid " + pid + ") " + answer.death, answer.last, answer.seconds));
   }
@@ -226,6 +232,7 @@ class IsolatedRunner final : public RankRunner {
       if (got == ChildProcess::Got::closed) {
         const std::string how = child_->end();
         child_.reset();
+        if (stop_signal() != 0) throw TaskProcessStopped{};
         throw Error("the task process of rank " + std::to_string(rank_) + " " + how + " before it was ready");
       }
       if (got == ChildProcess::Got::message) {
@@ -276,7 +283,15 @@ void worker_loop(RankRunner& runner, Link& link) {
         unrun.assign(tasks.begin() + static_cast<std::ptrdiff_t>(i), tasks.end());
         break;
       }
-      link.send_result(runner.run(static_cast<std::size_t>(tasks[i])));
+      std::string result;
+      try {
+        result = runner.run(static_cast<std::size_t>(tasks[i]));
+      } catch (const TaskProcessStopped&) {
+        stopping = true;
+        unrun.assign(tasks.begin() + static_cast<std::ptrdiff_t>(i), tasks.end());
+        break;
+      }
+      link.send_result(result);
     }
   }
 }
@@ -409,14 +424,17 @@ void Coordinator::begin_stopping() {
   for (const auto& [worker, work] : policy_.wake()) answer(worker, work);  // a waiting local worker stops
 }
 
-// Saves the new results every flush_interval seconds (StudyResults::checkpoint: appended to the
-// journal, cheap, or a rewrite of the file while one takes at most a tenth of the interval), so
-// that a killed study loses at most about the results of the last interval; `force` (the start,
-// the end): the whole file is rewritten (consolidated) now.
+// Saves the new results (StudyResults::checkpoint: appended to the journal, cheap, or a rewrite
+// of the file while one takes at most a tenth of the interval), each begun early by its likely
+// duration (the last save's, or the estimated append), so that it *ends* about flush_interval
+// seconds after the previous one began: a result is on disk about flush_interval after it
+// arrived at the latest, and a killed study loses at most that much work. `force`
+// (the start, the end): the whole file is rewritten (consolidated) now.
 void Coordinator::flush(bool force) {
   if (results_.size() == written_rows_ && !force) return;
   const Clock::time_point now = Clock::now();
-  if (!force && seconds_between(last_write_, now) < options_.flush_interval) return;
+  const double lead = std::max(write_seconds_, results_.estimated_append_seconds());  // this save's likely duration
+  if (!force && seconds_between(last_write_, now) < std::max(0.0, options_.flush_interval - lead)) return;
   if (force) {
     results_.append_pending();  // durable in the journal while the file is rewritten
     results_.write(file_, csv_file_);

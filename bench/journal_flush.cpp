@@ -5,8 +5,9 @@
 // (measured) duration, during which rows keep arriving, as in kappa study. Policies:
 //   old      StudyResults::write at most every max(INTERVAL, 10 x the last write's time) (the
 //            Coordinator::flush before the journal)
-//   journal  StudyResults::checkpoint every INTERVAL with a rewrite budget of INTERVAL / 10, and
-//            append_pending() before the final write (the Coordinator::flush now)
+//   journal  StudyResults::checkpoint every INTERVAL minus the last save's duration, with a
+//            rewrite budget of INTERVAL / 10, and append_pending() before the final write (the
+//            Coordinator::flush now)
 // and write() at the end in both. Prints the time spent saving (total, per save: mean and
 // largest) and the work lost by a kill -9 at a uniformly random moment: rows finished but not
 // yet durable, mean and largest over the run, and as seconds of work (rows / RATE).
@@ -83,9 +84,11 @@ int main(int argc, char** argv) {
     }
     now = t;
   };
+  double last_append_per_row = 0;
   const auto save = [&](bool final) {
     while (added < static_cast<std::size_t>(finished(now))) results.add(outcome(added++));
     const std::size_t rows = added;
+    const std::size_t saved_before = durable;
     const Clock::time_point start = Clock::now();
     double appended = 0;
     if (final && journal) {  // as Coordinator::flush(true): the new rows appended, then the rewrite
@@ -104,6 +107,7 @@ int main(int argc, char** argv) {
     last_save = took;
     ++saves;
     if (journal && !final && results.journal_rows() > 0) {
+      last_append_per_row = took / std::max(1.0, static_cast<double>(rows - saved_before));
       append_total += took;
       append_max = std::max(append_max, took);
       ++appends;
@@ -112,7 +116,14 @@ int main(int argc, char** argv) {
   save(true);  // the file exists from the start
   double last_start = 0;
   while (finished(now) < static_cast<double>(n)) {
-    const double wait = journal ? interval : std::max(interval, 10 * last_save);
+    // The journal's saves begin early by the last one's duration, so that they end an interval apart.
+    double wait = std::max(interval, 10 * last_save);
+    if (journal) {
+      // As Coordinator::flush: begun early by the likely duration of this save, the rows it will
+      // find times the append's time a row (StudyResults::estimated_append_seconds), or the last.
+      const double rows_due = finished(last_start + interval) - static_cast<double>(durable);
+      wait = std::max(0.0, interval - std::max(last_save, rows_due * std::max(last_append_per_row, StudyResults::kAppendSecondsPerRow)));
+    }
     const double next = std::max(now, last_start + wait);
     advance(std::min(next, static_cast<double>(n) / rate));
     if (finished(now) >= static_cast<double>(n)) break;

@@ -739,8 +739,10 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) {
 void StudyResults::checkpoint(const std::string& file, const std::string& csv_file) {
   const std::size_t rows = journal_rows_ + unjournaled_.size();
   const bool no_journal = !journal_ || !journal_->healthy() || journal_->file() != journal_name(file);
-  const double estimated_rewrite =
-      last_write_rows_ > 0 ? last_write_seconds_ * static_cast<double>(rows_.size()) / static_cast<double>(last_write_rows_) : 0;
+  // From the last rewrite, in proportion to the rows; never below kRewriteSecondsPerRow a row
+  // (a rewrite of few or no rows says little about a large one).
+  const double per_row = last_write_rows_ > 0 ? last_write_seconds_ / static_cast<double>(last_write_rows_) : 0;
+  const double estimated_rewrite = std::max(per_row, kRewriteSecondsPerRow) * static_cast<double>(rows_.size());
   if (no_journal || (rows > std::max(file_rows_, journal_minimum_) && estimated_rewrite <= rewrite_budget_)) {
     write(file, csv_file);
     return;
@@ -750,6 +752,8 @@ void StudyResults::checkpoint(const std::string& file, const std::string& csv_fi
 
 void StudyResults::append_pending() {
   if (!journal_ || !journal_->healthy() || unjournaled_.empty()) return;
+  const auto started = std::chrono::steady_clock::now();
+  const std::size_t appended = unjournaled_.size();
   const std::size_t rows = journal_rows_ + unjournaled_.size();
   // The rows as their outcome messages (task, key, outcome, trace) with their plan cells.
   std::vector<std::string> payloads;
@@ -769,6 +773,8 @@ void StudyResults::append_pending() {
   for (const std::size_t task : unjournaled_) pending_traces_.erase(task);  // in the journal now
   unjournaled_.clear();
   journal_rows_ = rows;
+  append_seconds_per_row_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() / static_cast<double>(appended);
 }
 
 }  // namespace kappa

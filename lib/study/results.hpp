@@ -15,6 +15,7 @@
 // kOutcomeFields); docs/study.md describes the layout, kStudyFormatVersion is its version.
 // Nothing here depends on MPI.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <memory>
@@ -113,8 +114,16 @@ class StudyResults {
   // a final write(): they are durable while it runs). Throws InputError like checkpoint.
   void append_pending();
   void set_rewrite_budget(double seconds) { rewrite_budget_ = seconds; }
+  // What appending the rows added since the last checkpoint would take: their count times the
+  // last append's time a row (at least kAppendSecondsPerRow). A caller that wants each row on
+  // disk within an interval of its arrival starts the checkpoint that much earlier.
+  double estimated_append_seconds() const {
+    return static_cast<double>(unjournaled_.size()) * std::max(append_seconds_per_row_, kAppendSecondsPerRow);
+  }
+  static constexpr double kAppendSecondsPerRow = 20e-6;  // measured: 18-22 us (docs/performance.md)
   double rewrite_budget() const { return rewrite_budget_; }
   static constexpr std::size_t kJournalMinimumRows = 1000;
+  static constexpr double kRewriteSecondsPerRow = 20e-6;  // the least a rewrite costs (measured: 30 us)
   std::size_t journal_minimum() const { return journal_minimum_; }
   void set_journal_minimum(std::size_t rows) { journal_minimum_ = rows; }  // tests
   std::size_t journal_rows() const { return journal_rows_; }  // in the journal since the last write
@@ -163,6 +172,7 @@ class StudyResults {
   std::size_t file_rows_ = 0;               // rows in the HDF5 file of the last write
   std::size_t journal_minimum_ = kJournalMinimumRows;
   double rewrite_budget_ = std::numeric_limits<double>::infinity();
+  double append_seconds_per_row_ = 0;  // of the last append
   double last_write_seconds_ = 0;  // of the last write(), and the rows it wrote
   std::size_t last_write_rows_ = 0;
   std::vector<std::string> notes_;
