@@ -89,7 +89,6 @@ class LocalChannel {
     events_.push_back({Event::Kind::result, 0, false, {}, std::move(bytes)});
   }
   bool abandoned() const { return abandon_; }
-  void heartbeat() {}  // the coordinator shares this process: nothing to show
   // The worker thread ended on an error (its task process could not be started, ...).
   void fail(const std::string& message) {
     const std::lock_guard<std::mutex> lock(mutex_);
@@ -224,32 +223,15 @@ class IsolatedRunner final : public RankRunner {
                                   std::to_string(options_.blas_threads), "study"};
     argv.insert(argv.end(), options_.arguments.begin(), options_.arguments.end());
     child_ = ChildProcess::spawn(argv);
-    Clock::time_point last_heard = Clock::now();
-    while (true) {
-      Message message;
-      const ChildProcess::Got got = child_->receive(kHeartbeatSeconds, message);
-      if (tick_) tick_();
-      if (got == ChildProcess::Got::closed) {
-        const std::string how = child_->end();
-        child_.reset();
-        if (stop_signal() != 0) throw TaskProcessStopped{};
-        throw Error("the task process of rank " + std::to_string(rank_) + " " + how + " before it was ready");
-      }
-      if (got == ChildProcess::Got::message) {
-        last_heard = Clock::now();
-        if (message.kind == MessageKind::ready) {
-          if (message.payload != plan_.grid_hash)
-            throw Error("the task process of rank " + std::to_string(rank_) + " planned another grid (hash " + message.payload +
-                        ", this rank has " + plan_.grid_hash + "): did a plugin or the grid file change?");
-          return;
-        }
-      }
-      if (seconds_between(last_heard, Clock::now()) > options_.worker_timeout) {
-        child_.reset();
-        throw Error("the task process of rank " + std::to_string(rank_) + " sent nothing for " +
-                    format_number(options_.worker_timeout) + " s while starting (--worker-timeout)");
-      }
+    const TaskAnswer ready = await_message(*child_, MessageKind::ready, {0, options_.worker_timeout}, tick_);
+    if (!ready.answered) {
+      child_.reset();
+      if (stop_signal() != 0) throw TaskProcessStopped{};
+      throw Error("the task process of rank " + std::to_string(rank_) + " " + ready.death + " before it was ready");
     }
+    if (ready.result != plan_.grid_hash)
+      throw Error("the task process of rank " + std::to_string(rank_) + " planned another grid (hash " + ready.result +
+                  ", this rank has " + plan_.grid_hash + "): did a plugin or the grid file change?");
   }
 
   const StudyPlan& plan_;

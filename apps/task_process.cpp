@@ -274,16 +274,24 @@ std::string ChildProcess::end() {
 double time_limit_grace(double time_limit) { return std::min(60.0, std::max(5.0, time_limit / 10)); }
 
 TaskAnswer run_in_child(ChildProcess& child, std::int64_t task, const TaskLimits& limits, const std::function<void()>& tick) {
+  if (!child.send_task(task)) {
+    TaskAnswer answer;
+    answer.death = "ended before the task was sent: it " + child.end();
+    return answer;
+  }
+  return await_message(child, MessageKind::result, limits, tick);
+}
+
+TaskAnswer await_message(ChildProcess& child, MessageKind wanted, const TaskLimits& limits, const std::function<void()>& tick) {
   TaskAnswer answer;
   const Clock::time_point start = Clock::now();
   Clock::time_point last_heard = start;
-  std::optional<Clock::time_point> running_since;  // when a progress report first said the run began
+  std::optional<Clock::time_point> running_since;  // when the shared progress first said the run began
   const auto finish = [&](const std::string& death) {
     answer.seconds = seconds_since(start);
     answer.death = death;
     return answer;
   };
-  if (!child.send_task(task)) return finish("ended before the task was sent: it " + child.end());
   while (true) {
     Message message;
     const ChildProcess::Got got = child.receive(kHeartbeatSeconds, message);
@@ -294,7 +302,7 @@ TaskAnswer run_in_child(ChildProcess& child, std::int64_t task, const TaskLimits
     }
     if (got == ChildProcess::Got::message) {
       last_heard = Clock::now();
-      if (message.kind == MessageKind::result) {
+      if (message.kind == wanted) {
         answer.answered = true;
         answer.result = std::move(message.payload);
         answer.seconds = seconds_since(start);

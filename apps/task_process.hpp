@@ -142,6 +142,9 @@ struct TaskAnswer {
 // kHeartbeatSeconds while it waits (a worker rank's heartbeat to rank 0). When the child dies or
 // is killed the answer says how, and the child is reaped (the caller starts another).
 TaskAnswer run_in_child(ChildProcess& child, std::int64_t task, const TaskLimits& limits, const std::function<void()>& tick);
+// The waiting part of it, for any message kind (a study's ready message, limits.time_limit 0):
+// the answer's result is the payload of the first `wanted` message.
+TaskAnswer await_message(ChildProcess& child, MessageKind wanted, const TaskLimits& limits, const std::function<void()>& tick);
 
 // The path of this executable (/proc/self/exe), for spawning children of kappa itself.
 std::string self_executable();

@@ -8,13 +8,16 @@ modes:
           abort(), exit(0), stop reporting (time_limit 1 s) and, in a Release build, allocate
           without bound under RLIMIT_AS: exit 0, every task has its row, the faulty ones
           `crashed` with the signal, exit status or limit named and the last iteration they
-          reported, every other row identical to a run of a grid without faults; --resume runs
+          reported, every other row identical to a run of a grid without faults (isolated or with
+          --isolation none), kappa report counting them apart; --resume runs
           nothing and leaves every row as it was; --resume --retry-failed runs exactly the
           crashed tasks again
   frozen  3 ranks; rank 1 is SIGSTOPped while it runs a task and never continued: rank 0 says
           within --worker-timeout that rank 1 is lost, its task runs elsewhere, the study exits 4
           with every row, each equal to a serial run's; nothing hangs. Then the same with rank 1
-          killed (SIGKILL) under mpirun --enable-recovery
+          killed (SIGKILL) under mpirun --enable-recovery, and stopped after its last task; and a
+          serial study whose task process is SIGSTOPped: killed after --worker-timeout, its task
+          crashed, the others run in a new one
   solve   kappa solve with crashing optimizers among healthy ones: every healthy row printed,
           equal to a run without the faulty ones; the crashed rows name the signal or exit
   signals SIGTERM and SIGINT while a 1e7-task grid is planned (serial, 3 ranks): the study
@@ -103,12 +106,21 @@ def test_crash(args):
         check(row["iterations"] == 1 and row["grad_norm"] > 0 and row["rank"] in (0, 1, 2), what)
         check(f"task {row['task']} (key {row['key']}) crashed on rank {row['rank']}: {row['message']}" in done.stderr, what)
 
-    # Every other row is what a run without any fault gives.
+    # Every other row is what a run without any fault gives, isolated or not.
+    st.remove(args, "in_process.h5", "in_process.csv")
     st.run(args, None, healthy, "-o", "healthy.h5", *plugins)
+    st.run(args, None, healthy, "-o", "in_process.h5", "--isolation", "none", *plugins)
     reference, _ = st.read_results(args, "healthy.h5")
+    in_process, _ = st.read_results(args, "in_process.h5")
     for key, row in reference.items():
         check(key in rows, f"task {key} of the healthy grid missing")
         st.compare_rows(without_task(row), without_task(rows[key]), f"task {key}")
+        st.compare_rows(row, in_process[key], f"task {key} with --isolation none")
+
+    # kappa report counts them apart in its statuses line and says what they are.
+    report = subprocess.run([args.kappa, "report", "crash.h5"], env=st.ENV, cwd=args.work, capture_output=True, text=True)
+    check(report.returncode == 0 and re.search(rf"^statuses: .*\b{len(crashed)} crashed\b", report.stdout, re.M) and
+          f"crashed: {len(crashed)} tasks whose task process died or was killed" in report.stdout, f"report:\n{report.stdout}")
 
     # --resume does nothing: crashed rows are rows.
     resumed = st.run(args, 3, grid, "-o", "crash.h5", "--resume", *plugins)
@@ -199,6 +211,32 @@ def lose_rank_1(args, grid, how, *mpirun_options):
     return rows, process.returncode, int(match.group(1)), took
 
 
+def stopped_task_process(args, iterations):
+    """A serial study whose task process is SIGSTOPped inside its first task: the rank kills it
+    after --worker-timeout, records the task as crashed, and runs the others in a new one."""
+    grid = st.write_grid(args, "stopped_child.ini", FROZEN_GRID.format(iterations=iterations).replace(
+        "synthetic.seed = 1 2 3 4 5 6 7 8 9 10 11 12", "synthetic.seed = 1 2 3"))
+    st.remove(args, "stopped_child.h5", "stopped_child.csv")
+    process = subprocess.Popen([args.kappa, "study", grid, "-o", "stopped_child.h5", "--worker-timeout", "2"], env=st.ENV,
+                               cwd=args.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not st.children(process.pid):
+        check(process.poll() is None and time.time() < deadline, "no task process started")
+        time.sleep(0.01)
+    child = st.children(process.pid)[0]
+    time.sleep(0.5)
+    os.kill(child, signal.SIGSTOP)
+    stdout, stderr = process.communicate(timeout=120)
+    check(process.returncode == 0, f"exit {process.returncode}\n{stderr}")
+    rows, task_count = st.read_results(args, "stopped_child.h5")
+    statuses = sorted(row["status"] for row in rows.values())
+    check(len(rows) == task_count == 3 and statuses == ["crashed", "max-iterations", "max-iterations"], f"statuses {statuses}")
+    crashed = next(row for row in rows.values() if row["status"] == "crashed")
+    check(crashed["message"] == f"the task process (pid {child}) was killed: no sign of life for 2 s (--worker-timeout; stopped or wedged)",
+          f"message {crashed['message']!r}")
+    return crashed["seconds"]
+
+
 def test_frozen(args):
     # About 1.5 s per task (an AddressSanitizer build is about 10 x slower): rank 1 is surely
     # inside one when it is stopped.
@@ -206,6 +244,7 @@ def test_frozen(args):
     st.remove(args, "serial.h5", "serial.csv")
     st.run(args, None, grid, "-o", "serial.h5")
     serial, _ = st.read_results(args, "serial.h5")
+    child_seconds = stopped_task_process(args, 100000 if sanitized(args.kappa) else 1000000)
     # SIGSTOP, never continued: plain mpirun cannot see it; rank 0 must.
     rows, code, in_flight, took = lose_rank_1(args, grid, signal.SIGSTOP)
     check(code == 4, f"SIGSTOP: exit {code}, expected 4")
@@ -255,7 +294,8 @@ def test_frozen(args):
     return (f"rank 1 stopped with {in_flight} task(s) in flight: found lost after --worker-timeout 3 s, the study ended "
             f"{took:.1f} s after the stop with exit 4 and all 12 rows, equal to a serial run; killed under "
             f"--enable-recovery ({killed_in_flight} in flight): found lost, all 12 rows after {killed_took:.1f} s; stopped after "
-            f"its last task: rank 0 ended {ended:.1f} s later")
+            f"its last task: rank 0 ended {ended:.1f} s later; a stopped task process was killed after {child_seconds:.1f} s "
+            "and its task recorded crashed")
 
 
 def solve(args, optimizers, *options):

@@ -253,3 +253,44 @@ BOOST_FIXTURE_TEST_CASE(the_file_is_rewritten_when_the_journal_has_grown_to_its_
   BOOST_TEST(read.rows.size() == 8u);
   BOOST_TEST(read.journal_rows == 0u);
 }
+
+BOOST_FIXTURE_TEST_CASE(without_a_rewrite_budget_only_appends_and_the_final_write_takes_the_traces_from_the_journal, Fixture) {
+  const std::string h5 = dir.at("r.h5"), csv = dir.at("r.csv");
+  StudyResults results(plan);
+  results.set_journal_minimum(2);
+  results.set_rewrite_budget(0);  // a large study: no rewrite is short enough
+  results.checkpoint(h5, csv);    // no journal yet: a write, whatever the budget
+  for (std::size_t task = 0; task < 8; ++task) {
+    results.add(outcome(task));
+    // The estimate a caller starts the save early by: at least kAppendSecondsPerRow a row.
+    BOOST_TEST(results.estimated_append_seconds() >= StudyResults::kAppendSecondsPerRow);
+    results.checkpoint(h5, csv);
+    const ResultsFile read = read_results_file(h5);
+    BOOST_TEST(read.rows.size() == task + 1);
+    BOOST_TEST(read.journal_rows == task + 1, "the file holds none of them: no rewrite");
+  }
+  BOOST_TEST(results.pending_trace_points() == 0u, "journaled traces are not held in memory");
+  results.append_pending();  // nothing new: no record
+  BOOST_TEST(results.journal_rows() == 8u);
+  results.write(h5, csv);  // the traces come back from the journal
+  const ResultsFile read = read_results_file(h5);
+  BOOST_TEST_REQUIRE(read.rows.size() == 8u);
+  BOOST_TEST(read.journal_rows == 0u);
+  const std::size_t message = [&] {
+    for (std::size_t c = 0; c < read.columns.size(); ++c)
+      if (read.columns[c].name == "message") return c;
+    return read.columns.size();
+  }();
+  BOOST_TEST_REQUIRE(message < read.columns.size());
+  for (const ResultsRow& row : read.rows) {
+    const std::string& text = std::get<std::string>(row.cells[message]);
+    const std::size_t task = std::stoul(text.substr(text.find(' ') + 1));
+    const TaskOutcome expected = outcome(task);
+    BOOST_TEST_REQUIRE(row.trace.size() == expected.trace.size(), text);
+    for (std::size_t k = 0; k < row.trace.size(); ++k) {
+      BOOST_TEST(row.trace[k].iteration == expected.trace[k].iteration);
+      BOOST_TEST(row.trace[k].loss == expected.trace[k].loss);
+      BOOST_TEST(row.trace[k].data_passes == expected.trace[k].data_passes);
+    }
+  }
+}
