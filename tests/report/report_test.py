@@ -157,7 +157,18 @@ def close(printed, expected, relative):
 
 
 def check_row(fields, expected, where):
-    """fields: tasks converged failed diverged metric iters epochs, as printed."""
+    """fields: tasks converged failed diverged metric [CI] iters [CI] epochs [CI], as printed; each
+    median inside its bootstrap interval (profiles_test.py recomputes the intervals)."""
+    check(len(fields) == 10, f"{where}: {len(fields)} fields, expected 10: {fields}")
+    for median_field, interval in ((fields[4], fields[5]), (fields[6], fields[7]), (fields[8], fields[9])):
+        if median_field == "-":
+            check(interval == "-", f"{where}: interval {interval} of no median")
+            continue
+        low, high = (float(x) for x in interval.strip("[]").split(","))
+        # The median is printed rounded (%.3e, %g), the interval with 3 digits.
+        check(low * (1 - 1e-2) - 1e-300 <= float(median_field) <= high * (1 + 1e-2) + 1e-300 or
+              (low <= float(median_field) <= high), f"{where}: median {median_field} outside {interval}")
+    fields = [fields[0], fields[1], fields[2], fields[3], fields[4], fields[6], fields[8]]
     check(int(fields[0]) == expected["tasks"], f"{where}: tasks {fields[0]}, expected {expected['tasks']}")
     check(abs(float(fields[1]) - expected["converged"]) <= 0.005, f"{where}: converged {fields[1]}, expected {expected['converged']:.3f}")
     check(int(fields[2]) == expected["failed"], f"{where}: failed {fields[2]}, expected {expected['failed']}")
@@ -202,9 +213,10 @@ def mode_summary(args):
     check("tasks: 24 of 24\n" in report, f"header: expected 'tasks: 24 of 24':\n{report}")
     check("axes: optimizer (3), synthetic.cond (3), gd.lr (2)\n" in report, f"axes line:\n{report}")
     check("statuses: 8 converged-gradient, 4 diverged, 8 failed, 4 max-iterations\n" in report, f"statuses line:\n{report}")
-    # Readable at 100 columns (the lines naming the files are as long as their paths).
+    # Readable at 150 columns, the tables with an interval beside each median (the lines naming
+    # the files are as long as their paths).
     width = max(len(line) for line in report.splitlines() if not line.startswith(("results: ", "grid: ")))
-    check(width <= 100, f"a report line is {width} columns wide (at most 100)")
+    check(width <= 150, f"a report line is {width} columns wide (at most 150)")
 
     # Per optimizer, in the grid's order.
     table = section(report, "by optimizer")
@@ -251,8 +263,8 @@ def mode_summary(args):
     check("gd.lr=auto" in best["gd"], f"best gd: {best['gd']} (lr=100 diverges)")
     direct_ok = [float(tasks["relative_weight_error"][r]) for r in rows
                  if tasks["optimizer"][r] == "direct" and tasks["iterations"][r] > 0]
-    check(f"direct optimizer: rel_w_err median {median(direct_ok):.3e}, max {max(direct_ok):.3e} over 4 tasks; "
-          "2 failed without a step" in report, f"direct line:\n{report}")
+    check(re.search(rf"direct optimizer: rel_w_err median {median(direct_ok):.3e} \[[-+.e0-9]+,[-+.e0-9]+\], "
+                    rf"max {max(direct_ok):.3e} over 4 tasks; 2 failed without a step", report), f"direct line:\n{report}")
 
     # --where and --metric: the same numbers for the selected rows, ranked by test_mae.
     report = run([args.kappa, "report", path, "--where", "synthetic.cond=1e3", "--metric", "test_mae", "--by", "gd.lr"]).stdout

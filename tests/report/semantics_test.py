@@ -129,9 +129,10 @@ def joined(lines, start):
 
 
 def parse_group(fields):
-    """tasks converged failed diverged metric iters epochs, as printed."""
-    check(len(fields) == 7, f"a table row with {len(fields)} statistics: {fields}")
-    return tuple(fields)
+    """tasks converged failed diverged metric iters epochs, as printed (each median is followed by
+    its bootstrap interval, which profiles_test.py checks: left out here)."""
+    check(len(fields) == 10, f"a table row with {len(fields)} statistics: {fields}")
+    return tuple(fields[:5] + [fields[6], fields[8]])
 
 
 def parse_report(text):
@@ -179,8 +180,8 @@ def parse_report(text):
                 if " no task with a " in entry:
                     report["best"][words[0]] = None
                 else:
-                    converged, tasks = words[2].split("/")
-                    report["best"][words[0]] = (words[1], converged, tasks, " ".join(words[4:]))
+                    converged, tasks = words[3].split("/")  # words[2]: the median's interval
+                    report["best"][words[0]] = (words[1], converged, tasks, " ".join(words[5:]))
             continue
         elif line.startswith("reference w*: "):
             names = line[len("reference w*: "):].rsplit(" (", 1)[0]
@@ -193,7 +194,7 @@ def parse_report(text):
             for part in body.split("; "):
                 words = part.split()
                 if " median " in part:
-                    median, maximum, count = words[2].rstrip(","), words[4], int(words[6])
+                    median, maximum, count = words[2], words[5], int(words[7])  # words[3]: "[low,high],"
                 else:
                     failed = int(words[0])
             report["exact"] = (names, median, maximum, count, failed)
