@@ -1,7 +1,14 @@
 #include "study_progress.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "cli.hpp"
 
 namespace kappa::cli {
 namespace {
@@ -14,10 +21,38 @@ std::string clock_text(double seconds) {
   return text;
 }
 
+constexpr double kFirstLine = 2;  // seconds before the first plain progress line
+
+bool is_terminal_path(const std::string& path) { return path.rfind("/dev/pts/", 0) == 0 || path.rfind("/dev/tty", 0) == 0; }
+
 }  // namespace
 
-StudyProgress::StudyProgress(std::ostream& out, bool terminal, double interval, std::size_t total, std::size_t already)
-    : out_(out), terminal_(terminal), interval_(interval), total_(total), already_(already) {}
+ProgressMode parse_progress_mode(const std::string& text) {
+  if (text == "auto") return ProgressMode::automatic;
+  if (text == "tty") return ProgressMode::tty;
+  if (text == "lines") return ProgressMode::lines;
+  if (text == "none") return ProgressMode::none;
+  throw UsageError("--progress '" + text + "': expected auto, tty, lines or none");
+}
+
+bool stderr_reaches_terminal() {
+  if (::isatty(STDERR_FILENO) == 1) return true;
+  if (!std::getenv("OMPI_COMM_WORLD_SIZE")) return false;
+  // Where the parent's stderr leads (/proc/PID/fd/2); on another node the parent is an orted
+  // whose stderr is no terminal, and the answer is no.
+  char target[256] = {};
+  const std::string link = "/proc/" + std::to_string(::getppid()) + "/fd/2";
+  const ssize_t length = ::readlink(link.c_str(), target, sizeof target - 1);
+  return length > 0 && is_terminal_path(std::string(target, static_cast<std::size_t>(length)));
+}
+
+StudyProgress::StudyProgress(std::ostream& out, ProgressMode mode, double interval, std::size_t total, std::size_t already)
+    : out_(out),
+      terminal_(mode == ProgressMode::tty || (mode == ProgressMode::automatic && stderr_reaches_terminal())),
+      silent_(mode == ProgressMode::none),
+      interval_(interval),
+      total_(total),
+      already_(already) {}
 
 double StudyProgress::elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
@@ -42,9 +77,11 @@ std::string StudyProgress::line() const {
 }
 
 void StudyProgress::tick() {
+  if (silent_) return;
   const double since = std::chrono::duration<double>(Clock::now() - last_print_).count();
-  if (since < (terminal_ ? 0.25 : interval_)) return;
+  if (since < (terminal_ ? 0.25 : first_line_ ? std::min(kFirstLine, interval_) : interval_)) return;
   last_print_ = Clock::now();
+  first_line_ = false;
   const std::string text = "kappa study: " + line();
   if (terminal_) {
     out_ << '\r' << text << std::string(last_width_ > text.size() ? last_width_ - text.size() : 0, ' ') << std::flush;

@@ -1,7 +1,7 @@
 #pragma once
-// The progress of a study on rank 0: done/total, failed, rate and ETA. On a terminal (stderr)
-// one line rewritten in place; otherwise (Slurm logs, mpirun) a plain line every `interval`
-// seconds, so that a log shows progress without a flood of lines.
+// The progress of a study on rank 0: done/total, failed, rate and ETA. On a terminal one line
+// rewritten in place; otherwise (Slurm logs) a plain line a few seconds after the start and then
+// every `interval` seconds, so that a log shows progress soon and without a flood of lines.
 
 #include <chrono>
 #include <cstddef>
@@ -12,10 +12,19 @@
 
 namespace kappa::cli {
 
+// --progress: auto (redraw on a terminal, else lines), tty (redraw), lines, none.
+enum class ProgressMode { automatic, tty, lines, none };
+ProgressMode parse_progress_mode(const std::string& text);  // UsageError naming --progress when unknown
+
+// Whether `auto` redraws: rank 0's stderr is a terminal, or, under mpirun (OMPI_COMM_WORLD_SIZE
+// set), the stderr of the launcher that started this rank (its parent on the same node) is: mpirun
+// passes the rank's output on to it.
+bool stderr_reaches_terminal();
+
 class StudyProgress {
  public:
   // `total` tasks in the grid, `already` of them done by an earlier run (--resume).
-  StudyProgress(std::ostream& out, bool terminal, double interval, std::size_t total, std::size_t already);
+  StudyProgress(std::ostream& out, ProgressMode mode, double interval, std::size_t total, std::size_t already);
 
   void record(Status status);               // one task finished in this run
   void record(const std::string& status);  // the same, of its name (parse_status: InputError when unknown)
@@ -36,6 +45,7 @@ class StudyProgress {
   using Clock = std::chrono::steady_clock;
   std::ostream& out_;
   bool terminal_;
+  bool silent_;
   double interval_;
   std::size_t total_;
   std::size_t already_;
@@ -45,6 +55,7 @@ class StudyProgress {
   std::size_t crashed_ = 0;
   Clock::time_point start_ = Clock::now();
   Clock::time_point last_print_ = Clock::now();
+  bool first_line_ = true;  // the first plain line comes after kFirstLine seconds, not `interval`
   std::size_t last_width_ = 0;
   bool printed_ = false;
 };
