@@ -24,6 +24,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import pss  # noqa: E402  (bench/pss.py: the processes of a study)
+
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1",
            OMPI_MCA_rmaps_base_oversubscribe="1")
 BOUND_MB = 100.0       # issue 14: 1e5 distinct settings <= 100 MB per rank
@@ -53,21 +56,9 @@ def write_grids(work):
     return many, few
 
 
-def descendants(pid):
-    found = [pid]
-    try:
-        for thread in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{thread}/children") as children:
-                for child in children.read().split():
-                    found += descendants(int(child))
-    except OSError:
-        pass
-    return found
-
-
 def kappa_peaks(pid, peaks):
     """Records the VmHWM (MB) of every kappa process under pid."""
-    for process in descendants(pid):
+    for process in pss.descendants(pid):
         try:
             with open(f"/proc/{process}/status") as status:
                 fields = dict(line.split(":", 1) for line in status.read().splitlines() if ":" in line)

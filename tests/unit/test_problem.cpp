@@ -606,3 +606,41 @@ BOOST_AUTO_TEST_CASE(gradient_rounding_estimate_is_the_size_of_the_measured_erro
   Vec estimate;
   BOOST_TEST(!kappa::detail::FrameworkAccess::gradient_rounding(l1, Vec(3, arma::fill::zeros), estimate));
 }
+
+// A problem over samples stored elsewhere (samples.hpp: a private matrix or a node's shared
+// segment) computes exactly what a problem over its own copy of X does, and a float64 one works
+// on that memory itself (it keeps the owner alive) while a float32 one converts it.
+BOOST_AUTO_TEST_CASE(problem_over_external_samples_equals_problem_over_its_copy) {
+  std::mt19937_64 rng(17);
+  const Index n = 300, d = 7;
+  const Mat X = gaussian(rng, n, d);
+  const Vec y = gaussian_vec(rng, n);
+  auto S = std::make_shared<Mat>(X.t());
+  for (const Precision precision : {Precision::float64, Precision::float32}) {
+    for (const bool intercept : {false, true}) {
+      BOOST_TEST_CONTEXT(kappa::to_string(precision) << ", intercept " << intercept) {
+        const LossSpec spec{LossKind::huber, 0.5, 1e-3, intercept};
+        const long owners = S.use_count();
+        const LinearModelProblem own(X, y, spec, precision);
+        const LinearModelProblem external(kappa::SampleStorage{S, S->memptr(), d, n}, y, spec, precision);
+        BOOST_TEST(S.use_count() == owners + (precision == Precision::float64 ? 1 : 0));
+        const Vec w = gaussian_vec(rng, own.dim());
+        const Vec v = gaussian_vec(rng, own.dim());
+        Vec g_own, g_external, h_own, h_external;
+        BOOST_TEST(own.loss(w) == external.loss(w));
+        BOOST_TEST(own.loss_grad(w, g_own) == external.loss_grad(w, g_external));
+        BOOST_TEST(arma::approx_equal(g_own, g_external, "absdiff", 0.0));
+        const IndexVec rows{3, 4, 5, 100};
+        BOOST_TEST(own.batch_loss_grad(w, rows, g_own) == external.batch_loss_grad(w, rows, g_external));
+        BOOST_TEST(arma::approx_equal(g_own, g_external, "absdiff", 0.0));
+        own.hess_vec(w, v, h_own);
+        external.hess_vec(w, v, h_external);
+        BOOST_TEST(arma::approx_equal(h_own, h_external, "absdiff", 0.0));
+        BOOST_TEST(arma::approx_equal(own.design(), external.design(), "absdiff", 0.0));
+      }
+    }
+  }
+  require_throws_naming<kappa::InputError>(
+      [&] { LinearModelProblem(kappa::SampleStorage{S, S->memptr(), d, n}, Vec(n - 1, arma::fill::ones), LossSpec{}); },
+      std::vector<std::string>{"300 rows", "299"});
+}

@@ -202,6 +202,14 @@ BOOST_AUTO_TEST_CASE(reduced_reference_matches_reference_solution) {
           const DirectSolution got = kappa::reduced_reference_solution(X, y, spec, method, 64);
           const Vec sigma = arma::svd(expected.w.n_elem == d ? X : Mat(X.each_row() - arma::mean(X, 0)));
           const double condition = sigma(0) / sigma(d - 1);
+          // From the samples S = X^T as a study's problem stores them: the same to rounding.
+          const DirectSolution from_samples = kappa::reduced_reference_solution_from_samples(Mat(X.t()), y, spec, method, 64);
+          BOOST_CHECK_EQUAL(from_samples.rank, got.rank);
+          BOOST_TEST(relative(from_samples.w, got.w) <= 1e-13 * condition);
+          BOOST_TEST(std::fabs(from_samples.residual_norm - got.residual_norm) <= 1e-12 * std::max(got.residual_norm, arma::norm(y)));
+          BOOST_REQUIRE_EQUAL(from_samples.singular_values.n_elem, got.singular_values.n_elem);
+          if (!got.singular_values.is_empty())
+            BOOST_TEST(arma::abs(from_samples.singular_values - got.singular_values).max() <= 1e-12 * got.singular_values.max());
           BOOST_CHECK(got.method == method);
           BOOST_CHECK_EQUAL(got.rank, expected.rank);
           BOOST_REQUIRE_EQUAL(got.w.n_elem, expected.w.n_elem);

@@ -46,6 +46,13 @@ void validate(const Dataset& data);
 // type, or invalid contents. A vector may be stored as shape (n) or (n, 1).
 Dataset read_hdf5(const std::string& file, const DatasetPaths& paths = {});
 
+// read_hdf5 with the training design read as the samples S = X^T (d x n; the file's own
+// row-major order, so neither transposed nor copied) into the memory that
+// place(rest, d, n) returns; rest holds y_train, the test part and the source, read and
+// checked before. Returns rest (X_train empty); the same checks and messages as read_hdf5.
+using SamplePlacement = std::function<real*(const Dataset& rest, Index features, Index samples)>;
+Dataset read_hdf5_samples(const std::string& file, const DatasetPaths& paths, const SamplePlacement& place);
+
 // Streams the values of the datasets read_hdf5(file, paths) reads (X, y, and the test part when
 // both of its datasets exist), one dataset after another, as float64 in file (row-major) order,
 // in blocks of rows: visit(path, shape, values, count) for each block, so that memory stays at

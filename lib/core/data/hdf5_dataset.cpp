@@ -337,9 +337,14 @@ void read_doubles(const H5File& file, const std::string& path, hid_t dataset, re
     fail(file.prefix, dataset_name(path) + " cannot be read");
 }
 
-// Dataset shape (n, d) -> n x d matrix.
-Mat read_matrix(const H5File& file, const std::string& path) {
-  const Handle dataset = open_dataset(file, path);
+// A matrix dataset of shape (n, d), checked as read_matrix does, before its values are read.
+struct MatrixDataset {
+  Handle dataset;
+  Index rows = 0;  // n
+  Index cols = 0;  // d
+};
+MatrixDataset open_matrix(const H5File& file, const std::string& path) {
+  Handle dataset = open_dataset(file, path);
   check_floating(file, path, dataset.get());
   const std::vector<hsize_t> dims = dataset_shape(file, path, dataset.get());
   if (dims.size() != 2)
@@ -347,9 +352,15 @@ Mat read_matrix(const H5File& file, const std::string& path) {
                           ", expected 2");
   check_not_empty(file, path, dims);
   check_stored_values(file, path, dataset.get(), dims);
+  return MatrixDataset{std::move(dataset), static_cast<Index>(dims[0]), static_cast<Index>(dims[1])};
+}
+
+// Dataset shape (n, d) -> n x d matrix.
+Mat read_matrix(const H5File& file, const std::string& path) {
+  const MatrixDataset matrix_dataset = open_matrix(file, path);
   // The row-major (n, d) buffer is, read column-major, the d x n transpose.
-  Mat matrix(dims[1], dims[0]);
-  read_doubles(file, path, dataset.get(), matrix.memptr());
+  Mat matrix(matrix_dataset.cols, matrix_dataset.rows);
+  read_doubles(file, path, matrix_dataset.dataset.get(), matrix.memptr());
   detail::transpose_in_place(matrix);  // one copy of X in memory, even while loading
   return matrix;
 }
@@ -464,6 +475,35 @@ Dataset read_hdf5(const std::string& file, const DatasetPaths& paths) {
   data.source = file;
   check_consistency(data, PartNames{paths.X_train, paths.y_train, paths.X_test, paths.y_test},
                     h5.prefix);
+  return data;
+}
+
+Dataset read_hdf5_samples(const std::string& file, const DatasetPaths& paths, const SamplePlacement& place) {
+  const SilencedErrors silenced;
+  const H5File h5 = open_for_reading(file);
+  const MatrixDataset X = open_matrix(h5, paths.X_train);
+  Dataset data;
+  data.y_train = read_vector(h5, paths.y_train);
+  if (has_test_part(h5, paths)) {
+    data.X_test = read_matrix(h5, paths.X_test);
+    data.y_test = read_vector(h5, paths.y_test);
+  }
+  data.source = file;
+  real* samples = place(data, X.cols, X.rows);
+  read_doubles(h5, paths.X_train, X.dataset.get(), samples);  // the file's row-major order is S
+  for (Index i = 0; i < X.rows; ++i)  // NaN and Inf named by X's row and column, as read_hdf5 does
+    for (Index j = 0; j < X.cols; ++j)
+      if (!std::isfinite(samples[i * X.cols + j]))
+        fail(h5.prefix, quoted(paths.X_train) + " contains NaN or Inf (first at row " + std::to_string(i) + ", column " +
+                            std::to_string(j) + ", counting from 0)");
+  // The other checks of read_hdf5 see S's values with X's shape: they depend on shapes only.
+  Dataset view{Mat(samples, X.rows, X.cols, false, true), std::move(data.y_train), std::move(data.X_test),
+               std::move(data.y_test), std::move(data.source)};
+  check_consistency(view, PartNames{paths.X_train, paths.y_train, paths.X_test, paths.y_test}, h5.prefix);
+  data.y_train = std::move(view.y_train);
+  data.X_test = std::move(view.X_test);
+  data.y_test = std::move(view.y_test);
+  data.source = std::move(view.source);
   return data;
 }
 

@@ -99,14 +99,59 @@ ReducedLeastSquares reduce_least_squares(Index rows, Index cols, const LeastSqua
   return out;
 }
 
-ReducedLinearModel reduce_linear_model(const Mat& X, const Vec& y, const LossSpec& spec, Index block_rows) {
-  if (X.is_empty()) throw InputError("least-squares reduction: the feature matrix is empty");
-  if (X.n_rows != y.n_elem)
-    throw InputError("least-squares reduction: X has " + std::to_string(X.n_rows) + " rows but y has " +
+namespace {
+
+// The feature matrix X (n x d) as the reduction reads it: either X itself or the problem's
+// storage S = X^T (d x n, LinearModelProblem), so that a study builds w* from the samples it
+// shares without a column-major copy of X (docs/study.md, "One copy of the data per node").
+struct FeaturesAsX {
+  const Mat& X;
+  Index samples() const { return X.n_rows; }
+  Index features() const { return X.n_cols; }
+  arma::rowvec means() const { return arma::mean(X, 0); }
+  // sum_i (x_ij - shift_j), for the correction of the means.
+  arma::rowvec shifted_sums(const arma::rowvec& shift) const {
+    arma::rowvec sums(X.n_cols);
+    for (Index j = 0; j < X.n_cols; ++j) {
+      const real* column = X.colptr(j);
+      real sum = 0;
+      for (Index i = 0; i < X.n_rows; ++i) sum += column[i] - shift(j);
+      sums(j) = sum;
+    }
+    return sums;
+  }
+  template <class Out>
+  void copy_rows(Index first, Index last, Out&& out) const { out = X.rows(first, last); }
+  Vec times(const Vec& w) const { return X * w; }
+  Vec transpose_times(const Vec& r) const { return X.t() * r; }
+};
+
+struct FeaturesAsSamples {
+  const Mat& S;  // X^T
+  Index samples() const { return S.n_cols; }
+  Index features() const { return S.n_rows; }
+  arma::rowvec means() const { return (arma::sum(S, 1) / static_cast<real>(S.n_cols)).t(); }
+  arma::rowvec shifted_sums(const arma::rowvec& shift) const {
+    Vec sums(S.n_rows, arma::fill::zeros);
+    const Vec column_shift = shift.t();
+    for (Index i = 0; i < S.n_cols; ++i) sums += S.col(i) - column_shift;  // contiguous samples
+    return sums.t();
+  }
+  template <class Out>
+  void copy_rows(Index first, Index last, Out&& out) const { out = S.cols(first, last).t(); }
+  Vec times(const Vec& w) const { return S.t() * w; }
+  Vec transpose_times(const Vec& r) const { return S * r; }
+};
+
+template <class Features>
+ReducedLinearModel reduce_features(const Features& X, const Vec& y, const LossSpec& spec, Index block_rows) {
+  if (X.samples() == 0 || X.features() == 0) throw InputError("least-squares reduction: the feature matrix is empty");
+  if (X.samples() != y.n_elem)
+    throw InputError("least-squares reduction: X has " + std::to_string(X.samples()) + " rows but y has " +
                      std::to_string(y.n_elem) + " values");
   spec.validate();
-  const Index n = X.n_rows;
-  const Index features = X.n_cols;
+  const Index n = X.samples();
+  const Index features = X.features();
   const real scale = 1 / std::sqrt(static_cast<real>(n));
   const real ridge_scale = std::sqrt(spec.ridge / 2);
   const Index ridge_rows = spec.ridge > 0 ? features : 0;
@@ -119,13 +164,8 @@ ReducedLinearModel reduce_linear_model(const Mat& X, const Vec& y, const LossSpe
     // Column means, then the means of the shifted columns (computed without forming them) as a
     // correction, as reference_solution does, so the centring holds to rounding of the spread
     // even when an offset dwarfs it.
-    shift = arma::mean(X, 0);
-    for (Index j = 0; j < features; ++j) {
-      const real* column = X.colptr(j);
-      real sum = 0;
-      for (Index i = 0; i < n; ++i) sum += column[i] - shift(j);
-      shift(j) += sum / static_cast<real>(n);
-    }
+    shift = X.means();
+    shift += X.shifted_sums(shift) / static_cast<real>(n);
     target_shift = arma::mean(y);
     target_shift += arma::mean(y - target_shift);
     out.feature_means = shift;
@@ -139,7 +179,7 @@ ReducedLinearModel reduce_linear_model(const Mat& X, const Vec& y, const LossSpe
       const Index data_end = std::min(last, n);
       const Index data_count = data_end - first;
       auto rows = block.submat(0, 0, data_count - 1, features - 1);
-      rows = X.rows(first, data_end - 1);
+      X.copy_rows(first, data_end - 1, rows);
       if (spec.intercept) rows.each_row() -= shift;
       rows *= scale;
       block.submat(0, features, data_count - 1, features) = (y.subvec(first, data_end - 1) - target_shift) * scale;
@@ -151,16 +191,17 @@ ReducedLinearModel reduce_linear_model(const Mat& X, const Vec& y, const LossSpe
   return out;
 }
 
-DirectSolution reduced_reference_solution(const Mat& X, const Vec& y, const LossSpec& spec, DirectMethod method,
-                                          Index block_rows, ReferenceDesign* design) {
+template <class Features>
+DirectSolution reduced_reference(const Features& X, const Vec& y, const LossSpec& spec, DirectMethod method,
+                                 Index block_rows, ReferenceDesign* design) {
   if (spec.kind != LossKind::l2)
     throw InputError("reduced reference solution: only the l2 loss is a least-squares problem (loss " +
                      to_string(spec.kind) + "); use reference_solution");
   const auto start = Clock::now();
-  const ReducedLinearModel reduced = reduce_linear_model(X, y, spec, block_rows);
+  const ReducedLinearModel reduced = reduce_features(X, y, spec, block_rows);
   const ReducedLeastSquares& system = reduced.features;
-  const Index features = X.n_cols;
-  const real n = static_cast<real>(X.n_rows);
+  const Index features = X.features();
+  const real n = static_cast<real>(X.samples());
   const real eps = std::numeric_limits<real>::epsilon();
   const char* name = method == DirectMethod::qr ? "qr" : "cholesky";
 
@@ -195,15 +236,31 @@ DirectSolution reduced_reference_solution(const Mat& X, const Vec& y, const Loss
   out.w = std::move(w);
 
   // Residuals of the original problem, without forming A: r = X w_f + b - y.
-  Vec residual = X * out.w.head(features) - y;
+  Vec residual = X.times(out.w.head(features)) - y;
   if (spec.intercept) residual += out.w(features);
   out.residual_norm = arma::norm(residual);
   Vec normal(out.w.n_elem);
-  normal.head(features) = X.t() * residual + (n * spec.ridge / 2) * out.w.head(features);
+  normal.head(features) = X.transpose_times(residual) + (n * spec.ridge / 2) * out.w.head(features);
   if (spec.intercept) normal(features) = arma::accu(residual);
   out.normal_residual_norm = arma::norm(normal);
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return out;
+}
+
+}  // namespace
+
+ReducedLinearModel reduce_linear_model(const Mat& X, const Vec& y, const LossSpec& spec, Index block_rows) {
+  return reduce_features(FeaturesAsX{X}, y, spec, block_rows);
+}
+
+DirectSolution reduced_reference_solution(const Mat& X, const Vec& y, const LossSpec& spec, DirectMethod method,
+                                          Index block_rows, ReferenceDesign* design) {
+  return reduced_reference(FeaturesAsX{X}, y, spec, method, block_rows, design);
+}
+
+DirectSolution reduced_reference_solution_from_samples(const Mat& samples, const Vec& y, const LossSpec& spec,
+                                                       DirectMethod method, Index block_rows, ReferenceDesign* design) {
+  return reduced_reference(FeaturesAsSamples{samples}, y, spec, method, block_rows, design);
 }
 
 }  // namespace kappa

@@ -68,5 +68,11 @@ ReducedLinearModel reduce_linear_model(const Mat& X, const Vec& y, const LossSpe
 DirectSolution reduced_reference_solution(const Mat& X, const Vec& y, const LossSpec& spec,
                                           DirectMethod method = DirectMethod::svd, Index block_rows = 0,
                                           ReferenceDesign* design = nullptr);
+// The same from the samples stored as LinearModelProblem keeps them, S = X^T (d x n): blocks of
+// rows of X are transposed blocks of columns of S, so no copy of X is made. Equal to the above
+// to rounding (the sums run in another order), not bit for bit.
+DirectSolution reduced_reference_solution_from_samples(const Mat& samples, const Vec& y, const LossSpec& spec,
+                                                       DirectMethod method = DirectMethod::svd, Index block_rows = 0,
+                                                       ReferenceDesign* design = nullptr);
 
 }  // namespace kappa
