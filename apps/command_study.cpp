@@ -17,6 +17,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <boost/mpi/collectives.hpp>
@@ -31,6 +32,7 @@
 #include "study/results.hpp"
 
 #include "cli.hpp"
+#include "launch_check.hpp"
 #include "study_scheduler.hpp"
 
 // OpenBLAS's thread control, if OpenBLAS is the BLAS that was loaded (weak: absent otherwise).
@@ -74,6 +76,10 @@ struct StudyOptions {
   long long chunk = 0;
   double cache_megabytes = 2048;
   std::string isolation = "process";
+  std::string progress = "auto";
+  std::string share_data = "on";
+  std::string lockstep = "auto";
+  long long lockstep_size = 16;
   bool retry_failed = false;
   bool rerun_changed = false;
   SchedulerOptions scheduler;
@@ -98,6 +104,9 @@ po::options_description describe(StudyOptions& o) {
      "save the new results (appended to RESULTS.h5.journal) this often: a killed job loses at most this much work")
     ("progress-interval", po::value(&o.scheduler.progress_interval)->default_value(o.scheduler.progress_interval)->value_name("SECONDS"),
      "seconds between progress lines when stderr is not a terminal (Slurm logs)")
+    ("progress", po::value(&o.progress)->default_value(o.progress)->value_name("MODE"),
+     "auto: one line redrawn when stderr (or, under mpirun, mpirun's stderr) is a terminal, else lines | tty: redrawn | "
+     "lines: a line after 2 s, then every --progress-interval | none")
     ("term-grace", po::value(&o.scheduler.term_grace)->default_value(o.scheduler.term_grace)->value_name("SECONDS"),
      "after SIGTERM/SIGINT, wait this long for running tasks before writing the results and exiting")
     ("worker-timeout", po::value(&o.scheduler.worker_timeout)->default_value(o.scheduler.worker_timeout)->value_name("SECONDS"),
@@ -106,6 +115,14 @@ po::options_description describe(StudyOptions& o) {
     ("isolation", po::value(&o.isolation)->default_value(o.isolation)->value_name("MODE"),
      "process: every rank runs its tasks in a task process, so a crashing plugin costs one row (status crashed) | "
      "none: in the rank itself (for debuggers; a crash ends the study)")
+    ("share-data", po::value(&o.share_data)->default_value(o.share_data)->value_name("on|off"),
+     "on: the processes of a node share one read-only copy of each problem's training data (in /dev/shm) | "
+     "off: each process that builds problems loads its own copy (identical results)")
+    ("lockstep", po::value(&o.lockstep)->default_value(o.lockstep)->value_name("auto|off"),
+     "auto: tasks of one problem whose optimizers run the framework's first-order loop (with the same batches) run as "
+     "lockstep groups that share each pass over the data (same rows to rounding; docs/study.md) | off: one at a time")
+    ("lockstep-size", po::value(&o.lockstep_size)->default_value(o.lockstep_size)->value_name("K"),
+     "most tasks in a lockstep group (memory: K x dim weights and K x block residuals)")
     ("retry-failed", po::bool_switch(&o.retry_failed), "with --resume: run the tasks recorded as failed or crashed again")
     ("rerun-changed", po::bool_switch(&o.rerun_changed),
      "with --resume: run again the tasks whose data file or plugin library changed since the results were written "
@@ -144,6 +161,12 @@ void check_options(StudyOptions& o) {
   if (o.isolation != "process" && o.isolation != "none")
     throw UsageError("--isolation '" + o.isolation + "': expected process or none");
   o.scheduler.isolated = o.isolation == "process";
+  o.scheduler.progress = parse_progress_mode(o.progress);
+  if (o.lockstep != "auto" && o.lockstep != "off") throw UsageError("--lockstep '" + o.lockstep + "': expected auto or off");
+  if (o.lockstep_size < 1 || o.lockstep_size > 4096)
+    throw UsageError("--lockstep-size " + std::to_string(o.lockstep_size) + ": expected an integer from 1 to 4096");
+  if (o.share_data != "on" && o.share_data != "off")
+    throw UsageError("--share-data '" + o.share_data + "': expected on or off");
   if (o.retry_failed && !o.resume) throw UsageError("--retry-failed needs --resume (it reruns the failed rows of a results file)");
   if (o.rerun_changed && !o.resume) throw UsageError("--rerun-changed needs --resume (it reruns the changed rows of a results file)");
   count(o.show, "--show");
@@ -221,6 +244,13 @@ void prepare(int argc, char** argv, Prepared& prepared, bool warn) {
   prepared.plan = plan_study(grid, *prepared.registry);
 }
 
+// The plan's lockstep groups (--lockstep auto), the same on every rank and task process.
+void plan_lockstep(Prepared& prepared) {
+  const StudyOptions& o = prepared.options;
+  if (o.lockstep == "auto" && o.lockstep_size > 1)
+    prepared.options.scheduler.lockstep = std::make_shared<const LockstepGroups>(prepared.plan, static_cast<std::size_t>(o.lockstep_size));
+}
+
 // Data files that do not exist: their tasks will fail (with that message); the others run.
 std::map<std::string, std::size_t> missing_files(const StudyPlan& plan) {
   std::map<std::string, std::size_t> missing;
@@ -240,7 +270,7 @@ void warn_missing(const StudyPlan& plan) {
                (tasks == 1 ? "" : "s") + " will fail");
 }
 
-void print_dry_run(const StudyPlan& plan, std::size_t show) {
+void print_dry_run(const StudyPlan& plan, const LockstepGroups* lockstep, std::size_t show) {
   std::cout << "grid " << plan.grid_name << ": " << plan.tasks.size() << " task" << (plan.tasks.size() == 1 ? "" : "s") << " on "
             << plan.problems.size() << " problem" << (plan.problems.size() == 1 ? "" : "s") << ", " << plan.optimizers.size()
             << " optimizer setting" << (plan.optimizers.size() == 1 ? "" : "s") << ", repeats " << plan.repeats;
@@ -252,6 +282,13 @@ void print_dry_run(const StudyPlan& plan, std::size_t show) {
     std::cout << "  " << axis.name << " (" << axis.values.size() << "): " << join(axis.values, " ");
     if (!axis.zip.empty()) std::cout << "   [zip " << axis.zip << "]";
     std::cout << '\n';
+  }
+  if (lockstep != nullptr && lockstep->groups() > 0) {
+    std::cout << "lockstep: " << lockstep->groups() << " group" << (lockstep->groups() == 1 ? "" : "s") << " of "
+              << lockstep->grouped_tasks() << " tasks (at most " << lockstep->largest() << " per group) share their passes over "
+              << "the data; " << plan.tasks.size() - lockstep->grouped_tasks() << " run alone\n";
+  } else {
+    std::cout << "lockstep: every task runs alone" << (lockstep == nullptr ? " (--lockstep off)" : "") << '\n';
   }
   const std::size_t count = std::min(show, plan.tasks.size());
   std::cout << "first " << count << " task" << (count == 1 ? "" : "s") << ":\n";
@@ -267,6 +304,7 @@ void print_dry_run(const StudyPlan& plan, std::size_t show) {
       }
     }
     if (plan.repeats > 1) std::cout << "  repeat=" << task.repeat << " seed=" << task.controls.seed;
+    if (lockstep != nullptr && lockstep->grouped(i)) std::cout << "  group=" << lockstep->leader(i);
     std::cout << '\n';
   }
 }
@@ -300,9 +338,51 @@ int limit_blas_threads(const boost::mpi::communicator* world) {
   return threads;
 }
 
+// The job's shared data segments on this node (--share-data on; shared_segment.hpp). The node's
+// first rank is the leader: its PID and start time name the job's segments, it removes the
+// segments of jobs that no longer run when it starts, and its own when it ends (also on
+// end_job). The task processes learn the job from kDataJobVariable.
+constexpr const char* kDataJobVariable = "KAPPA_DATA_JOB";
+std::optional<SegmentJob> led_job;  // set on the node leader while the job runs
+
+class NodeSegments {
+ public:
+  explicit NodeSegments(const boost::mpi::communicator* world) {
+    long leader = ::getpid();
+    bool leading = true;
+    if (world) {
+      MPI_Comm node = MPI_COMM_NULL;
+      if (MPI_Comm_split_type(MPI_Comm(*world), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        throw Error("cannot find the ranks of this node (MPI_Comm_split_type); use --share-data off");
+      int local_rank = 0;
+      MPI_Comm_rank(node, &local_rank);
+      MPI_Bcast(&leader, 1, MPI_LONG, 0, node);
+      MPI_Comm_free(&node);
+      leading = local_rank == 0;
+    }
+    job_ = SegmentJob::of_process(leader);
+    if (leading) {
+      remove_stale_segments();
+      led_job = job_;
+    }
+    ::setenv(kDataJobVariable, job_.tag().c_str(), 1);  // for the task processes this rank starts
+  }
+  ~NodeSegments() {
+    if (led_job) remove_job_segments(*led_job);
+    led_job.reset();
+  }
+  NodeSegments(const NodeSegments&) = delete;
+  NodeSegments& operator=(const NodeSegments&) = delete;
+  const SegmentJob& job() const { return job_; }
+
+ private:
+  SegmentJob job_;
+};
+
 // Ends the process now: for a rank whose worker thread is still inside a task (it cannot be
 // joined) or when other ranks must be stopped. MPI_Abort ends every rank of the job.
 [[noreturn]] void end_job(const boost::mpi::communicator* world, int code) {
+  if (led_job) remove_job_segments(*led_job);
   std::cout.flush();
   std::cerr.flush();
   if (world && world->size() > 1) world->abort(code);
@@ -350,6 +430,8 @@ int coordinate(const StudyPlan& plan, StudyResults& results, const StudyOptions&
 // `world` is null when no MPI launcher started this process: one rank, MPI not initialized.
 int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
   const int rank = world ? world->rank() : 0;
+  // Before any work: several tasks of one Slurm step in separate one-rank worlds would each run the study.
+  if (const int code = agree(world, [&] { check_launch(world ? world->size() : 1); })) return code;
   Prepared prepared;
   if (const int code = agree(world, [&] { prepare(argc, argv, prepared, rank == 0); })) return code;
   const StudyOptions& o = prepared.options;
@@ -365,9 +447,11 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
       }))
     return code;
 
+  plan_lockstep(prepared);
+
   if (o.dry_run) {
     if (rank == 0) {
-      print_dry_run(plan, static_cast<std::size_t>(o.show));
+      print_dry_run(plan, o.scheduler.lockstep.get(), static_cast<std::size_t>(o.show));
       warn_missing(plan);
     }
     return 0;
@@ -406,6 +490,11 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
     return code;
 
   prepared.options.scheduler.blas_threads = limit_blas_threads(world);
+  std::optional<NodeSegments> segments;
+  if (const int code = agree(world, [&] {
+        if (o.share_data == "on") prepared.options.scheduler.shared_job = segments.emplace(world).job();
+      }))
+    return code;
   const std::string host = host_name();
   begin_running();  // from here on a signal stops the study gracefully (results written)
   if (rank != 0) {
@@ -511,6 +600,16 @@ int run_task_process(int argc, char** argv) {
   link.start_heartbeat();  // also while the grid is planned
   Prepared prepared;
   prepare(argc - 4, argv + 4, prepared, false);
+  if (prepared.options.share_data == "on") {
+    const char* tag = std::getenv(kDataJobVariable);
+    SegmentJob job;
+    if (!tag || !SegmentJob::parse(tag, job)) {
+      print_line(std::string("kappa task-process: ") + kDataJobVariable + " is not set: started by kappa study itself, not by hand");
+      return 2;
+    }
+    prepared.options.scheduler.shared_job = job;
+  }
+  plan_lockstep(prepared);  // the same groups as the rank, whose units this process runs
   return serve_study_tasks(prepared.plan, prepared.options.scheduler, rank, host_name(), link);
 }
 

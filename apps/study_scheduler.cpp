@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/mpi/status.hpp>
@@ -173,26 +174,34 @@ class MpiWorkerLink {
 };
 
 // The job is being stopped (SIGTERM/SIGINT reached this rank, and its task process died of it
-// before it could ignore it): the task was not run, and is handed back like the rest of the
-// chunk. Not an error, and not a crash of the task.
-struct TaskProcessStopped {};
+// before it could ignore it): the unit's tasks after `results` were not run, and are handed
+// back like the rest of the chunk. Not an error, and not a crash of the task.
+struct TaskProcessStopped {
+  std::vector<std::string> results;  // of the unit's first tasks, which did finish
+};
 
-// Runs a rank's tasks, each into its encode_outcome() bytes.
+// Runs a rank's units (a task, or a lockstep group: LockstepGroups), each task into its
+// encode_outcome() bytes, in the unit's order.
 class RankRunner {
  public:
   virtual ~RankRunner() = default;
-  virtual std::string run(std::size_t task) = 0;
+  virtual std::vector<std::string> run(const std::vector<std::size_t>& unit) = 0;
 };
 
 // --isolation none: in this process (a crash ends the study).
 class InProcessRunner final : public RankRunner {
  public:
   InProcessRunner(const StudyPlan& plan, const SchedulerOptions& options, long long rank, const std::string& host)
-      : runner_(plan, options.cache_bytes, rank, host) {}
-  std::string run(std::size_t task) override { return encode_outcome(runner_.run(task)); }
+      : runner_(plan, options.cache_bytes, rank, host, options.shared_job), lockstep_(options.lockstep) {}
+  std::vector<std::string> run(const std::vector<std::size_t>& unit) override {
+    std::vector<std::string> results;
+    for (const TaskOutcome& outcome : runner_.run_group(unit, lockstep_.get())) results.push_back(encode_outcome(outcome));
+    return results;
+  }
 
  private:
   TaskRunner runner_;
+  std::shared_ptr<const LockstepGroups> lockstep_;
 };
 
 // The default: in a task process (task_process.hpp), started when the first task comes and
@@ -203,7 +212,46 @@ class IsolatedRunner final : public RankRunner {
                  std::function<void()> tick)
       : plan_(plan), options_(options), rank_(rank), host_(std::move(host)), tick_(std::move(tick)) {}
 
-  std::string run(std::size_t task) override {
+  std::vector<std::string> run(const std::vector<std::size_t>& unit) override {
+    if (unit.size() == 1) return {run_one(unit.front())};
+    if (!child_) start();
+    // A group's time limit: each run is charged its share of the group's time, so the group
+    // may take the sum of its runs' limits (none if one of them has none).
+    TaskLimits limits{0, options_.worker_timeout};
+    std::vector<std::int64_t> tasks;
+    bool limited = true;
+    for (std::size_t task : unit) {
+      tasks.push_back(static_cast<std::int64_t>(task));
+      const double limit = plan_.tasks.at(task).controls.time_limit;
+      limited = limited && limit > 0;
+      limits.time_limit += limit;
+    }
+    if (!limited) limits.time_limit = 0;
+    std::vector<std::string> results;
+    if (child_->send_tasks(tasks)) {
+      while (results.size() < unit.size()) {
+        TaskAnswer answer = await_message(*child_, MessageKind::result, limits, tick_);
+        if (!answer.answered) break;
+        results.push_back(std::move(answer.result));
+      }
+    }
+    if (results.size() == unit.size()) return results;
+    // The task process died in the group: each run it did not answer runs again alone, in a
+    // new task process, so that a crash costs the row of the run that crashed, and only it.
+    child_.reset();
+    for (std::size_t i = results.size(); i < unit.size(); ++i) {
+      if (stop_signal() != 0) throw TaskProcessStopped{results};
+      try {
+        results.push_back(run_one(unit[i]));
+      } catch (TaskProcessStopped&) {
+        throw TaskProcessStopped{results};
+      }
+    }
+    return results;
+  }
+
+ private:
+  std::string run_one(std::size_t task) {
     if (!child_) start();
     const TaskLimits limits{plan_.tasks.at(task).controls.time_limit, options_.worker_timeout};
     const TaskAnswer answer = run_in_child(*child_, static_cast<std::int64_t>(task), limits, tick_);
@@ -215,7 +263,6 @@ class IsolatedRunner final : public RankRunner {
         crashed_outcome(plan_, task, rank_, host_, "the task process (pid " + pid + ") " + answer.death, answer.last, answer.seconds));
   }
 
- private:
   // Starts a task process and waits until it has planned the same grid (it sends heartbeats
   // while it plans, so a large grid is no reason to give up).
   void start() {
@@ -252,29 +299,38 @@ std::unique_ptr<RankRunner> make_runner(const StudyPlan& plan, const SchedulerOp
 // message) the current task is finished, the rest of the chunk is handed back, and the
 // request says that this worker stops.
 template <class Link>
-void worker_loop(RankRunner& runner, Link& link) {
+void worker_loop(RankRunner& runner, Link& link, const LockstepGroups* lockstep) {
   TaskList unrun;
   bool stopping = false;
   while (true) {
     const TaskList tasks = link.request(unrun, stopping);
     unrun.clear();
     if (tasks.empty()) return;
-    for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const std::vector<std::size_t> chunk(tasks.begin(), tasks.end());
+    std::vector<std::vector<std::size_t>> units;
+    if (lockstep != nullptr) {
+      units = lockstep->units(chunk);
+    } else {
+      for (std::size_t task : chunk) units.push_back({task});
+    }
+    std::size_t done = 0;  // tasks of the chunk reported
+    for (const std::vector<std::size_t>& unit : units) {
       if (stop_signal() != 0 || link.abandoned()) {
         stopping = true;
-        unrun.assign(tasks.begin() + static_cast<std::ptrdiff_t>(i), tasks.end());
         break;
       }
-      std::string result;
+      std::vector<std::string> results;
       try {
-        result = runner.run(static_cast<std::size_t>(tasks[i]));
-      } catch (const TaskProcessStopped&) {
+        results = runner.run(unit);
+      } catch (TaskProcessStopped& stopped) {
         stopping = true;
-        unrun.assign(tasks.begin() + static_cast<std::ptrdiff_t>(i), tasks.end());
-        break;
+        results = std::move(stopped.results);
       }
-      link.send_result(result);
+      for (const std::string& result : results) link.send_result(result);
+      done += results.size();
+      if (stopping) break;
     }
+    if (stopping) unrun.assign(tasks.begin() + static_cast<std::ptrdiff_t>(done), tasks.end());
   }
 }
 
@@ -289,11 +345,10 @@ class Coordinator {
         world_(world),
         local_(local),
         policy_(plan.problems.size(), static_cast<std::size_t>(world ? world->size() : 1), options.chunk),
-        progress_(std::cerr, ::isatty(STDERR_FILENO) == 1, options.progress_interval, plan.tasks.size(), results.size()),
+        progress_(std::cerr, options.progress, options.progress_interval, plan.tasks.size(), results.size()),
         last_heard_(policy_.workers(), Clock::now()),
         lost_(policy_.workers(), false) {
-    for (std::size_t task = 0; task < plan.tasks.size(); ++task)
-      if (!results.contains(task)) policy_.add(task, plan.tasks.problem(task));
+    add_tasks(plan, results, options.lockstep.get());
     // What finishes while the file is rewritten is not saved: rewrites during the study are kept
     // to a tenth of the interval, so a kill loses at most about --flush-interval of work.
     results_.set_rewrite_budget(options.flush_interval / 10);
@@ -302,6 +357,24 @@ class Coordinator {
   CoordinatorSummary run();
 
  private:
+  // The tasks without a row, into the policy; each lockstep group (its members without a row)
+  // as one unit, at the place of its first such member.
+  void add_tasks(const StudyPlan& plan, const StudyResults& results, const LockstepGroups* lockstep) {
+    std::unordered_map<std::size_t, std::vector<std::size_t>> groups;  // by leader
+    if (lockstep != nullptr)
+      for (std::size_t task = 0; task < plan.tasks.size(); ++task)
+        if (lockstep->grouped(task) && !results.contains(task)) groups[lockstep->leader(task)].push_back(task);
+    for (std::size_t task = 0; task < plan.tasks.size(); ++task) {
+      if (results.contains(task)) continue;
+      if (lockstep == nullptr || !lockstep->grouped(task)) {
+        policy_.add(task, plan.tasks.problem(task));
+        continue;
+      }
+      const std::vector<std::size_t>& members = groups[lockstep->leader(task)];
+      if (members.front() == task) policy_.add_group(members, plan.tasks.problem(task));
+    }
+  }
+
   std::optional<Event> poll_remote();
   void handle(Event& event);
   void answer(std::size_t worker, const WorkAnswer& answer);
@@ -510,9 +583,9 @@ CoordinatorSummary run_coordinator(const StudyPlan& plan, StudyResults& results,
   // parked worker was waiting on, and glibc's pthread_cond_destroy waits for its waiters.
   auto local = std::make_unique<LocalChannel>();
   auto runner = make_runner(plan, options, 0, host, nullptr);
-  std::thread worker([&task_runner = *runner, &channel = *local] {
+  std::thread worker([&task_runner = *runner, &channel = *local, lockstep = options.lockstep] {
     try {
-      worker_loop(task_runner, channel);
+      worker_loop(task_runner, channel, lockstep.get());
     } catch (const std::exception& error) {
       channel.fail(error.what());  // the coordinator ends the study with it
     }
@@ -543,20 +616,33 @@ void run_worker(const StudyPlan& plan, const SchedulerOptions& options, const bo
                 const std::string& host) {
   MpiWorkerLink link(world);
   const std::unique_ptr<RankRunner> runner = make_runner(plan, options, world.rank(), host, [&link] { link.heartbeat(); });
-  worker_loop(*runner, link);
+  worker_loop(*runner, link, options.lockstep.get());
 }
 
 int serve_study_tasks(const StudyPlan& plan, const SchedulerOptions& options, long long rank, const std::string& host,
                       ParentLink& link) {
   if (!link.send(MessageKind::ready, plan.grid_hash)) return 1;
   RunProgress& progress = link.progress();
-  TaskRunner runner(plan, options.cache_bytes, rank, host);
-  while (const std::optional<std::int64_t> task = link.next_task()) {
-    if (*task < 0 || static_cast<std::size_t>(*task) >= plan.tasks.size()) return 1;
+  TaskRunner runner(plan, options.cache_bytes, rank, host, options.shared_job);
+  while (const std::optional<std::vector<std::int64_t>> tasks = link.next_tasks()) {
+    std::vector<std::size_t> unit;
+    for (const std::int64_t task : *tasks) {
+      if (task < 0 || static_cast<std::size_t>(task) >= plan.tasks.size()) return 1;
+      unit.push_back(static_cast<std::size_t>(task));
+    }
     progress.reset();
-    const TaskOutcome outcome = runner.run(static_cast<std::size_t>(*task), &progress);
+    if (unit.size() == 1) {
+      const TaskOutcome outcome = runner.run(unit.front(), &progress);
+      progress.reset();
+      if (!link.send(MessageKind::result, encode_outcome(outcome))) return 1;
+      continue;
+    }
+    // A lockstep group: the parent enforces the group's time limit from the moment it runs.
+    progress.running.store(true, std::memory_order_relaxed);
+    const std::vector<TaskOutcome> outcomes = runner.run_group(unit, options.lockstep.get());
     progress.reset();
-    if (!link.send(MessageKind::result, encode_outcome(outcome))) return 1;
+    for (const TaskOutcome& outcome : outcomes)
+      if (!link.send(MessageKind::result, encode_outcome(outcome))) return 1;
   }
   return 0;
 }

@@ -21,13 +21,18 @@
 // `term_grace` seconds for them, writes the results and the study exits with 128 + signal.
 
 #include <cstddef>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/mpi/communicator.hpp>
 
+#include "core/data/shared_segment.hpp"
 #include "study/grid.hpp"
+#include "study/lockstep_groups.hpp"
 #include "study/results.hpp"
+#include "study_progress.hpp"
 #include "task_process.hpp"
 
 namespace kappa::cli {
@@ -37,6 +42,7 @@ struct SchedulerOptions {
                                    // 1/(2 ranks) of what is left)
   double flush_interval = 5;       // seconds between rewrites of the results file (at least)
   double progress_interval = 30;   // seconds between progress lines when stderr is no terminal
+  ProgressMode progress = ProgressMode::automatic;  // --progress
   double term_grace = 10;          // seconds to wait for running tasks after SIGTERM/SIGINT
   std::size_t cache_bytes = 2048ull << 20;  // per rank, for the Experiments
   double worker_timeout = 60;      // seconds without a message from a rank or a task process
@@ -46,6 +52,11 @@ struct SchedulerOptions {
   std::vector<std::string> arguments;  // the study's command line after "study", for the task
                                        // processes, which plan the same grid
   int blas_threads = 0;                // BLAS threads per rank for the task processes (0: default)
+  std::shared_ptr<const LockstepGroups> lockstep;  // the plan's lockstep groups (--lockstep);
+                                                   // null: every task alone
+  // --share-data on: the job whose node-wide data segments the processes that build Experiments
+  // use (shared_segment.hpp); none: --share-data off, every such process has its own copy.
+  std::optional<SegmentJob> shared_job;
 };
 
 // SIGTERM/SIGINT handling: install on every rank before anything else; stop_signal() is 0

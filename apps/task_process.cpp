@@ -124,13 +124,20 @@ bool ParentLink::send(MessageKind kind, const std::string& payload) {
 }
 
 std::optional<std::int64_t> ParentLink::next_task() {
+  const std::optional<std::vector<std::int64_t>> tasks = next_tasks();
+  if (!tasks || tasks->size() != 1) return std::nullopt;
+  return tasks->front();
+}
+
+std::optional<std::vector<std::int64_t>> ParentLink::next_tasks() {
   Message message;
   while (!take_message(buffer_, message))
     if (!read_some(socket_, buffer_)) return std::nullopt;
-  if (message.kind != MessageKind::task || message.payload.size() != sizeof(std::int64_t)) return std::nullopt;
-  std::int64_t task = 0;
-  std::memcpy(&task, message.payload.data(), sizeof task);
-  return task;
+  if (message.kind != MessageKind::task || message.payload.empty() || message.payload.size() % sizeof(std::int64_t) != 0)
+    return std::nullopt;
+  std::vector<std::int64_t> tasks(message.payload.size() / sizeof(std::int64_t));
+  std::memcpy(tasks.data(), message.payload.data(), message.payload.size());
+  return tasks;
 }
 
 void ParentLink::start_heartbeat() {
@@ -237,9 +244,9 @@ ChildProcess::~ChildProcess() {
   ::munmap(progress_, sizeof(RunProgress));
 }
 
-bool ChildProcess::send_task(std::int64_t task) {
+bool ChildProcess::send_tasks(const std::vector<std::int64_t>& tasks) {
   std::string payload;
-  put_bytes(payload, &task, sizeof task);
+  for (const std::int64_t task : tasks) put_bytes(payload, &task, sizeof task);
   return send_all(socket_, frame(MessageKind::task, payload));
 }
 

@@ -9,7 +9,8 @@
 // spawned child; inherited by a forked one): the run's reports land there as they happen, so
 // that the parent knows the last iteration of a child that died a microsecond later. Both
 // directions of the socket carry messages [kind: 1 byte][length: uint32, little-endian][payload]:
-//   parent -> child  task     int64 task index (a study's task, or a solve's run index)
+//   parent -> child  task     int64 task index (a study's task, or a solve's run index), or
+//                             several: a study's lockstep group, answered by one result each
 //   child -> parent  ready    text: what the child checked it is serving (the study's grid hash)
 //                    alive    empty, every kHeartbeatSeconds from a thread of the child, from
 //                             its start: it is not stopped or wedged
@@ -60,8 +61,12 @@ class ParentLink {
 
   // Sends a message; false when the parent is gone (the caller then ends).
   bool send(MessageKind kind, const std::string& payload);
-  // The next task index; none when the socket closed (the parent is done or gone).
+  // The next task index; none when the socket closed (the parent is done or gone), or when the
+  // message holds several (next_tasks).
   std::optional<std::int64_t> next_task();
+  // The next task message: one task index, or the tasks of a lockstep group, answered with
+  // one result message each, in their order. None when the socket closed.
+  std::optional<std::vector<std::int64_t>> next_tasks();
   // From now on a thread says `alive` every kHeartbeatSeconds.
   void start_heartbeat();
   // Where the running task reports (Experiment::run's RunProgress), seen by the parent.
@@ -101,7 +106,8 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
   // The running task's progress as the child last wrote it (also after it died).
   const RunProgress& progress() const { return *progress_; }
-  bool send_task(std::int64_t task);  // false when the child is gone
+  bool send_task(std::int64_t task) { return send_tasks({task}); }  // false when the child is gone
+  bool send_tasks(const std::vector<std::int64_t>& tasks);         // a lockstep group: one message
   enum class Got { message, timeout, closed };
   // Waits at most `timeout` seconds for the next message.
   Got receive(double timeout, Message& message);

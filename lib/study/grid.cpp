@@ -789,7 +789,7 @@ StudyPlan Planner::plan(std::shared_ptr<const Planner> self) {
   std::vector<PlannedOptimizers::Setting> settings;
   expand(plan, records, settings);
   std::vector<PlannedOptimizers::Kind> kinds;
-  for (const std::string& name : optimizer_names_) kinds.push_back({name, registry_.find(name).info.theory});
+  for (const std::string& name : optimizer_names_) kinds.push_back({name, registry_.find(name).info.theory, registry_.find(name).info.lockstep});
   plan.optimizers = PlannedOptimizers(std::move(kinds), std::move(settings), self);
   plan.tasks = StudyTasks(std::move(records), std::move(self));
   return plan;

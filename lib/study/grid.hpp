@@ -122,6 +122,7 @@ class PlannedOptimizers {
   struct Kind {
     std::string name;
     MethodTheory theory;
+    bool lockstep = false;  // OptimizerInfo::lockstep
   };
   struct Setting {
     std::uint64_t point = 0;  // a grid point of the setting (StudyTaskRecord::point)
@@ -138,6 +139,7 @@ class PlannedOptimizers {
   PlannedOptimizer create(std::size_t index) const;      // with a new instance (may throw)
   const std::string& name(std::size_t index) const { return kind(index).name; }  // cheap
   const MethodTheory& theory(std::size_t index) const { return kind(index).theory; }
+  bool lockstep(std::size_t index) const { return kind(index).lockstep; }
   const std::vector<Kind>& kinds() const { return kinds_; }  // the grid's optimizers, in its order
 
  private:

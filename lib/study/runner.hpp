@@ -11,8 +11,10 @@
 #include <optional>
 #include <string>
 
+#include "core/data/shared_segment.hpp"
 #include "core/experiment/experiment.hpp"
 #include "study/grid.hpp"
+#include "study/lockstep_groups.hpp"
 #include "study/results.hpp"
 #include "core/theory/theory.hpp"
 
@@ -61,19 +63,42 @@ class ExperimentCache {
   std::size_t builds_ = 0;
 };
 
+// The Experiment of a problem. With `shared_job`, a regression problem's training design is the
+// node's one read-only copy for that job (shared_dataset: loaded by the first process of the node
+// that needs it, mapped by the others; docs/study.md, "One copy of the data per node");
+// without, a private copy of the same layout, so that both give identical results. A
+// kernel-system problem is always built from its own copy.
+std::shared_ptr<const Experiment> build_experiment(const ProblemSpec& problem, const std::optional<SegmentJob>& shared_job);
+
 class TaskRunner {
  public:
-  // `rank` and `host` are recorded in every outcome.
-  TaskRunner(const StudyPlan& plan, std::size_t cache_bytes, long long rank, std::string host);
+  // `rank` and `host` are recorded in every outcome; `shared_job`: see build_experiment.
+  TaskRunner(const StudyPlan& plan, std::size_t cache_bytes, long long rank, std::string host,
+             std::optional<SegmentJob> shared_job = std::nullopt);
 
   // Runs one task: never throws. A problem that cannot be built, an optimizer that throws,
   // diverges or hits its time limit all become the outcome's status and message. `progress`
   // (may be null) follows the run's reports (a task process sends it with its heartbeats).
   TaskOutcome run(std::size_t task, RunProgress* progress = nullptr);
 
+  // Runs the tasks of a lockstep group (study/lockstep_groups.hpp: one problem) together
+  // (Experiment::run_group), each into the outcome run() would give up to rounding (seconds
+  // are each run's share), each in its slot of `groups` (null: slots 0, 1, ... of a group of
+  // exactly these tasks). Never throws. `shared_passes` (may be null) receives the passes over
+  // the data the group made for all of them.
+  std::vector<TaskOutcome> run_group(const std::vector<std::size_t>& tasks, const LockstepGroups* groups,
+                                     double* shared_passes = nullptr);
+
   const ExperimentCache& cache() const { return cache_; }
 
  private:
+  // The task's Experiment from the cache (built on a miss), with the outcome's problem columns
+  // set; null, with the outcome's message, when the problem cannot be built.
+  std::shared_ptr<const Experiment> experiment_for(const StudyTask& task, TaskOutcome& outcome);
+  // The outcome's result columns from `result`, and the theory's prediction.
+  void record(const StudyTask& task, const PlannedOptimizer& optimizer, const Experiment& experiment, const RunResult& result,
+              TaskOutcome& outcome);
+
   struct Spectrum {
     bool tried = false;
     std::optional<HessianSpectrum> value;  // empty: the problem has none (l1, ...)
@@ -85,6 +110,7 @@ class TaskRunner {
   OptimizerInstances optimizers_{plan_.optimizers};  // the last few settings it ran
   long long rank_;
   std::string host_;
+  std::optional<SegmentJob> shared_job_;
 };
 
 }  // namespace kappa

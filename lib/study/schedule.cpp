@@ -8,14 +8,50 @@
 namespace kappa {
 
 SchedulePolicy::SchedulePolicy(std::size_t problems, std::size_t workers, std::size_t chunk)
-    : chunk_(chunk), workers_(std::max<std::size_t>(1, workers)), pending_(problems), started_(problems, false) {}
+    : chunk_(chunk),
+      workers_(std::max<std::size_t>(1, workers)),
+      pending_(problems),
+      pending_tasks_(problems, 0),
+      started_(problems, false) {}
 
-void SchedulePolicy::add(std::size_t task, std::size_t problem) {
+void SchedulePolicy::add(std::size_t task, std::size_t problem) { add_group({task}, problem); }
+
+void SchedulePolicy::add_group(const std::vector<std::size_t>& tasks, std::size_t problem) {
+  if (tasks.empty()) return;
   if (problem >= pending_.size())
-    throw Error("task " + std::to_string(task) + ": problem " + std::to_string(problem) + " out of range (" +
+    throw Error("task " + std::to_string(tasks.front()) + ": problem " + std::to_string(problem) + " out of range (" +
                 std::to_string(pending_.size()) + " problems)");
-  pending_[problem].push_back(task);
-  ++pending_count_;
+  pending_[problem].push_back(tasks.front());
+  if (tasks.size() > 1) {
+    units_[tasks.front()] = tasks;
+    for (std::size_t task : tasks) group_of_[task] = tasks.front();
+  }
+  pending_tasks_[problem] += tasks.size();
+  pending_count_ += tasks.size();
+}
+
+void SchedulePolicy::requeue(const std::vector<std::pair<std::size_t, std::size_t>>& tasks) {
+  std::vector<std::pair<std::vector<std::size_t>, std::size_t>> units;  // (tasks, problem), in order
+  std::map<std::size_t, std::size_t> unit_of_group;
+  for (const auto& [task, problem] : tasks) {
+    const auto group = group_of_.find(task);
+    if (group != group_of_.end()) {
+      const auto known = unit_of_group.find(group->second);
+      if (known != unit_of_group.end()) {
+        units[known->second].first.push_back(task);
+        continue;
+      }
+      unit_of_group[group->second] = units.size();
+    }
+    units.push_back({{task}, problem});
+  }
+  for (auto unit = units.rbegin(); unit != units.rend(); ++unit) {
+    const std::vector<std::size_t>& members = unit->first;
+    pending_[unit->second].push_front(members.front());
+    if (members.size() > 1) units_[members.front()] = members;
+    pending_tasks_[unit->second] += members.size();
+    pending_count_ += members.size();
+  }
 }
 
 SchedulePolicy::Worker& SchedulePolicy::worker_at(std::size_t worker) {
@@ -41,19 +77,19 @@ std::optional<double> SchedulePolicy::mean_task_seconds() const {
 // started (one build per problem and rank at most), then the one with most tasks left.
 std::size_t SchedulePolicy::choose_problem(std::size_t worker) const {
   const Worker& w = workers_.at(worker);
-  if (w.last_problem && !pending_[*w.last_problem].empty()) return *w.last_problem;
+  if (w.last_problem && pending_tasks_[*w.last_problem] > 0) return *w.last_problem;
   for (std::size_t p = 0; p < pending_.size(); ++p)
-    if (!started_[p] && !pending_[p].empty()) return p;
+    if (!started_[p] && pending_tasks_[p] > 0) return p;
   std::size_t best = 0;
   for (std::size_t p = 1; p < pending_.size(); ++p)
-    if (pending_[p].size() > pending_[best].size()) best = p;
+    if (pending_tasks_[p] > pending_tasks_[best]) best = p;
   return best;
 }
 
 // About one second of work per chunk (from the mean task time so far; one task until a time is
 // known), but at most half of a fair share of what is left, so that the last chunks balance.
 std::size_t SchedulePolicy::chunk_size(std::size_t problem) const {
-  const std::size_t available = pending_.at(problem).size();
+  const std::size_t available = pending_tasks_.at(problem);
   if (chunk_ > 0) return std::min(chunk_, available);
   std::size_t by_time = 1;
   if (timed_tasks_ > 0) {
@@ -80,13 +116,20 @@ WorkAnswer SchedulePolicy::assign(std::size_t worker) {
   const std::size_t size = chunk_size(problem);
   WorkAnswer answer{WorkAnswer::Kind::tasks, {}};
   answer.tasks.reserve(size);
-  for (std::size_t i = 0; i < size; ++i) {
-    const std::size_t task = pending_[problem].front();
+  while (answer.tasks.size() < size && !pending_[problem].empty()) {  // whole units
+    const std::size_t first = pending_[problem].front();
     pending_[problem].pop_front();
-    answer.tasks.push_back(task);
-    w.in_flight.emplace(task, problem);
+    const auto unit = units_.find(first);
+    if (unit == units_.end()) {
+      answer.tasks.push_back(first);
+    } else {
+      answer.tasks.insert(answer.tasks.end(), unit->second.begin(), unit->second.end());
+      units_.erase(unit);
+    }
   }
-  pending_count_ -= size;
+  for (std::size_t task : answer.tasks) w.in_flight.emplace(task, problem);
+  pending_count_ -= answer.tasks.size();
+  pending_tasks_[problem] -= answer.tasks.size();
   started_[problem] = true;
   w.last_problem = problem;
   return answer;
@@ -99,13 +142,14 @@ WorkAnswer SchedulePolicy::request(std::size_t worker, const std::vector<std::si
       throw Error("worker " + std::to_string(worker) + " handed back task " + std::to_string(task) +
                   ", which it was not given or has already reported");
   // The tasks handed back go to the front of their problem's queue, in order.
-  for (auto task = unrun.rbegin(); task != unrun.rend(); ++task) {
-    const auto found = w.in_flight.find(*task);
+  std::vector<std::pair<std::size_t, std::size_t>> handed_back;
+  for (const std::size_t task : unrun) {
+    const auto found = w.in_flight.find(task);
     if (found == w.in_flight.end()) continue;  // listed twice
-    pending_[found->second].push_front(*task);
-    ++pending_count_;
+    handed_back.emplace_back(task, found->second);
     w.in_flight.erase(found);
   }
+  requeue(handed_back);
   w.in_flight.clear();  // every task of the chunk was reported or handed back
   if (stopping) {
     w.stopped = true;
@@ -123,11 +167,9 @@ void SchedulePolicy::finished(std::size_t worker, std::size_t task, double secon
 std::vector<std::size_t> SchedulePolicy::lose(std::size_t worker) {
   Worker& w = worker_at(worker);
   std::vector<std::size_t> tasks;
-  for (auto task = w.in_flight.rbegin(); task != w.in_flight.rend(); ++task) {
-    pending_[task->second].push_front(task->first);
-    ++pending_count_;
-    tasks.insert(tasks.begin(), task->first);
-  }
+  const std::vector<std::pair<std::size_t, std::size_t>> lost(w.in_flight.begin(), w.in_flight.end());  // in task order
+  for (const auto& entry : lost) tasks.push_back(entry.first);
+  requeue(lost);
   w.in_flight.clear();
   w.stopped = true;
   w.waiting = false;

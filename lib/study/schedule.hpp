@@ -6,7 +6,9 @@
 //
 // The rules:
 // - A chunk holds tasks of one problem, in task order (a rank builds each problem's Experiment
-//   once, from its cache).
+//   once, from its cache), unit by unit: a unit is a task, or a lockstep group (add_group),
+//   which is never split: handed out, handed back and lost as a whole. The sizes below count
+//   tasks; a chunk holds at least one unit and ends with the unit that reaches its size.
 // - The problem: the one the worker got last, while it has tasks left (it is in the worker's
 //   cache); else the first problem (lowest index) nobody has been given yet; else the problem
 //   with most tasks left (the lowest index of those).
@@ -43,7 +45,7 @@ struct WorkAnswer {
             // back; no reply is sent now, wake() gives the answer later
   };
   Kind kind = Kind::stop;
-  std::vector<std::size_t> tasks;  // kind tasks: indices of one problem, in task order
+  std::vector<std::size_t> tasks;  // kind tasks: indices of one problem, unit by unit
 };
 
 class SchedulePolicy {
@@ -58,6 +60,9 @@ class SchedulePolicy {
   // A task to run, of problem `problem`. Add them in task order: a problem's tasks are handed
   // out in the order they were added. Throws kappa::Error for a problem out of range.
   void add(std::size_t task, std::size_t problem);
+  // A lockstep group: tasks (in task order) of problem `problem` handed out together. One task
+  // is the same as add().
+  void add_group(const std::vector<std::size_t>& tasks, std::size_t problem);
 
   // Worker `worker` asks for work. `unrun`: the tasks of its last chunk that it did not run (in
   // chunk order), handed back; every other task of that chunk has been reported through
@@ -88,7 +93,7 @@ class SchedulePolicy {
 
   std::size_t workers() const { return workers_.size(); }
   std::size_t pending() const { return pending_count_; }  // tasks not handed out (or handed back)
-  std::size_t pending(std::size_t problem) const { return pending_.at(problem).size(); }
+  std::size_t pending(std::size_t problem) const { return pending_tasks_.at(problem); }
   std::size_t in_flight(std::size_t worker) const { return workers_.at(worker).in_flight.size(); }
   bool anything_in_flight() const;
   bool stopped(std::size_t worker) const { return workers_.at(worker).stopped; }
@@ -107,10 +112,16 @@ class SchedulePolicy {
 
   Worker& worker_at(std::size_t worker);
   WorkAnswer assign(std::size_t worker);
+  // Puts `tasks` (of one worker's chunk) back at the front of their problems' queues, the
+  // members of a group together as one unit again, in the order of their first task.
+  void requeue(const std::vector<std::pair<std::size_t, std::size_t>>& tasks);  // (task, problem)
 
   std::size_t chunk_;
   std::vector<Worker> workers_;
-  std::vector<std::deque<std::size_t>> pending_;   // per problem, in task order
+  std::vector<std::deque<std::size_t>> pending_;   // per problem, in task order: the units' first tasks
+  std::vector<std::size_t> pending_tasks_;         // per problem: tasks in its queue
+  std::map<std::size_t, std::vector<std::size_t>> units_;  // by first task: the units of 2 or more
+  std::map<std::size_t, std::size_t> group_of_;    // task -> its group's identity (grouped tasks only)
   std::vector<bool> started_;                      // per problem: handed out to some worker
   std::size_t pending_count_ = 0;
   double task_seconds_ = 0;

@@ -28,8 +28,8 @@ namespace kappa {
 
 // Version of the results file layout (the columns below, their order and types, docs/study.md).
 // --resume and kappa report refuse a file of another version. 2: the column method_class.
-// 3: the column relative_weight_error_range.
-constexpr int kStudyFormatVersion = 3;
+// 3: the column relative_weight_error_range. 4: the columns lockstep_size, shared_epochs.
+constexpr int kStudyFormatVersion = 4;
 
 // Column types of the results table: int64, float64 (NaN = not applicable), UTF-8 text.
 enum class ColumnType { integer, real, text };
@@ -105,6 +105,8 @@ struct TaskOutcome {
   double condition_number = arma::datum::nan;
   long long rank = 0;
   std::string host;
+  long long lockstep_size = 1;                  // runs that shared this run's passes (1: alone)
+  double shared_epochs = arma::datum::nan;      // the passes they made together; NaN alone
   std::vector<TracePoint> trace;
 };
 
@@ -166,6 +168,9 @@ inline constexpr OutcomeField kOutcomeFields[] = {
           "sigma_max / sigma_min of the system the svd reference solved (l2 regression); inf when rank-deficient (numerical_rank)"),
     field("rank", &TaskOutcome::rank, "MPI rank that ran the task"),
     field("host", &TaskOutcome::host, "host that ran the task"),
+    field("lockstep_size", &TaskOutcome::lockstep_size, "runs of its lockstep group that shared its passes over the data, itself included (1: alone)"),
+    field("shared_epochs", &TaskOutcome::shared_epochs,
+          "data passes its lockstep group made for all those runs together (the shared cost; epochs stays the run's own count); NaN alone"),
 };
 inline constexpr std::size_t kOutcomeFieldCount = std::size(kOutcomeFields);
 

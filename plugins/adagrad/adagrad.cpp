@@ -25,5 +25,5 @@ KAPPA_PLUGIN(registrar) {
                  with_params(first_order_params("1e-2"),
                              {real_param("eps", "1e-10", "added to the root of the accumulated squares", 0.0, true),
                               real_param("initial_accumulator", "0", "starting value of the accumulated squares", 0.0)}),
-                 function_optimizer(adagrad)});
+                 function_optimizer(adagrad), {}, true});
 }

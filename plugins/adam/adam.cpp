@@ -38,12 +38,12 @@ auto variant_minimize(Variant variant) {
 KAPPA_PLUGIN(registrar) {
   const ParamSchema common = with_params(first_order_params("1e-3"), adam_params());
   registrar.add({"adam", "Adam, torch.optim.Adam defaults (Kingma & Ba 2015, Alg. 1)", common,
-                 function_optimizer(variant_minimize([](AdamSettings&, const Params&) {}))});
+                 function_optimizer(variant_minimize([](AdamSettings&, const Params&) {})), {}, true});
   registrar.add({"amsgrad", "AMSGrad, torch.optim.Adam(amsgrad=True) (Reddi et al. 2018, Alg. 2)", common,
-                 function_optimizer(variant_minimize([](AdamSettings& settings, const Params&) { settings.amsgrad = true; }))});
+                 function_optimizer(variant_minimize([](AdamSettings& settings, const Params&) { settings.amsgrad = true; })), {}, true});
   registrar.add({"adamw", "AdamW, Adam with decoupled weight decay, torch.optim.AdamW (Loshchilov & Hutter 2019)",
                  with_params(common, {real_param("weight_decay", "1e-2", "decoupled decay per unit step (torch default)", 0.0)}),
                  function_optimizer(variant_minimize([](AdamSettings& settings, const Params& params) {
                    settings.weight_decay = params.get_real("weight_decay");
-                 }))});
+                 })), {}, true});
 }

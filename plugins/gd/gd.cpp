@@ -24,8 +24,8 @@ void gradient_steps(const Params& params, const Problem& problem, Vec& w, Monito
 
 KAPPA_PLUGIN(registrar) {
   registrar.add({"gd", "gradient descent, full batch by default (Cauchy 1847; Nesterov 2004, Sec. 2.1.5)",
-                 first_order_params("auto", "full"), function_optimizer(gradient_steps), {MethodClass::gradient_descent}});
+                 first_order_params("auto", "full"), function_optimizer(gradient_steps), {MethodClass::gradient_descent}, true});
   registrar.add({"sgd", "minibatch SGD, optional Polyak-Ruppert averaging (Robbins & Monro 1951; Polyak & Juditsky 1992)",
                  with_params(first_order_params("auto", "1"), averaging_params()), function_optimizer(gradient_steps),
-                 {MethodClass::gradient_descent}});
+                 {MethodClass::gradient_descent}, true});
 }

@@ -24,5 +24,5 @@ void heavy_ball(const Params& params, const Problem& problem, Vec& w, Monitor& m
 KAPPA_PLUGIN(registrar) {
   registrar.add({"momentum", "heavy-ball momentum, PyTorch SGD(momentum) form (Polyak 1964)",
                  with_params(first_order_params("auto"), {real_param("momentum", "0.9", "momentum coefficient beta", 0.0, false, 0.999999)}),
-                 function_optimizer(heavy_ball), {MethodClass::heavy_ball}});
+                 function_optimizer(heavy_ball), {MethodClass::heavy_ball}, true});
 }

@@ -24,5 +24,5 @@ void nesterov(const Params& params, const Problem& problem, Vec& w, Monitor& mon
 KAPPA_PLUGIN(registrar) {
   registrar.add({"nesterov", "Nesterov accelerated gradient, PyTorch SGD(nesterov=True) form (Nesterov 1983)",
                  with_params(first_order_params("auto"), {real_param("momentum", "0.9", "momentum coefficient beta", 0.0, false, 0.999999)}),
-                 function_optimizer(nesterov), {MethodClass::nesterov}});
+                 function_optimizer(nesterov), {MethodClass::nesterov}, true});
 }

@@ -25,5 +25,5 @@ KAPPA_PLUGIN(registrar) {
                  with_params(first_order_params("1e-2"),
                              {real_param("alpha", "0.99", "decay rate of the mean square", 0.0, false, 0.999999),
                               real_param("eps", "1e-8", "added to the root of the mean square", 0.0, true)}),
-                 function_optimizer(rmsprop)});
+                 function_optimizer(rmsprop), {}, true});
 }

@@ -34,7 +34,7 @@ import re
 import sys
 
 FORMAT = "kappa study results"
-FORMAT_VERSION = 3  # kStudyFormatVersion (lib/study/schema.hpp)
+FORMAT_VERSION = 4  # kStudyFormatVersion (lib/study/schema.hpp)
 TRACE_METRICS = ("relative_weight_error", "loss", "grad_norm")
 
 

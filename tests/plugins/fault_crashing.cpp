@@ -10,12 +10,16 @@
 //                   plugin that assumes memory never runs out; at most `max_gb` GB
 //   fault_silent    stops reporting and spins, as a plugin stuck in an inner loop: only the
 //                   framework's kill after time_limit plus its grace ends it
+//   fault_lockstep  gradient descent on the framework's first-order loop, declared lockstep (so
+//                   a study groups it with gd tasks of its problem), that raises SIGSEGV in its
+//                   update at iteration fault_at: a crash inside a lockstep group
 // Built into its own directory (fault_plugins), never beside the real plugins.
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include <kappa/first_order.hpp>
 #include <kappa/plugin.hpp>
 
 namespace {
@@ -80,4 +84,18 @@ KAPPA_PLUGIN(registrar) {
                  kappa::function_optimizer(faulty(Fault::alloc))});
   registrar.add({"fault_silent", "gd that stops reporting and spins at iteration fault_at", fault_params(),
                  kappa::function_optimizer(faulty(Fault::silent))});
+  registrar.add({"fault_lockstep", "gd on the first-order loop (lockstep) that raises SIGSEGV at update fault_at",
+                 kappa::with_params(kappa::first_order_params("1e-3"),
+                                    {kappa::integer_param("fault_at", "2", "update at which it crashes (-1: never)", -1)}),
+                 kappa::function_optimizer([](const kappa::Params& params, const kappa::Problem& problem, kappa::Vec& w,
+                                              kappa::Monitor& monitor) {
+                   const long fault_at = params.get_integer("fault_at");
+                   kappa::iterate_first_order(params, problem, w, monitor,
+                                              [fault_at](kappa::Vec& weights, const kappa::Vec& gradient, long k, kappa::real step) {
+                                                if (k == fault_at) std::raise(SIGSEGV);
+                                                weights -= step * gradient;
+                                              });
+                 }),
+                 {},
+                 true});
 }

@@ -66,7 +66,9 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OMPI_MCA_rmaps_base_oversubscribe="1")
 
 # Columns that legitimately differ between runs of the same task.
-RUN_DEPENDENT = {"seconds", "setup_seconds", "rank", "host", "trace_start"}
+# lockstep_size and shared_epochs: how many runs shared its passes, which a resume that runs only
+# part of a group changes (the row's results do not change: docs/study.md, "Lockstep groups").
+RUN_DEPENDENT = {"seconds", "setup_seconds", "rank", "host", "trace_start", "lockstep_size", "shared_epochs"}
 
 
 class Failure(Exception):
@@ -305,7 +307,9 @@ def stop_and_resume_once(args, ranks, sig, label, iterations):
     name = f"{label}.h5"
     remove(args, name, f"{label}.csv")
     keys = grid_keys(args, grid)
-    command = kappa_command(args, ranks) + [grid, "-o", name, "--flush-interval", "0.2", "--progress-interval", "0.5"]
+    # Lockstep groups of 2: more units than ranks, so that a signal finds some not yet started.
+    command = kappa_command(args, ranks) + [grid, "-o", name, "--flush-interval", "0.2", "--progress-interval", "0.5",
+                                            "--lockstep-size", "2"]
     process = subprocess.Popen(command, env=ENV, cwd=args.work, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
@@ -349,7 +353,7 @@ def stop_and_resume_once(args, ranks, sig, label, iterations):
     if saved == task_count:
         raise TooLate(f"all {task_count} tasks were done before the signal arrived")
 
-    run(args, ranks, grid, "-o", name, "--resume")
+    run(args, ranks, grid, "-o", name, "--resume", "--lockstep-size", "2")
     after, task_count = read_results(args, name)
     check(task_count == len(keys) and sorted(after) == sorted(keys), "after --resume: not every task exactly once")
     for key, row in before.items():
@@ -496,7 +500,7 @@ max_iterations = 300
     with h5py.File(os.path.join(args.work, "failures.h5"), "r+") as f:
         f.attrs["format_version"] = 99
     refused = run(args, None, grid, "-o", "failures.h5", "--resume", expect=1)
-    check("has format version 99, this kappa writes version 3" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1,
+    check("has format version 99, this kappa writes version 4" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1,
           refused.stderr)
     return f"{task_count} tasks: missing file, failing and diverging tasks marked, the others done; reruns refused as expected"
 
@@ -515,6 +519,8 @@ def documented_marker(row, column, value, grid_keys):
         return row["loss"] != "l2" and math.isnan(value)              # l2 regression only
     if column == "predicted_iterations":
         return math.isnan(value) or value == math.inf                  # no prediction / cannot converge
+    if column == "shared_epochs":
+        return int(row["lockstep_size"]) == 1 and math.isnan(value)   # ran alone: nothing shared
     if column in grid_keys:                                            # a grid key that does not apply
         optimizer = column.split(".")[0] if "." in column and not column.startswith("synthetic.") else None
         return math.isnan(value) and optimizer is not None and optimizer != row["optimizer"]

@@ -455,3 +455,38 @@ BOOST_AUTO_TEST_CASE(the_final_chunks_balance_across_workers) {
     for (std::size_t i = last_sizes.size() - workers; i < last_sizes.size(); ++i) BOOST_TEST(last_sizes[i] == 1u);
   }
 }
+
+// Lockstep groups are units: handed out whole (a chunk ends with the unit that reaches its
+// size), handed back and lost whole, and formed again from the members still unreported.
+BOOST_AUTO_TEST_CASE(lockstep_groups_are_never_split) {
+  SchedulePolicy policy(1, 2, 3);  // fixed chunks of 3 tasks
+  policy.add(0, 0);
+  policy.add_group({1, 4, 6}, 0);  // members need not be adjacent in task order
+  policy.add(2, 0);
+  policy.add_group({3, 5}, 0);
+  BOOST_TEST(policy.pending() == 7u);
+  WorkAnswer first = policy.request(0);
+  BOOST_TEST((first.tasks == Tasks{0, 1, 4, 6}));  // 0, then the whole group that reaches 3
+  BOOST_TEST(policy.pending() == 3u);
+  WorkAnswer second = policy.request(1);
+  BOOST_TEST((second.tasks == Tasks{2, 3, 5}));
+  BOOST_TEST(policy.pending() == 0u);
+  // Worker 0 reports task 0 and hands the group back; worker 1 is lost after reporting 2.
+  policy.finished(0, 0, 0.1);
+  policy.finished(1, 2, 0.1);
+  const Tasks lost = policy.lose(1);
+  BOOST_TEST((lost == Tasks{3, 5}));
+  WorkAnswer again = policy.request(0, {1, 4, 6});
+  BOOST_TEST((again.tasks == Tasks{1, 4, 6}));  // handed back to the front, as one unit
+  // The group {3, 5} comes next, still one unit, even though the chunk size is 3.
+  policy.finished(0, 1, 0.1);
+  policy.finished(0, 4, 0.1);
+  policy.finished(0, 6, 0.1);
+  WorkAnswer last = policy.request(0);
+  BOOST_TEST((last.tasks == Tasks{3, 5}));
+  // A worker stopped after the first member of a group hands back the rest as one unit.
+  policy.finished(0, 3, 0.1);
+  WorkAnswer rest = policy.request(0, {5});
+  BOOST_TEST(rest.kind == WorkAnswer::Kind::tasks);
+  BOOST_TEST((rest.tasks == Tasks{5}));
+}

@@ -7,6 +7,7 @@
 
 #include "kappa/error.hpp"
 #include "core/experiment/framework_access.hpp"
+#include "core/experiment/lockstep.hpp"
 #include "core/experiment/run_monitor.hpp"
 #include "core/references/least_squares_reduction.hpp"
 #include "kappa/parse.hpp"
@@ -61,6 +62,22 @@ Dataset validated(Dataset data) {
   return data;
 }
 
+// The same checks for data whose design is S = X^T: S's values are seen with X's shape, no
+// copy; the checks (lengths, finite values, extremes) do not depend on the order of the values.
+Dataset validated(Dataset data, const SampleStorage& samples) {
+  if (!data.X_train.is_empty()) throw InputError("experiment: the design is given twice (X_train and samples)");
+  Dataset view{Mat(const_cast<real*>(samples.values), samples.samples, samples.features, false, true),
+               std::move(data.y_train), std::move(data.X_test), std::move(data.y_test), std::move(data.source)};
+  validate(view);
+  check_scale(view, view.X_train, view.y_train, "X_train", "y_train");
+  if (view.has_test()) check_scale(view, view.X_test, view.y_test, "X_test", "y_test");
+  data.y_train = std::move(view.y_train);
+  data.X_test = std::move(view.X_test);
+  data.y_test = std::move(view.y_test);
+  data.source = std::move(view.source);
+  return data;
+}
+
 }  // namespace
 
 void check_setup(const ExperimentSetup& setup) {
@@ -104,6 +121,35 @@ Experiment::Experiment(Dataset data, const ExperimentSetup& setup)
     solver_problem_ = make_solver_problem(*linear, *preconditioner_);
     problem_ = std::move(linear);
   }
+  check_and_evaluate();
+}
+
+Experiment::Experiment(Dataset data, const SampleStorage& samples, const ExperimentSetup& setup)
+    : data_(validated(std::move(data), samples)),
+      setup_(setup),
+      test_design_(data_.has_test() && setup.loss.intercept ? design_matrix(data_.X_test, true) : Mat()) {
+  check_setup(setup);
+  if (setup.formulation != Formulation::regression)
+    throw InputError("experiment: a design given as samples is for the regression formulation only");
+  parse_preconditioner_chain(setup.preconditioner, setup.loss);  // a bad chain before the reference's work
+  const Mat S = samples.view();
+  // As above; the dense solvers of a small or non-l2 problem need X itself, a transient copy.
+  const bool tall = samples.samples >= 4 * (samples.features + 1);
+  if (setup.loss.kind == LossKind::l2 && tall) {
+    reference_ = reduced_reference_solution_from_samples(S, data_.y_train, setup.loss, setup.reference_method, 0,
+                                                         &reference_design_);
+  } else {
+    const Mat X = S.t();
+    reference_ = reference_solution(X, data_.y_train, setup.loss, setup.reference_method, &reference_design_);
+  }
+  auto linear = std::make_unique<LinearModelProblem>(samples, data_.y_train, setup.loss, setup.precision);
+  preconditioner_ = make_preconditioner(setup.preconditioner, *linear);
+  solver_problem_ = make_solver_problem(*linear, *preconditioner_);
+  problem_ = std::move(linear);
+  check_and_evaluate();
+}
+
+void Experiment::check_and_evaluate() {
   const real initial_loss = problem_->loss(Vec(problem_->dim(), arma::fill::zeros));
   if (!std::isfinite(initial_loss))
     throw DataError(data_prefix(data_) + "the loss at w = 0 is not finite (" + format_number(initial_loss) +
@@ -132,33 +178,50 @@ Evaluation Experiment::evaluate(const Vec& w) const {
   return evaluation;
 }
 
-RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, const RunControls& controls,
-                          RunProgress* progress) const {
-  RunResult result;
-  result.optimizer = name;
-  detail::FrameworkAccess::reset_counters(*solver_problem_);
+std::unique_ptr<RunMonitor> Experiment::start_run(const RunControls& controls, const Problem& counted, RunProgress* progress,
+                                                  std::function<double()> clock) const {
+  detail::FrameworkAccess::reset_counters(counted);
   const Vec& reference = reference_.w;
   const Index dim = problem_->dim();
   // The relative error is computed at trace points only; a w of the wrong size (an optimizer
   // that resized it) gives NaN there instead of an exception.
-  RunMonitor monitor(
+  auto monitor = std::make_unique<RunMonitor>(
       controls,
-      [&](const Vec& z) {
+      [this, &reference, dim](const Vec& z) {
         return z.n_elem == dim ? relative_distance(preconditioner_->to_original(z), reference) : arma::datum::nan;
       },
-      [this]() { return solver_problem_->data_passes(); });
-  monitor.observe(progress);
-  Vec z = preconditioner_->to_solver(Vec(dim, arma::fill::zeros));
+      [&counted]() { return counted.data_passes(); });
+  if (clock) monitor->set_clock(std::move(clock));
+  monitor->observe(progress);
+  return monitor;
+}
+
+namespace {
+
+// optimizer.minimize(), with every exception turned into a failed run; true for an InputError
+// (a parameter that does not fit this problem: batch_size > n, ...).
+bool minimize_guarded(const Optimizer& optimizer, const Problem& problem, Vec& z, RunMonitor& monitor) {
   try {
-    optimizer.minimize(*solver_problem_, z, monitor);
-  } catch (const InputError& error) {  // a parameter that does not fit this problem (batch_size > n, ...)
+    optimizer.minimize(problem, z, monitor);
+  } catch (const InputError& error) {
     monitor.fail(error.what());
-    result.input_error = true;
+    return true;
   } catch (const std::exception& error) {
     monitor.fail(std::string("optimizer threw: ") + error.what());
   } catch (...) {  // e.g. `throw 42` from a plugin: must not reach std::terminate
     monitor.fail("optimizer threw a non-standard exception");
   }
+  return false;
+}
+
+}  // namespace
+
+RunResult Experiment::finish_run(const std::string& name, RunMonitor& monitor, const Vec& z, const Problem& counted,
+                                 bool input_error) const {
+  RunResult result;
+  result.optimizer = name;
+  result.input_error = input_error;
+  const Index dim = problem_->dim();
   // The result is the w of the report that stopped the run, whatever the optimizer did to w
   // afterwards; after fail() (or a return without a rule), the optimizer's w as it is.
   const std::optional<Vec>& stopping_weights = monitor.stopping_weights();
@@ -172,7 +235,7 @@ RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, c
   result.status = monitor.status();
   result.message = monitor.message();
   result.iterations = monitor.iterations();
-  result.data_passes = solver_problem_->data_passes();
+  result.data_passes = counted.data_passes();
   result.seconds = monitor.seconds();
   result.grad_norm = monitor.final_grad_norm();  // NaN when nothing was reported
   result.trace = monitor.trace();
@@ -184,6 +247,35 @@ RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, c
     result.message = "the weights are not finite";
   }
   return result;
+}
+
+RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, const RunControls& controls,
+                          RunProgress* progress) const {
+  const std::unique_ptr<RunMonitor> monitor = start_run(controls, *solver_problem_, progress, nullptr);
+  Vec z = preconditioner_->to_solver(Vec(problem_->dim(), arma::fill::zeros));
+  const bool input_error = minimize_guarded(optimizer, *solver_problem_, z, *monitor);
+  return finish_run(name, *monitor, z, *solver_problem_, input_error);
+}
+
+std::vector<RunResult> Experiment::run_group(const std::vector<GroupRun>& runs, std::size_t width, double* shared_passes) const {
+  std::vector<std::size_t> slots;
+  for (const GroupRun& run : runs) slots.push_back(width == 0 ? slots.size() : run.slot);
+  LockstepGroup group(*solver_problem_, width == 0 ? runs.size() : width, slots);
+  std::vector<std::unique_ptr<RunMonitor>> monitors;
+  std::vector<Vec> weights(runs.size(), preconditioner_->to_solver(Vec(problem_->dim(), arma::fill::zeros)));
+  std::vector<char> input_errors(runs.size(), 0);
+  std::vector<std::function<void()>> bodies;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].optimizer == nullptr) throw Error("run_group: run " + std::to_string(i) + " has no optimizer");
+    monitors.push_back(start_run(runs[i].controls, group.problem(i), runs[i].progress, [&group, i] { return group.seconds(i); }));
+    bodies.push_back([&, i] { input_errors[i] = minimize_guarded(*runs[i].optimizer, group.problem(i), weights[i], *monitors[i]); });
+  }
+  group.run(bodies);
+  std::vector<RunResult> results;
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    results.push_back(finish_run(runs[i].name, *monitors[i], weights[i], group.problem(i), input_errors[i] != 0));
+  if (shared_passes != nullptr) *shared_passes = group.shared_passes();
+  return results;
 }
 
 }  // namespace kappa

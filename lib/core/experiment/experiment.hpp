@@ -6,6 +6,7 @@
 // coordinates: relative weight error |w - w*| / |w*| (and its part in the row space of the
 // design), train loss and its gap to f(w*), test MAE and RMSE.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,6 +77,15 @@ struct RunResult {
 std::string encode_run_result(const RunResult& result);
 RunResult decode_run_result(const std::string& bytes);
 
+// One run of Experiment::run_group.
+struct GroupRun {
+  std::string name;
+  const Optimizer* optimizer = nullptr;  // must outlive the call
+  RunControls controls;
+  RunProgress* progress = nullptr;  // may be null
+  std::size_t slot = 0;             // its column in the group's passes (lockstep.hpp)
+};
+
 class Experiment {
  public:
   // Validates the data, builds the problem, fits the preconditioner and computes w*.
@@ -85,6 +95,12 @@ class Experiment {
   // convergence), and for f(0) or f(w*) not finite. The test part is checked like the training
   // part.
   Experiment(Dataset data, const ExperimentSetup& setup);
+  // The same with the training design given as the problem's storage S = X^T (samples.hpp:
+  // private, or a segment shared by the processes of a node) and data.X_train empty: the
+  // problem works on that memory, and w* of a tall l2 problem is computed from it block by
+  // block, so this Experiment holds no copy of X. The regression formulation only (InputError
+  // otherwise). Its references equal those of the constructor above to rounding, not bit for bit.
+  Experiment(Dataset data, const SampleStorage& samples, const ExperimentSetup& setup);
 
   // The data's source and test part. The training design lives only in problem() (one copy of
   // X per Experiment, in the problem's layout and precision): data().X_train is empty.
@@ -108,7 +124,23 @@ class Experiment {
   RunResult run(const std::string& name, const Optimizer& optimizer, const RunControls& controls,
                 RunProgress* progress = nullptr) const;
 
+  // The runs of a lockstep group (core/experiment/lockstep.hpp): each as run() would make it,
+  // advanced together so that they share each pass over the data; the results are those of
+  // the runs alone up to the rounding of the gradient sums (docs/study.md, "Lockstep groups"),
+  // with each run's data passes counted as if alone. Each pass has `width` columns (at least the
+  // runs'; 0: as many as runs), run i in column runs[i].slot: the same width and slot give a run
+  // the same bits whatever the other runs (lockstep.hpp). `shared_passes` (may be null)
+  // receives the passes the group made for all of them together.
+  std::vector<RunResult> run_group(const std::vector<GroupRun>& runs, std::size_t width = 0, double* shared_passes = nullptr) const;
+
  private:
+  // The parts of run() and run_group(): a monitor whose work counter is `counted` (and whose
+  // clock is `clock`, if given), and the result from it and the final weights.
+  std::unique_ptr<RunMonitor> start_run(const RunControls& controls, const Problem& counted, RunProgress* progress,
+                                        std::function<double()> clock) const;
+  RunResult finish_run(const std::string& name, RunMonitor& monitor, const Vec& z, const Problem& counted, bool input_error) const;
+  void check_and_evaluate();  // the part of construction after the problem is built
+
   Dataset data_;
   ExperimentSetup setup_;
   std::unique_ptr<const Problem> problem_;

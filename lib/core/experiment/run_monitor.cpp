@@ -49,6 +49,7 @@ RunMonitor::RunMonitor(const RunControls& controls, std::function<real(const Vec
 }
 
 double RunMonitor::seconds() const {
+  if (clock_) return clock_();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 

@@ -70,6 +70,10 @@ class RunMonitor final : public Monitor {
   // run that returned without stopping as failed. The status of a stopped run is kept.
   void close(const Vec& w);
 
+  // The run's clock: seconds since the run began. By default the wall time since construction;
+  // a lockstep group gives each run its own share (core/experiment/lockstep.hpp).
+  void set_clock(std::function<double()> seconds) { clock_ = std::move(seconds); }
+
   // Every report is copied to `progress` (null: none), which must outlive the run.
   void observe(RunProgress* progress) {
     progress_ = progress;
@@ -111,6 +115,7 @@ class RunMonitor final : public Monitor {
   std::function<real(const Vec&)> relative_error_;
   std::function<double()> data_passes_;
   std::chrono::steady_clock::time_point start_;
+  std::function<double()> clock_;  // empty: the wall time since start_
   std::vector<TracePoint> trace_;
   TracePoint first_;
   TracePoint last_;

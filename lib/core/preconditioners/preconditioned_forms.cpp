@@ -80,4 +80,51 @@ real PreconditionedProblem::compute_max_sample_smoothness() const {
   return objective_scale_ * (data_curvature + ridge_curvature);
 }
 
+// ---------------------------------------------------------------- multi-point evaluation
+// The same formulas as compute_loss_grad and compute_batch_loss_grad, column by column around
+// one multi-point pass: on A P (materialized), or on the base at the points P z (wrapped).
+
+bool PreconditionedProblem::multi_point_available() const {
+  return transformed_ != nullptr || multi_point_evaluation(base_) != nullptr;
+}
+
+template <class Evaluate>
+void PreconditionedProblem::multi_point(const Mat& Z, Vec& losses, Mat& G, Evaluate&& evaluate) const {
+  if (transformed_) {
+    evaluate(*transformed_, Z, losses, G);
+    for (Index j = 0; j < Z.n_cols; ++j) {
+      const Vec z = Z.col(j);
+      Vec gradient = G.col(j);
+      losses[j] += ridge_term(z);
+      add_ridge_gradient(z, gradient);
+      G.col(j) = gradient;
+    }
+  } else {
+    const MultiPointEvaluation* base = multi_point_evaluation(base_);
+    if (base == nullptr) throw NumericalError("multi-point evaluation: the preconditioned problem's base has none");
+    Mat W(Z.n_rows, Z.n_cols);
+    for (Index j = 0; j < Z.n_cols; ++j) W.col(j) = preconditioner_.to_original(Z.col(j));
+    Mat base_gradients;
+    evaluate(*base, W, losses, base_gradients);
+    G.set_size(Z.n_rows, Z.n_cols);
+    for (Index j = 0; j < Z.n_cols; ++j) G.col(j) = preconditioner_.gradient_to_solver(base_gradients.col(j));
+  }
+  if (objective_scale_ != 1) {
+    G *= objective_scale_;
+    losses *= objective_scale_;
+  }
+}
+
+void PreconditionedProblem::loss_grads(const Mat& Z, Vec& losses, Mat& G) const {
+  multi_point(Z, losses, G, [](const MultiPointEvaluation& on, const Mat& points, Vec& values, Mat& gradients) {
+    on.loss_grads(points, values, gradients);
+  });
+}
+
+void PreconditionedProblem::batch_loss_grads(const Mat& Z, const IndexVec& rows, Vec& losses, Mat& G) const {
+  multi_point(Z, losses, G, [&rows](const MultiPointEvaluation& on, const Mat& points, Vec& values, Mat& gradients) {
+    on.batch_loss_grads(points, rows, values, gradients);
+  });
+}
+
 }  // namespace kappa

@@ -128,7 +128,7 @@ enum class PreconditionedEvaluation {
 };
 
 // g(z) = c f(P z). Holds references: `base` and `preconditioner` must outlive it.
-class PreconditionedProblem final : public Problem {
+class PreconditionedProblem final : public Problem, public MultiPointEvaluation {
  public:
   PreconditionedProblem(const Problem& base, const Preconditioner& preconditioner);  // wrapped
   PreconditionedProblem(const LinearModelProblem& base, const Preconditioner& preconditioner,
@@ -144,6 +144,12 @@ class PreconditionedProblem final : public Problem {
   PreconditionedEvaluation evaluation() const {
     return transformed_ ? PreconditionedEvaluation::materialized : PreconditionedEvaluation::wrapped;
   }
+
+  // Several points at once (multi_point.hpp) when the problem it evaluates on has that:
+  // preconditioned_forms.cpp.
+  bool multi_point_available() const override;
+  void loss_grads(const Mat& Z, Vec& losses, Mat& G) const override;
+  void batch_loss_grads(const Mat& Z, const IndexVec& rows, Vec& losses, Mat& G) const override;
 
  protected:
   real compute_loss(const Vec& z) const override;
@@ -167,6 +173,10 @@ class PreconditionedProblem final : public Problem {
   // product, added to `gradient` (or `out`) when given.
   real ridge_term(const Vec& z) const;
   void add_ridge_gradient(const Vec& z, Vec& gradient) const;
+  // loss_grads and batch_loss_grads: `evaluate(points, losses, gradients)` on the problem the
+  // points are evaluated on, then the ridge, P^T and the objective scale.
+  template <class Evaluate>
+  void multi_point(const Mat& Z, Vec& losses, Mat& G, Evaluate&& evaluate) const;
 
   const Problem& base_;
   const Preconditioner& preconditioner_;

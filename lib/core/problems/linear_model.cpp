@@ -151,6 +151,97 @@ real loss_derivative(const LossSpec& spec, real r) {
   return 0;
 }
 
+// ---------------------------------------------------------------- multi-point kernels
+// (multi_point.hpp) The k points are the columns of a features x k matrix P (leading dimension
+// ld_points); with an intercept, biases[j] is point j's last weight.
+
+// Samples per block of a multi-point pass: about 512 KiB of S, read by the residual product and
+// again, still in (L2) cache, by the gradient product.
+template <class eT>
+Index multi_point_block_samples(Index features) {
+  return std::max<Index>(16, (512 * 1024 / sizeof(eT)) / std::max<Index>(features, 1));
+}
+
+template <class eT>
+struct MultiPointScratch {
+  std::vector<eT> points;     // P in eT (float problems)
+  std::vector<eT> biases;     // the intercepts in eT
+  std::vector<eT> products;   // one block's residuals, then rho'(r) scale: count x k
+  std::vector<eT> gradients;  // the feature gradients in eT (float problems): features x k
+  std::vector<eT> gathered;   // a minibatch's samples, contiguous: features x count
+  std::vector<eT> gathered_targets;
+  std::vector<real> loss_sums;        // per point
+  std::vector<eT> bias_gradients;     // per point
+};
+template <class eT>
+MultiPointScratch<eT>& multi_point_scratch() {
+  thread_local MultiPointScratch<eT> buffers;
+  return buffers;
+}
+
+// One block of `count` contiguous samples (block: features x count) and their targets: adds the
+// block's loss terms to loss_sums, writes (beta 0) or adds (beta 1) block * rho'(R) * scale to
+// the gradients (features x k, leading dimension ld_gradients) and sums rho'(R) * scale into
+// bias_gradients. The arithmetic of each point is that of the single-point kernels.
+template <class eT>
+void multi_point_block(const LossSpec& spec, const eT* block, const eT* targets, Index features, Index count, Index points,
+                       const eT* P, Index ld_points, const eT* biases, real scale, eT beta, eT* gradients, Index ld_gradients,
+                       MultiPointScratch<eT>& buffers) {
+  const arma::blas_int m = static_cast<arma::blas_int>(count);
+  const arma::blas_int n = static_cast<arma::blas_int>(points);
+  const arma::blas_int f = static_cast<arma::blas_int>(features);
+  const arma::blas_int ldp = static_cast<arma::blas_int>(ld_points);
+  const arma::blas_int ldg = static_cast<arma::blas_int>(ld_gradients);
+  const eT one = 1;
+  const eT zero = 0;
+  eT* T = buffers.products.data();
+  arma::blas::gemm<eT>("T", "N", &m, &n, &f, &one, block, &f, P, &ldp, &zero, T, &m);  // R = S_block^T P
+  for (Index j = 0; j < points; ++j) {
+    eT* column = T + j * count;
+    const eT bias = biases != nullptr ? biases[j] : eT(0);
+    real sum = 0;
+    eT bias_gradient = 0;
+    for (Index i = 0; i < count; ++i) {
+      const real residual = static_cast<real>(column[i] + bias - targets[i]);
+      sum += loss_value(spec, residual);
+      column[i] = static_cast<eT>(loss_derivative(spec, residual) * scale);
+      bias_gradient += column[i];
+    }
+    buffers.loss_sums[j] += sum;
+    buffers.bias_gradients[j] += bias_gradient;
+  }
+  arma::blas::gemm<eT>("N", "N", &f, &n, &m, &one, block, &f, T, &m, &beta, gradients, &ldg);  // G += S_block T
+}
+
+// Runs `pass(P, ld_points, biases, gradients, ld_gradients, buffers)` with W's points in the
+// storage precision eT, then writes the feature gradients and the intercept's into G (dim x k)
+// and leaves the loss sums in buffers.loss_sums.
+template <class eT, class Pass>
+void with_multi_points(const Mat& W, Index features, bool intercept, Mat& G, Pass&& pass) {
+  MultiPointScratch<eT>& buffers = multi_point_scratch<eT>();
+  const Index k = W.n_cols;
+  buffers.loss_sums.assign(k, 0);
+  buffers.bias_gradients.assign(k, eT(0));
+  buffers.biases.resize(k);
+  if (intercept)
+    for (Index j = 0; j < k; ++j) buffers.biases[j] = static_cast<eT>(W(features, j));
+  const eT* biases = intercept ? buffers.biases.data() : nullptr;
+  G.set_size(W.n_rows, k);
+  if constexpr (std::is_same_v<eT, real>) {
+    pass(W.memptr(), W.n_rows, biases, G.memptr(), G.n_rows, buffers);
+  } else {
+    buffers.points.resize(features * k);
+    for (Index j = 0; j < k; ++j)
+      for (Index i = 0; i < features; ++i) buffers.points[i + j * features] = static_cast<eT>(W(i, j));
+    buffers.gradients.resize(features * k);
+    pass(buffers.points.data(), features, biases, buffers.gradients.data(), features, buffers);
+    for (Index j = 0; j < k; ++j)
+      for (Index i = 0; i < features; ++i) G(i, j) = static_cast<real>(buffers.gradients[i + j * features]);
+  }
+  if (intercept)
+    for (Index j = 0; j < k; ++j) G(features, j) = static_cast<real>(buffers.bias_gradients[j]);
+}
+
 // S = X^T in precision eT, transposed tile by tile (cache-friendly on both sides).
 template <class eT>
 arma::Mat<eT> transposed_features(const Mat& X) {
@@ -217,6 +308,34 @@ LinearModelProblem::LinearModelProblem(Mat&& X, const Vec& y, const LossSpec& sp
     store_samples(X);
   }
   X.reset();
+}
+
+namespace {
+// samples_ of a problem over `storage`: its view for float64 (initialized in place, so that it
+// stays a view), nothing for float32.
+Mat external_samples(const SampleStorage& storage, Precision precision) {
+  if (precision != Precision::float64) return Mat();
+  return storage.view();
+}
+}  // namespace
+
+LinearModelProblem::LinearModelProblem(const SampleStorage& samples, const Vec& y, const LossSpec& spec, Precision precision)
+    : samples_(external_samples(samples, precision)),
+      targets_(y),
+      spec_(spec),
+      precision_(precision),
+      dim_(samples.features + (spec.intercept ? 1 : 0)),
+      num_features_(samples.features),
+      samples_owner_(precision == Precision::float64 ? samples.owner : nullptr) {
+  if (samples.features == 0 || samples.samples == 0) throw InputError("problem: the design matrix is empty");
+  if (samples.samples != y.n_elem)
+    throw InputError("problem: X has " + std::to_string(samples.samples) + " rows but y has " + std::to_string(y.n_elem) +
+                     " values");
+  spec.validate();
+  if (precision != Precision::float64) {
+    samples_single_ = arma::conv_to<arma::fmat>::from(samples.view());
+    targets_single_ = arma::conv_to<arma::fvec>::from(targets_);
+  }
 }
 
 void LinearModelProblem::store_samples(const Mat& X) {
@@ -414,6 +533,70 @@ real LinearModelProblem::compute_max_sample_smoothness() const {
     return largest;
   });
   return rho_second * largest_row + spec_.ridge;
+}
+
+// ---------------------------------------------------------------- multi-point evaluation
+
+void LinearModelProblem::finish_multi_point(const Mat& W, const real* loss_sums, real samples, Vec& losses, Mat& G) const {
+  losses.set_size(W.n_cols);
+  for (Index j = 0; j < W.n_cols; ++j) {
+    const Vec point(const_cast<real*>(W.colptr(j)), W.n_rows, false, true);  // a read-only alias
+    Vec gradient(G.colptr(j), G.n_rows, false, true);
+    add_ridge_gradient(point, gradient);
+    losses[j] = loss_sums[j] / samples + ridge_term(point);
+  }
+}
+
+void LinearModelProblem::loss_grads(const Mat& W, Vec& losses, Mat& G) const {
+  if (W.n_rows != dim_) throw InputError("multi-point evaluation: points of " + std::to_string(W.n_rows) + " weights, expected " + std::to_string(dim_));
+  const real n = static_cast<real>(num_samples());
+  const real* sums = with_storage([&](const auto& S, const auto& y) -> const real* {
+    using eT = typename std::decay_t<decltype(S)>::elem_type;
+    with_multi_points<eT>(W, S.n_rows, spec_.intercept, G,
+                          [&](const eT* P, Index ld_points, const eT* biases, eT* gradients, Index ld_gradients,
+                              MultiPointScratch<eT>& buffers) {
+      const Index block = std::min(multi_point_block_samples<eT>(S.n_rows), S.n_cols);
+      buffers.products.resize(block * W.n_cols);
+      for (Index first = 0; first < S.n_cols; first += block) {
+        const Index count = std::min(block, S.n_cols - first);
+        multi_point_block<eT>(spec_, S.colptr(first), y.memptr() + first, S.n_rows, count, W.n_cols, P, ld_points, biases, 1 / n,
+                              first == 0 ? eT(0) : eT(1), gradients, ld_gradients, buffers);
+      }
+    });
+    return multi_point_scratch<eT>().loss_sums.data();
+  });
+  finish_multi_point(W, sums, n, losses, G);
+}
+
+void LinearModelProblem::batch_loss_grads(const Mat& W, const IndexVec& rows, Vec& losses, Mat& G) const {
+  if (W.n_rows != dim_) throw InputError("multi-point evaluation: points of " + std::to_string(W.n_rows) + " weights, expected " + std::to_string(dim_));
+  if (rows.is_empty()) throw InputError("minibatch loss: the batch is empty");
+  const real batch = static_cast<real>(rows.n_elem);
+  const real* sums = with_storage([&](const auto& S, const auto& y) -> const real* {
+    using eT = typename std::decay_t<decltype(S)>::elem_type;
+    with_multi_points<eT>(W, S.n_rows, spec_.intercept, G,
+                          [&](const eT* P, Index ld_points, const eT* biases, eT* gradients, Index ld_gradients,
+                              MultiPointScratch<eT>& buffers) {
+      // The batch's samples are gathered, a block at a time, into contiguous memory.
+      const Index features = S.n_rows;
+      const Index block = std::min<Index>(multi_point_block_samples<eT>(features), rows.n_elem);
+      buffers.products.resize(block * W.n_cols);
+      buffers.gathered.resize(block * features);
+      buffers.gathered_targets.resize(block);
+      for (Index first = 0; first < rows.n_elem; first += block) {
+        const Index count = std::min(block, rows.n_elem - first);
+        for (Index i = 0; i < count; ++i) {
+          const eT* sample = S.colptr(rows[first + i]);
+          std::copy(sample, sample + features, buffers.gathered.data() + i * features);
+          buffers.gathered_targets[i] = y[rows[first + i]];
+        }
+        multi_point_block<eT>(spec_, buffers.gathered.data(), buffers.gathered_targets.data(), features, count, W.n_cols, P,
+                              ld_points, biases, 1 / batch, first == 0 ? eT(0) : eT(1), gradients, ld_gradients, buffers);
+      }
+    });
+    return multi_point_scratch<eT>().loss_sums.data();
+  });
+  finish_multi_point(W, sums, batch, losses, G);
 }
 
 }  // namespace kappa

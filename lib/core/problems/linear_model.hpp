@@ -17,6 +17,8 @@
 #include <memory>
 #include <string>
 
+#include "core/problems/multi_point.hpp"
+#include "core/problems/samples.hpp"
 #include "kappa/problem.hpp"
 
 namespace kappa {
@@ -60,7 +62,7 @@ Precision parse_precision(const std::string& name);  // "double" | "float"; Inpu
 // touches b contiguous rows, and one blocked pass over the columns of X^T serves the full
 // gradient (each block of rows computes its residuals and adds its contribution to the
 // gradient while it is still in cache).
-class LinearModelProblem final : public Problem {
+class LinearModelProblem final : public Problem, public MultiPointEvaluation {
  public:
   // `X` is the feature matrix (n x d) WITHOUT the intercept column; the problem appends it when
   // spec.intercept is set. Throws InputError for an empty X, mismatched y, a ridge that is
@@ -70,6 +72,10 @@ class LinearModelProblem final : public Problem {
   // exists once (large X: a slower, low-memory transposition); a float32 one keeps a float copy
   // (half the size) and frees X. X is left empty.
   LinearModelProblem(Mat&& X, const Vec& y, const LossSpec& spec, Precision precision = Precision::float64);
+  // The same over samples stored elsewhere (samples.hpp: private, or shared by a node's
+  // processes): a float64 problem works on that memory itself and keeps it alive, a float32 one
+  // keeps a float copy of it.
+  LinearModelProblem(const SampleStorage& samples, const Vec& y, const LossSpec& spec, Precision precision = Precision::float64);
 
   Index dim() const override { return dim_; }
   Index num_samples() const override { return targets_.n_elem; }
@@ -83,6 +89,12 @@ class LinearModelProblem final : public Problem {
   const Vec& targets() const { return targets_; }
   const LossSpec& spec() const { return spec_; }
   Precision precision() const { return precision_; }
+
+  // Several points in one blocked pass (multi_point.hpp): per block of samples one product
+  // S_block^T W for the residuals and one S_block rho'(R) for the gradients (gemm, in the
+  // problem's precision). Allocation-free once its per-thread buffers have grown.
+  void loss_grads(const Mat& W, Vec& losses, Mat& G) const override;
+  void batch_loss_grads(const Mat& W, const IndexVec& rows, Vec& losses, Mat& G) const override;
 
  protected:
   real compute_loss(const Vec& w) const override;
@@ -107,10 +119,12 @@ class LinearModelProblem final : public Problem {
   }
   real ridge_term(const Vec& w) const;
   void add_ridge_gradient(const Vec& w, Vec& gradient) const;
+  // The loss terms and ridge of loss_grads / batch_loss_grads, from the blocked sums.
+  void finish_multi_point(const Mat& W, const real* loss_sums, real samples, Vec& losses, Mat& G) const;
   // samples_ (or samples_single_ and targets_single_) as a transposed copy of X.
   void store_samples(const Mat& X);
 
-  Mat samples_;                   // X^T, float64 problems only
+  Mat samples_;                   // X^T, float64 problems only (own memory, or samples_owner_'s)
   arma::fmat samples_single_;     // X^T, float32 problems only
   Vec targets_;                   // y, always double (reported and used by references)
   arma::fvec targets_single_;     // y, float32 problems only
@@ -118,6 +132,7 @@ class LinearModelProblem final : public Problem {
   Precision precision_;
   Index dim_;
   Index num_features_;  // penalized weights: all but the intercept
+  std::shared_ptr<const void> samples_owner_;  // the memory samples_ views, if not its own
 };
 
 }  // namespace kappa

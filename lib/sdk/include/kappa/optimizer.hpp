@@ -76,6 +76,11 @@ struct OptimizerInfo {
   OptimizerFactory create;
   MethodTheory theory{};  // what the theory knows of the method; default: none (an initializer, so that
                           // registrations without it stay free of -Wmissing-field-initializers)
+  // minimize() evaluates the problem only through the framework's first-order loop
+  // (iterate_first_order, kappa/first_order.hpp): a study runs the method's tasks on one problem
+  // as lockstep groups that share each pass over the data (docs/study.md, "Lockstep groups").
+  // A scheduling hint: a grouped run computes the same run as alone whatever its method.
+  bool lockstep = false;
 };
 
 // Step-size parameter shared by first-order plugins: a positive real or "auto" (= 1/L with L

@@ -18,7 +18,8 @@
 // 2: RunControls (seed, max_epochs), ParamSpec::keyword, Problem least-squares form
 // 3: libkappa_sdk; Monitor an interface (report_objective, last_reported_loss); the first-order
 //    loop compiled into the SDK (FirstOrderUpdate); OptimizerInfo::theory; counters framework-only
-#define KAPPA_PLUGIN_ABI_VERSION 3
+// 4: OptimizerInfo::lockstep
+#define KAPPA_PLUGIN_ABI_VERSION 4
 
 namespace kappa {
 
