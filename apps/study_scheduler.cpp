@@ -306,13 +306,9 @@ void worker_loop(RankRunner& runner, Link& link, const LockstepGroups* lockstep)
     const TaskList tasks = link.request(unrun, stopping);
     unrun.clear();
     if (tasks.empty()) return;
-    const std::vector<std::size_t> chunk(tasks.begin(), tasks.end());
-    std::vector<std::vector<std::size_t>> units;
-    if (lockstep != nullptr) {
-      units = lockstep->units(chunk);
-    } else {
-      for (std::size_t task : chunk) units.push_back({task});
-    }
+    static const LockstepGroups alone;  // --lockstep off: every task a unit of its own
+    const std::vector<std::vector<std::size_t>> units =
+        (lockstep != nullptr ? *lockstep : alone).units(std::vector<std::size_t>(tasks.begin(), tasks.end()));
     std::size_t done = 0;  // tasks of the chunk reported
     for (const std::vector<std::size_t>& unit : units) {
       if (stop_signal() != 0 || link.abandoned()) {
@@ -359,18 +355,19 @@ class Coordinator {
  private:
   // The tasks without a row, into the policy; each lockstep group (its members without a row)
   // as one unit, at the place of its first such member.
-  void add_tasks(const StudyPlan& plan, const StudyResults& results, const LockstepGroups* lockstep) {
+  void add_tasks(const StudyPlan& plan, const StudyResults& results, const LockstepGroups* lockstep_or_null) {
+    static const LockstepGroups alone;  // --lockstep off: no task grouped
+    const LockstepGroups& lockstep = lockstep_or_null != nullptr ? *lockstep_or_null : alone;
     std::unordered_map<std::size_t, std::vector<std::size_t>> groups;  // by leader
-    if (lockstep != nullptr)
-      for (std::size_t task = 0; task < plan.tasks.size(); ++task)
-        if (lockstep->grouped(task) && !results.contains(task)) groups[lockstep->leader(task)].push_back(task);
+    for (std::size_t task = 0; task < plan.tasks.size(); ++task)
+      if (lockstep.grouped(task) && !results.contains(task)) groups[lockstep.leader(task)].push_back(task);
     for (std::size_t task = 0; task < plan.tasks.size(); ++task) {
       if (results.contains(task)) continue;
-      if (lockstep == nullptr || !lockstep->grouped(task)) {
+      if (!lockstep.grouped(task)) {
         policy_.add(task, plan.tasks.problem(task));
         continue;
       }
-      const std::vector<std::size_t>& members = groups[lockstep->leader(task)];
+      const std::vector<std::size_t>& members = groups[lockstep.leader(task)];
       if (members.front() == task) policy_.add_group(members, plan.tasks.problem(task));
     }
   }

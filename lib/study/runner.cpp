@@ -240,9 +240,7 @@ TaskOutcome TaskRunner::run(std::size_t index, RunProgress* progress) {
   return outcome;
 }
 
-std::vector<TaskOutcome> TaskRunner::run_group(const std::vector<std::size_t>& indices, const LockstepGroups* groups,
-                                               double* shared_passes) {
-  if (shared_passes != nullptr) *shared_passes = 0;
+std::vector<TaskOutcome> TaskRunner::run_group(const std::vector<std::size_t>& indices, const LockstepGroups* groups) {
   if (indices.size() == 1 && (groups == nullptr || !groups->grouped(indices.front()))) return {run(indices.front())};
   struct Member {
     StudyTask task;
@@ -278,7 +276,6 @@ std::vector<TaskOutcome> TaskRunner::run_group(const std::vector<std::size_t>& i
     const std::size_t width = groups ? groups->width(indices.front()) : indices.size();
     double shared = 0;
     const std::vector<RunResult> results = experiment->run_group(runs, width, &shared);
-    if (shared_passes != nullptr) *shared_passes = shared;
     for (std::size_t i = 0; i < members.size(); ++i) {
       TaskOutcome& outcome = outcomes[members[i].outcome];
       record(members[i].task, members[i].optimizer, *experiment, results[i], outcome);

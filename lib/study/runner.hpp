@@ -84,10 +84,9 @@ class TaskRunner {
   // Runs the tasks of a lockstep group (study/lockstep_groups.hpp: one problem) together
   // (Experiment::run_group), each into the outcome run() would give up to rounding (seconds
   // are each run's share), each in its slot of `groups` (null: slots 0, 1, ... of a group of
-  // exactly these tasks). Never throws. `shared_passes` (may be null) receives the passes over
-  // the data the group made for all of them.
-  std::vector<TaskOutcome> run_group(const std::vector<std::size_t>& tasks, const LockstepGroups* groups,
-                                     double* shared_passes = nullptr);
+  // exactly these tasks). Never throws. The passes the group made for all of them are each
+  // outcome's shared_epochs.
+  std::vector<TaskOutcome> run_group(const std::vector<std::size_t>& tasks, const LockstepGroups* groups);
 
   const ExperimentCache& cache() const { return cache_; }
 

@@ -106,6 +106,32 @@ BOOST_AUTO_TEST_CASE(a_full_gradient_allocates_nothing_once_warm) {
   }
 }
 
+// A lockstep group's multi-point pass (linear_model.hpp: "allocation-free once its per-thread
+// buffers have grown"), full and minibatch, double and float, with an intercept and a ridge.
+BOOST_AUTO_TEST_CASE(a_multi_point_pass_allocates_nothing_once_warm) {
+  if (!kCounting) return;
+  const Dataset data = seed_shaped_data();
+  LossSpec spec;
+  spec.intercept = true;
+  spec.ridge = 1e-3;
+  const IndexVec rows = arma::regspace<IndexVec>(0, 31);
+  for (const Precision precision : {Precision::float64, Precision::float32}) {
+    const LinearModelProblem problem(data.X_train, data.y_train, spec, precision);
+    Mat W(problem.dim(), 16, arma::fill::zeros), G;
+    Vec losses;
+    problem.loss_grads(W, losses, G);
+    problem.batch_loss_grads(W, rows, losses, G);
+    alloc_counter_start(0);
+    for (int i = 0; i < 20; ++i) {
+      problem.loss_grads(W, losses, G);
+      problem.batch_loss_grads(W, rows, losses, G);
+      W -= 0.1 * G;
+    }
+    alloc_counter_stop();
+    BOOST_TEST_CONTEXT(to_string(precision)) { BOOST_TEST(alloc_counter_malloc_calls() == 0u); }
+  }
+}
+
 // ---------------------------------------------------------------- float32 runs
 
 struct Plugins {

@@ -111,7 +111,7 @@ void Fiber::entry(unsigned high, unsigned low) {
 void Fiber::resume() {
   if (finished_) throw Error("fiber: resumed after its body ended");
   if (running_) throw Error("fiber: resumed from inside itself");
-  started_ = running_ = true;
+  running_ = true;
   Context& context = *context_;
   start_switch(&context.caller_fake_stack, context.fiber.uc_stack.ss_sp, context.fiber.uc_stack.ss_size);
   switch_context(&context.caller, &context.fiber);

@@ -45,7 +45,6 @@ class Fiber {
   std::unique_ptr<Context> context_;
   void* stack_ = nullptr;  // the mapping, guard page first
   std::size_t mapped_bytes_ = 0;
-  bool started_ = false;
   bool running_ = false;
   bool finished_ = false;
   std::exception_ptr error_;

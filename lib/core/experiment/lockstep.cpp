@@ -232,7 +232,6 @@ void LockstepGroup::State::run(const std::vector<std::function<void()>>& bodies)
 LockstepGroup::LockstepGroup(const Problem& solver, std::size_t width, const std::vector<std::size_t>& slots)
     : state_(std::make_unique<State>(solver, width, slots)) {}
 LockstepGroup::~LockstepGroup() = default;
-std::size_t LockstepGroup::size() const { return state_->members.size(); }
 const Problem& LockstepGroup::problem(std::size_t run) const { return *state_->members.at(run); }
 double LockstepGroup::seconds(std::size_t run) const { return state_->seconds(run); }
 void LockstepGroup::run(const std::vector<std::function<void()>>& bodies) { state_->run(bodies); }

@@ -41,7 +41,6 @@ class LockstepGroup {
   LockstepGroup(const LockstepGroup&) = delete;
   LockstepGroup& operator=(const LockstepGroup&) = delete;
 
-  std::size_t size() const;
   // The problem run `run` minimizes: counts its own work (data_passes()).
   const Problem& problem(std::size_t run) const;
   // Run `run`'s own seconds since run() began (see above); callable from its body.
