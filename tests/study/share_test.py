@@ -12,7 +12,8 @@ modes:
              (/dev/shm/kappa-data-*, /proc/PID/maps), and the summed PSS of the kappa
              processes (bench/pss.py) is at most 1.2 x data + 150 MB per rank and smaller than
              with off by at least (ranks - 1.5) x data (--relative-only, for sanitizer
-             builds: only the latter); after each run no segment is left.
+             builds: only the latter, and at least one holder per task process); after each run
+             no segment is left.
   kill       a study (2 ranks) killed with SIGKILL, every process at once, once its segment is
              there: the segment is left behind; a study that starts meanwhile (another job)
              leaves a live job's segment alone; the next study after the kill removes the
@@ -125,8 +126,11 @@ max_iterations = 50
                    f"memory_{share}.h5", "--share-data", share]
         result, _, stderr = pss.measure(command, data_mb, 0.1, True, env=ENV, cwd=args.work)
         check(result["exit"] == 0, f"--share-data {share}: exit {result['exit']}: {stderr[-400:]}")
-        check(result["holders"] == ranks, f"--share-data {share}: {result['holders']} processes held the data at once, "
-                                          f"expected {ranks} task processes ({result})")
+        # Under a sanitizer the ranks too may keep data-sized memory resident (AddressSanitizer's
+        # quarantine of freed buffers), so there only a lower bound holds.
+        check(result["holders"] == ranks or (RELATIVE_ONLY and result["holders"] > ranks),
+              f"--share-data {share}: {result['holders']} processes held the data at once, "
+              f"expected {ranks} task processes ({result})")
         # The job's segments (and their lock files), not those other jobs on the node may make meanwhile.
         job_prefixes = tuple(name.rsplit("-", 1)[0] + "-" for name in result["segments"]["files"])
         leftovers = sorted(name for name in os.listdir(SHM) if job_prefixes and name.startswith(job_prefixes))
