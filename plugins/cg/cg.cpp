@@ -34,7 +34,8 @@
 // Ends of the run besides the monitor's rules, all through monitor.finish with the true loss and
 // gradient at the current w (so the framework judges converged-precision, or the run failed
 // with the reason): p^T H p not finite (overflow) or not above the smallest normal double
-// (breakdown: H singular along p, or the residual is rounding noise); the basis complete
+// (breakdown: H singular along p, or the residual is rounding noise; in the least-squares form
+// converged-precision when LSQR's backward-error test holds on the exact residual); the basis complete
 // 3 times over (full); and the floor: three consecutive replacements that improve neither the best true
 // loss nor the best true gradient norm so far. CG therefore never runs on past its floor into
 // growth.
@@ -74,6 +75,8 @@ void conjugate_gradients(const Params& params, const Problem& problem, Vec& w, M
 
   Vec gradient;
   real loss = problem.loss_grad(w, gradient);
+  const real initial_loss = loss;
+  const Vec w0 = w;
   real true_gradient = arma::norm(gradient);
   if (monitor.report(0, loss, true_gradient, w)) return;
   if (true_gradient == 0) {
@@ -117,6 +120,25 @@ void conjugate_gradients(const Params& params, const Problem& problem, Vec& w, M
     h_norm = std::max(h_norm, arma::norm(curvature) / arma::norm(direction));
     const real direction_sq = arma::dot(direction, direction);
     if (!(direction_curvature > std::max(tiny, singular_curvature * h_norm * direction_sq))) {
+      // A breakdown in the least-squares form (H = 2 B^T B, the gradient in range(B^T)) ends
+      // where the residual left has no curvature the numerical rank counts. Whether w is then
+      // as accurate as the arithmetic allows is LSQR's backward-error test on the exact
+      // residual (|B| >= sqrt(|H| / 2) from h_norm, a lower bound: the test is conservative).
+      if (problem.has_least_squares_form()) {
+        loss = problem.loss_grad(w, gradient);
+        true_gradient = arma::norm(gradient);
+        const LeastSquaresBackwardError backward = least_squares_backward_error(
+            problem, loss, true_gradient, std::sqrt(initial_loss), std::sqrt(h_norm / 2), arma::norm(w - w0));
+        if (backward.holds()) {
+          monitor.finish_at_precision(k - 1, loss, true_gradient, w,
+                                      "iteration " + std::to_string(k) + ": breakdown, p^T H p / |p|^2 = " +
+                                          format_number(direction_curvature / direction_sq) +
+                                          " at the numerical-rank cutoff, with a backward error at rounding level: " +
+                                          backward.text() + " (after " + std::to_string(replacements) +
+                                          " residual replacements)");
+          return;
+        }
+      }
       finish_here(k - 1, "iteration " + std::to_string(k) + ": breakdown, p^T H p / |p|^2 = " +
                              format_number(direction_curvature / direction_sq) + " <= " +
                              format_number(singular_curvature) + " |H| (H is numerically singular along p: "

@@ -1,6 +1,11 @@
 #include "kappa/krylov.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "kappa/parse.hpp"
 
 namespace kappa {
 
@@ -25,6 +30,23 @@ LeastSquaresValues least_squares_values(const Problem& problem, const Vec& c, co
   Vec r, s;
   least_squares_residuals(problem, c, w, r, s);
   return {arma::dot(r, r), 2 * arma::norm(s)};
+}
+
+LeastSquaresBackwardError least_squares_backward_error(const Problem& problem, real loss, real gradient_norm, real r0_norm,
+                                                       real b_norm, real x_norm) {
+  constexpr real eps = std::numeric_limits<real>::epsilon();
+  const real r = std::sqrt(loss);
+  const Index rows = problem.least_squares_rows(), dim = problem.dim();
+  LeastSquaresBackwardError error;
+  error.test1 = r / (r0_norm + b_norm * x_norm);
+  error.test2 = r > 0 ? gradient_norm / 2 / (b_norm * r) : 0;
+  error.allowed = static_cast<real>(std::max(rows, dim)) * std::sqrt(static_cast<real>(std::min(rows, dim))) * eps;
+  return error;
+}
+
+std::string LeastSquaresBackwardError::text() const {
+  return "|r| / (|r_0| + |B| |x|) = " + format_number(test1) + ", |B^T r| / (|B| |r|) = " + format_number(test2) +
+         " (<= max(rows, dim) sqrt(min(rows, dim)) eps = " + format_number(allowed) + ")";
 }
 
 bool has_least_squares_form_or_fail(const Problem& problem, Monitor& monitor) {
