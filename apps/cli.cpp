@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <string>
+#include <vector>
 
 namespace kappa::cli {
 
@@ -88,8 +90,60 @@ void load_plugins(const PluginOptions& plugins, PluginRegistry& registry, bool w
       print_line("kappa: warning: " + registry.load_errors()[i]);
 }
 
+std::vector<std::string> wrap_words(const std::string& text, std::size_t width) {
+  std::vector<std::string> lines;
+  std::size_t paragraph_begin = 0;
+  while (paragraph_begin <= text.size()) {
+    const std::size_t paragraph_end = std::min(text.find('\n', paragraph_begin), text.size());
+    std::string line;
+    std::size_t at = paragraph_begin;
+    while (at < paragraph_end) {
+      const std::size_t word_end = std::min(text.find(' ', at), paragraph_end);
+      const std::string word = text.substr(at, word_end - at);
+      if (!word.empty()) {
+        if (!line.empty() && line.size() + 1 + word.size() > width) {
+          lines.push_back(line);
+          line.clear();
+        }
+        line += (line.empty() ? "" : " ") + word;
+      }
+      at = word_end + 1;
+    }
+    lines.push_back(line);
+    paragraph_begin = paragraph_end + 1;
+  }
+  return lines;
+}
+
+std::string format_entry(const std::string& name, const std::string& description, std::size_t indent, std::size_t width) {
+  const std::vector<std::string> lines = wrap_words(description, width > indent + 20 ? width - indent : 20);
+  std::string text = name;
+  std::size_t line = 0;
+  if (name.size() + 2 <= indent) {
+    text += std::string(indent - name.size(), ' ') + lines.front();
+    line = 1;
+  }
+  text += '\n';
+  for (; line < lines.size(); ++line) text += std::string(indent, ' ') + lines[line] + '\n';
+  return text;
+}
+
+std::string format_options(const po::options_description& options, std::size_t width) {
+  // Names and their value in the first column (as Boost spells them), the descriptions from
+  // column `indent` on; a name longer than the column puts its description on the next line.
+  constexpr std::size_t indent = 40;
+  std::string text;
+  for (const auto& option : options.options()) {
+    std::string name = "  " + option->format_name();
+    const std::string parameter = option->format_parameter();
+    if (!parameter.empty()) name += " " + parameter;
+    text += format_entry(name, option->description(), indent, width);
+  }
+  return text;
+}
+
 bool parse_command_line(int argc, char** argv, const std::string& usage, const po::options_description& options,
-                        const po::positional_options_description* positional) {
+                        const po::positional_options_description* positional, const std::string& epilog) {
   po::options_description all = options;
   all.add_options()("help,h", "show this help");
   po::variables_map values;
@@ -101,7 +155,7 @@ bool parse_command_line(int argc, char** argv, const std::string& usage, const p
     parser.positional(positional ? *positional : none);
     po::store(parser.run(), values);
     if (values.count("help")) {
-      std::cout << usage << "\n\n" << all << '\n';
+      std::cout << usage << "\n\noptions:\n" << format_options(all) << (epilog.empty() ? "" : "\n" + epilog);
       return false;
     }
     po::notify(values);

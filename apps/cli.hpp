@@ -45,9 +45,23 @@ void add_plugin_options(po::options_description& options, PluginOptions& plugins
 // an existing directory is a UsageError naming it.
 void load_plugins(const PluginOptions& plugins, PluginRegistry& registry, bool warn_refused = true);
 
-// Parses argv for one command; prints help and returns false for --help.
+// Parses argv for one command; prints help (usage, the options, then `epilog` if any) and
+// returns false for --help.
 bool parse_command_line(int argc, char** argv, const std::string& usage, const po::options_description& options,
-                        const po::positional_options_description* positional = nullptr);
+                        const po::positional_options_description* positional = nullptr,
+                        const std::string& epilog = "");
+
+// The options as --help lists them: one per entry, its description in a column and wrapped at
+// `width` columns at spaces only (Boost's own printer cuts inside tokens such as a
+// preconditioner chain; a token longer than the column stands on a line of its own).
+std::string format_options(const po::options_description& options, std::size_t width = 100);
+// `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole);
+// line breaks in `text` are kept.
+std::vector<std::string> wrap_words(const std::string& text, std::size_t width);
+// One help entry: `name`, then `description` from column `indent` on, wrapped at `width`
+// (on the next line when the name reaches the column).
+std::string format_entry(const std::string& name, const std::string& description, std::size_t indent,
+                         std::size_t width = 100);
 
 // Refuses an input file that is a directory or not a regular file (a FIFO would block the
 // reader for ever), naming it as `what` ("data file", "results file"); a missing file passes.

@@ -19,7 +19,10 @@ int run_generate(int argc, char** argv) {
     ("y-train", po::value(&paths.y_train)->default_value(paths.y_train)->value_name("PATH"), "dataset of the training targets")
     ("x-test", po::value(&paths.X_test)->default_value(paths.X_test)->value_name("PATH"), "dataset of the test design")
     ("y-test", po::value(&paths.y_test)->default_value(paths.y_test)->value_name("PATH"), "dataset of the test targets");
-  if (!parse_command_line(argc, argv, "usage: kappa generate --synthetic SPEC --output FILE", options)) return 0;
+  if (!parse_command_line(argc, argv, "usage: kappa generate --synthetic SPEC --output FILE", options, nullptr,
+                          "SPEC is comma-separated key=value pairs after kind=spectrum, kind=kernel or seedlike; the keys\n"
+                          "of each kind (default in parentheses):\n" + synthetic_spec_help()))
+    return 0;
 
   require_writable(output);
   const Dataset data = generate_from_spec(spec);

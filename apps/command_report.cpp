@@ -25,11 +25,11 @@
 #include "study/grid.hpp"
 #include "study/profiles.hpp"
 #include "study/results.hpp"
-#include "study/root_attributes.hpp"
 #include "study/schema.hpp"
 
 #include "cli.hpp"
 #include "report_html.hpp"
+#include "run_manifest.hpp"
 #include "svg_plot.hpp"
 
 namespace kappa::cli {
@@ -37,6 +37,7 @@ namespace {
 
 constexpr const char* usage = R"(usage: kappa report RESULTS.h5 [--by AXIS]... [--where KEY=VALUE]... [--metric COLUMN]
                           [--profiles] [--tuning] [--target METRIC<=VALUE] [--html OUT.html] ...
+       kappa report --manifest FILE        (FILE: a results file, or a kappa solve --output X.json)
 
 Summarizes the results file of `kappa study` (also one that is still being written, or of a
 study that was stopped). First per optimizer, then per value of each axis of the grid and
@@ -47,10 +48,11 @@ repeats, with its axis values. Medians ignore NaN (a task whose problem could
 not be built has none); each median has a 95% percentile-bootstrap interval. --profiles adds
 performance and data profiles over the grid's problems for --target, and the work to it;
 --tuning the best of k settings and the sensitivity to each tuned axis; --html one
-self-contained page. docs/studies-howto.md explains the tables, docs/report-semantics.md
-defines them. Examples:
+self-contained page. --manifest FILE prints instead what made a results file or a kappa solve
+JSON output (build, libraries, plugins, data, command line, times; docs/study.md).
+docs/studies-howto.md explains the tables, docs/report-semantics.md defines them. Examples:
   kappa report build/laptop.h5 --by synthetic.width --where preconditioner=none --metric test_mae
-  kappa report build/laptop.h5 --profiles --target rel_w_err<=1e-6 --cost data_passes --html laptop.html)";
+  kappa report build/laptop.h5 --profiles --target rel_w_err<=1e-6 --html laptop.html)";
 
 // The percentile-bootstrap interval of every median the report prints (docs/report-semantics.md).
 struct Bootstrap {
@@ -181,6 +183,14 @@ struct Axis {
 // The column of a grid key: "data" for "synthetic" (the final specs), else the key itself.
 std::string column_of_key(const std::string& key) { return key == "synthetic" ? kDataColumn : key; }
 
+// The column an axis groups by: KEY_spec (kSpecSuffix) where a numeric parameter has keyword
+// values (lr = auto 1e-3: its numeric column is NaN for auto), so that the keyword's tasks form
+// a group labelled as in the grid; else the key's column.
+std::string axis_column(const std::string& key, const Columns& columns) {
+  const std::string spec = column_of_key(key) + kSpecSuffix;
+  return columns.has(spec) ? spec : column_of_key(key);
+}
+
 // The axes of the grid the file was written for: its keys with several values (docs/study.md).
 // The grid text is in the file; a grid this kappa cannot parse (another version) has none.
 std::vector<Axis> grid_axes(const ResultsFile& results, const Columns& columns) {
@@ -193,7 +203,7 @@ std::vector<Axis> grid_axes(const ResultsFile& results, const Columns& columns) 
   }
   for (const GridEntry& entry : grid.entries) {
     if (entry.values.size() < 2 || entry.key == "zip") continue;
-    const std::string column = column_of_key(entry.key);
+    const std::string column = axis_column(entry.key, columns);
     if (columns.has(column)) axes.push_back({entry.key, column, entry.values});
   }
   return axes;
@@ -1082,6 +1092,7 @@ std::string heatmap_figure(const Summary& summary, const Study& study, const Axi
 
 int run_report(int argc, char** argv) {
   ReportOptions o;
+  std::string manifest_file;  // --manifest
   po::options_description options("report options");
   options.add_options()
     ("file", po::value(&o.file)->value_name("RESULTS.h5"), "the results file of kappa study (also the first positional argument)")
@@ -1111,6 +1122,9 @@ int run_report(int argc, char** argv) {
      "resamples of the percentile-bootstrap 95% interval of every median")
     ("bootstrap-seed", po::value(&o.bootstrap.seed)->default_value(o.bootstrap.seed)->value_name("SEED"),
      "seed of the bootstrap's SplitMix64 (each interval starts from it)")
+    ("manifest", po::value(&manifest_file)->value_name("FILE"),
+     "print only the reproducibility manifest of FILE, a results file (.h5) or a kappa solve JSON output (.json), "
+     "one 'key: value' a line (docs/study.md); exit 1 when it has none")
     ("html", po::value(&o.html)->value_name("OUT.html"),
      "write one self-contained page: manifest, tables with intervals, profiles, curves, heatmap")
     ("html-heatmap", po::value(&o.heatmap)->multitoken()->value_name("AXIS AXIS"),
@@ -1118,6 +1132,10 @@ int run_report(int argc, char** argv) {
   po::positional_options_description positional;
   positional.add("file", 1);
   if (!parse_command_line(argc, argv, usage, options, &positional)) return 0;
+  if (!manifest_file.empty()) {
+    std::cout << manifest_text(read_any_manifest(manifest_file));
+    return 0;
+  }
   if (o.file.empty()) throw UsageError("give the results file, e.g. kappa report results.h5 (see --help)");
   std::error_code error;
   if (!std::filesystem::exists(o.file, error)) throw InputError("results file '" + o.file + "' does not exist");
@@ -1154,9 +1172,11 @@ int run_report(int argc, char** argv) {
     const std::string key = column_of_key(condition.substr(0, equals));
     const std::string value = condition.substr(equals + 1);
     if (!columns.has(key)) throw InputError("--where '" + condition + "': no column '" + key + "' in '" + o.file + "'");
-    const std::size_t c = columns.at(key);
     double number = 0;
     const bool numeric = columns.type(key) != ColumnType::text && is_number(value, number);
+    // A VALUE that is no number, of a numeric parameter with keyword values (gd.lr=auto, gd.lr=),
+    // is compared with the text of KEY_spec (axis_column).
+    const std::size_t c = columns.at(numeric ? key : axis_column(key, columns));
     std::vector<ResultsRow> kept;
     for (ResultsRow& row : results.rows)
       if (numeric ? real_of(row.cells[c]) == number : text_of(row.cells[c]) == value) kept.push_back(std::move(row));
@@ -1198,12 +1218,7 @@ int run_report(int argc, char** argv) {
   print_header(o, results, total_rows, columns, axes, header);
   std::cout << header.str();
   HtmlPage page{"kappa report: " + o.file, {}};
-  HtmlSection manifest{"Manifest", "The root attributes of the results file, as recorded.", {}, {}, results.grid_text};
-  manifest.tables.push_back({"attributes of " + o.file, {"attribute", "value"}, 2, {}});
-  if (!o.html.empty())
-    for (const auto& [name, value] : read_root_attributes(o.file))
-      if (name != "grid_text") manifest.tables.back().rows.push_back({name, value.size() > 400 ? value.substr(0, 400) + " ..." : value});
-  page.sections.push_back(manifest);
+  if (!o.html.empty()) page.sections.push_back(manifest_section(o.file, results.grid_text));
   const auto write_page = [&] {
     if (!o.html.empty()) write_file_atomically(o.html, render_html(page));
   };

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -11,10 +12,14 @@
 
 #include "cli.hpp"
 #include "report_writer.hpp"
+#include "run_manifest.hpp"
 #include "task_process.hpp"
 
 namespace kappa::cli {
 namespace {
+
+// max_iterations when --max-epochs is the only budget (RunControls has no "none").
+constexpr long kNoIterationCap = std::numeric_limits<long>::max();
 
 constexpr const char* usage = R"(usage: kappa solve (--data FILE | --synthetic SPEC) [--optimizer LIST] [options]
 
@@ -41,10 +46,13 @@ struct SolveOptions {
   std::string output;
   std::optional<long long> seed;
   std::string isolation = "process";
+  bool max_iterations_given = false;
 };
 
 po::options_description describe(SolveOptions& o) {
   po::options_description options("solve options");
+  const std::string iterations_help = "stop after N updates (default " + std::to_string(o.controls.max_iterations) +
+                                      "; none when --max-epochs is given without it, as in a study grid)";
   add_data_options(options, o.data);
   options.add_options()
     ("optimizer", po::value(&o.optimizer_list)->default_value(o.optimizer_list)->value_name("LIST"), "comma-separated optimizers (see kappa plugins)")
@@ -62,7 +70,11 @@ po::options_description describe(SolveOptions& o) {
     ("precision", po::value(&o.precision)->default_value(o.precision)->value_name("NAME"),
      "double | float: arithmetic of the iterative runs (float: data and products with it in float32, weights in "
      "double; regression only); the reference is always double")
-    ("max-iterations", po::value(&o.controls.max_iterations)->default_value(o.controls.max_iterations)->value_name("N"), "stop after N updates")
+    ("max-iterations", po::value<long>()->notifier([&o](long iterations) {
+       o.controls.max_iterations = iterations;
+       o.max_iterations_given = true;
+     })->value_name("N"),
+     iterations_help.c_str())
     ("max-epochs", po::value(&o.controls.max_epochs)->default_value(o.controls.max_epochs)->value_name("X"),
      "stop after X data passes (epochs; one full gradient is one) (0: none)")
     ("grad-tol", po::value(&o.controls.grad_tol)->default_value(o.controls.grad_tol)->value_name("X"), "stop when |grad| <= X |grad_0| (0: off)")
@@ -148,6 +160,8 @@ std::string with_seed(const std::string& spec, long long seed) {
 // Everything that can be checked before plugins are loaded and data read.
 ExperimentSetup checked_setup(SolveOptions& o) {
   check_data_options(o.data);
+  // --max-epochs alone is the budget: the default iteration cap does not stop the run first.
+  if (!o.max_iterations_given && o.controls.max_epochs > 0) o.controls.max_iterations = kNoIterationCap;
   o.controls.validate();
   if (!o.output.empty() && !ends_with(o.output, ".json") && !ends_with(o.output, ".csv"))
     throw UsageError("--output '" + o.output + "': the file name must end in .json or .csv");
@@ -173,22 +187,38 @@ ExperimentSetup checked_setup(SolveOptions& o) {
 struct PlannedRun {
   std::string name;
   Params params;
-  std::shared_ptr<const Optimizer> optimizer;
+  std::shared_ptr<const Optimizer> optimizer;  // null when its parameters were refused (error)
   MethodTheory theory;  // what its plugin declared (OptimizerInfo::theory): the basis of its prediction
+  std::string error;    // why its parameters were refused: its row fails, the others run
 };
 
-// Every listed optimizer, its parameters validated, created before any data is read.
+// Every listed optimizer, its parameters validated, created before any data is read. A bad
+// parameter of one optimizer (a plugin's InputError, which names the optimizer) fails its row
+// only.
 std::vector<PlannedRun> plan_runs(const SolveOptions& o, const PluginRegistry& registry) {
   const std::vector<std::string> names = split_list(o.optimizer_list, "--optimizer");
   const auto settings = split_settings(o.settings, names, registry);
   std::vector<PlannedRun> runs;
   for (const std::string& name : names) {
     const auto found = settings.find(name);
-    Params params = registry.validate(name, found == settings.end() ? RawParams{} : found->second);
-    auto optimizer = registry.create_validated(name, params);
-    runs.push_back({name, std::move(params), std::move(optimizer), registry.find(name).info.theory});
+    PlannedRun run{name, Params{}, nullptr, registry.find(name).info.theory, ""};
+    try {
+      run.params = registry.validate(name, found == settings.end() ? RawParams{} : found->second);
+      run.optimizer = registry.create_validated(name, run.params);
+    } catch (const InputError& error) {
+      run.error = error.what();
+    }
+    runs.push_back(std::move(run));
   }
   return runs;
+}
+
+// The prefix that names an optimizer in a message ("optimizer 'sgd': "): stderr's line has it
+// once; the row's message (which its table line and files name already) does not.
+std::string optimizer_prefix(const std::string& name) { return "optimizer '" + name + "': "; }
+std::string without_prefix(const std::string& name, const std::string& reason) {
+  const std::string prefix = optimizer_prefix(name);
+  return reason.compare(0, prefix.size(), prefix) == 0 ? reason.substr(prefix.size()) : reason;
 }
 
 // Theory beside measurement (theory.hpp): the iterations each run's method class (the one its
@@ -201,7 +231,8 @@ void add_predictions(const Experiment& experiment, const RunControls& controls, 
   const Index samples = experiment.problem().num_samples();
   bool wanted = false;
   for (std::size_t i = 0; i < report.runs.size(); ++i)
-    wanted = wanted || effective_method_class(planned.at(i).theory, report.runs[i].params, samples) != MethodClass::none;
+    wanted = wanted || (planned.at(i).optimizer &&
+                        effective_method_class(planned.at(i).theory, report.runs[i].params, samples) != MethodClass::none);
   if (!wanted) return;
   HessianSpectrum spectrum;
   try {
@@ -212,6 +243,7 @@ void add_predictions(const Experiment& experiment, const RunControls& controls, 
   }
   for (std::size_t i = 0; i < report.runs.size(); ++i) {
     SolveRun& run = report.runs[i];
+    if (!planned.at(i).optimizer) continue;
     const Prediction prediction = predict_iterations(planned.at(i).theory, run.params, spectrum, controls.grad_tol, samples);
     run.predicted_iterations = prediction.iterations;
     run.predicted_is_bound = prediction.upper_bound;
@@ -247,6 +279,20 @@ RunResult run_isolated(const Experiment& experiment, const PlannedRun& run, cons
   return crashed;
 }
 
+// The row of an optimizer whose parameters were refused: failed, with the reason, nothing run.
+RunResult refused_run(const Experiment& experiment, const std::string& name, const std::string& reason) {
+  RunResult refused;
+  refused.optimizer = name;
+  refused.status = Status::failed;
+  refused.input_error = true;
+  refused.message = without_prefix(name, reason);
+  refused.w = Vec(experiment.problem().dim(), arma::fill::value(arma::datum::nan));
+  for (real* value : {&refused.evaluation.train_loss, &refused.evaluation.loss_gap, &refused.evaluation.relative_weight_error,
+                      &refused.evaluation.weight_norm})
+    *value = arma::datum::nan;
+  return refused;
+}
+
 SolveReport run_all(const Experiment& experiment, const SolveOptions& o, const std::vector<PlannedRun>& planned) {
   SolveReport report;
   report.experiment = &experiment;
@@ -254,10 +300,17 @@ SolveReport run_all(const Experiment& experiment, const SolveOptions& o, const s
   if (!o.data.file.empty()) report.file_paths = o.data.paths;
   for (const PlannedRun& run : planned) {
     SolveRun solve_run;
+    if (!run.optimizer) {
+      solve_run.result = refused_run(experiment, run.name, run.error);
+      report.runs.push_back(std::move(solve_run));
+      continue;
+    }
     solve_run.result = o.isolation == "process" ? run_isolated(experiment, run, o.controls) : experiment.run(run.name, *run.optimizer, o.controls);
-    // A parameter that does not fit the data is bad input, known only once the data are read.
-    if (solve_run.result.input_error) throw InputError("optimizer '" + run.name + "': " + solve_run.result.message);
+    // A parameter that does not fit the data is bad input, known only once the data are read:
+    // its row fails with the reason, named once.
+    if (solve_run.result.input_error) solve_run.result.message = without_prefix(run.name, solve_run.result.message);
     solve_run.params = run.params.as_text();
+    solve_run.lr_used = used_step_size(run.params, run.theory.step_size, experiment.solver_problem());
     report.runs.push_back(std::move(solve_run));
   }
   add_predictions(experiment, o.controls, planned, report);
@@ -267,6 +320,7 @@ SolveReport run_all(const Experiment& experiment, const SolveOptions& o, const s
 }  // namespace
 
 int run_solve(int argc, char** argv) {
+  const std::string started = utc_time_text();  // for the manifest of the JSON output
   SolveOptions o;
   if (!parse_command_line(argc, argv, usage, describe(o))) return 0;
   const ExperimentSetup setup = checked_setup(o);
@@ -278,10 +332,20 @@ int run_solve(int argc, char** argv) {
   const SolveReport report = run_all(experiment, o, planned);
   std::cout << format_table(report);
   if (!o.output.empty()) {
-    write_file_atomically(o.output, ends_with(o.output, ".json") ? format_json(report) : format_csv(report));
+    write_file_atomically(o.output, ends_with(o.output, ".json")
+                                        ? with_manifest(format_json(report), solve_manifest(argc, argv, started, registry, o.data))
+                                        : format_csv(report));
     std::cout << "\nwrote " << o.output << '\n';
   }
-  return 0;
+  // Bad input of an optimizer (its parameters): its row failed, the others ran; one line each
+  // on stderr and exit status 1.
+  int status = 0;
+  for (const SolveRun& run : report.runs)
+    if (run.result.input_error) {
+      print_line("kappa solve: " + optimizer_prefix(run.result.optimizer) + run.result.message);
+      status = 1;
+    }
+  return status;
 }
 
 }  // namespace kappa::cli

@@ -33,6 +33,7 @@
 
 #include "cli.hpp"
 #include "launch_check.hpp"
+#include "run_manifest.hpp"
 #include "study_scheduler.hpp"
 
 // OpenBLAS's thread control, if OpenBLAS is the BLAS that was loaded (weak: absent otherwise).
@@ -59,9 +60,13 @@ std::string usage_text() {
   text += "\n\ngrid keys: optimizer, data | synthetic, synthetic.KEY, seed, repeats, zip, optimizer parameters\n"
           "(KEY or OPTIMIZER.KEY), and these settings (default in brackets):\n";
   for (const StudySetting& setting : study_settings()) {
-    std::string name = "  " + setting.name + " [" + setting.default_value + "]";
-    name.resize(std::max<std::size_t>(name.size() + 1, 40), ' ');
-    text += name + setting.help + "\n";
+    // A real default in %g form where that is exact (1e10 reads 1e+10, not 10000000000).
+    std::string shown = setting.default_value;
+    if (setting.type == ParamType::real) {
+      const double value = std::strtod(shown.c_str(), nullptr);
+      if (std::strtod(format_number(value).c_str(), nullptr) == value) shown = format_number(value);
+    }
+    text += format_entry("  " + setting.name + " [" + shown + "]", setting.help, 40);
   }
   return text;
 }
@@ -216,7 +221,10 @@ class ResultsLock {
                        "; lock file '" + path_ + "')");
     }
     const std::string holder = "host " + host + ", pid " + std::to_string(::getpid());
-    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, holder.data(), holder.size(), 0) != static_cast<ssize_t>(holder.size()))
+    // Written over the old text, then cut to length: a second study reading it meanwhile sees a
+    // holder's text, never an empty file.
+    if (::pwrite(fd_, holder.data(), holder.size(), 0) != static_cast<ssize_t>(holder.size()) ||
+        ::ftruncate(fd_, static_cast<off_t>(holder.size())) != 0)
       throw InputError("lock file '" + path_ + "' cannot be written: " + std::strerror(errno));
   }
 
@@ -275,8 +283,9 @@ void print_dry_run(const StudyPlan& plan, const LockstepGroups* lockstep, std::s
             << plan.problems.size() << " problem" << (plan.problems.size() == 1 ? "" : "s") << ", " << plan.optimizers.size()
             << " optimizer setting" << (plan.optimizers.size() == 1 ? "" : "s") << ", repeats " << plan.repeats;
   if (plan.duplicates > 0)
-    std::cout << " (" << plan.duplicates << " grid point" << (plan.duplicates == 1 ? "" : "s")
-              << " identical to an earlier one dropped: keys that do not apply to their optimizer or loss)";
+    std::cout << " (the full product of the axes has " << plan.duplicates << " more point"
+              << (plan.duplicates == 1 ? "" : "s") << ", which differ only in keys that do not apply to their"
+              << " optimizer or loss, e.g. momentum for gd; each such task is planned once)";
   std::cout << "\naxes:" << (plan.axes.empty() ? " none (a single cell)" : "") << '\n';
   for (const StudyAxis& axis : plan.axes) {
     std::cout << "  " << axis.name << " (" << axis.values.size() << "): " << join(axis.values, " ");
@@ -300,7 +309,10 @@ void print_dry_run(const StudyPlan& plan, const LockstepGroups* lockstep, std::s
       if (axis.name == "optimizer" || axis.name == "data" || axis.name == "synthetic") continue;
       for (std::size_t c = 0; c < plan.columns.size(); ++c) {
         const std::string value = cell_text(task.cells[c]);
-        if (plan.columns[c].name == axis.name && !value.empty() && value != "nan") std::cout << "  " << axis.name << "=" << value;
+        // A keyword (lr=auto) is NaN in the numeric column and shown from NAME_spec beside it.
+        const bool keyword = c > 0 && plan.columns[c].name == axis.name + kSpecSuffix && cell_text(task.cells[c - 1]) == "nan";
+        if ((plan.columns[c].name == axis.name || keyword) && !value.empty() && value != "nan")
+          std::cout << "  " << axis.name << "=" << value;
       }
     }
     if (plan.repeats > 1) std::cout << "  repeat=" << task.repeat << " seed=" << task.controls.seed;
@@ -429,6 +441,7 @@ int coordinate(const StudyPlan& plan, StudyResults& results, const StudyOptions&
 
 // `world` is null when no MPI launcher started this process: one rank, MPI not initialized.
 int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
+  const std::string started = utc_time_text();  // the session's start, for the manifest
   const int rank = world ? world->rank() : 0;
   // Before any work: several tasks of one Slurm step in separate one-rank worlds would each run the study.
   if (const int code = agree(world, [&] { check_launch(world ? world->size() : 1); })) return code;
@@ -440,6 +453,8 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
   // Every rank must have expanded the same grid (same plugins, same files).
   std::vector<std::string> hashes{plan.grid_hash};
   if (world) boost::mpi::gather(*world, plan.grid_hash, hashes, 0);
+  std::vector<std::string> hosts{host_name()};  // for the manifest: the host of each rank
+  if (world) boost::mpi::gather(*world, host_name(), hosts, 0);
   if (const int code = agree(world, [&] {
         for (std::size_t rank = 1; rank < hashes.size(); ++rank)
           if (hashes[rank] != hashes[0])
@@ -471,7 +486,8 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
         // After the refusals that need no lock (they leave no file behind), before the results
         // are read: a resumed file is read and rewritten under the lock.
         lock.acquire(o.output, host_name());
-        results.set_fingerprints(study_fingerprints(plan, *prepared.registry));  // what the rows depend on, stored with them
+        const std::vector<Fingerprint> fingerprints = study_fingerprints(plan, *prepared.registry);
+        results.set_fingerprints(fingerprints);  // what the rows depend on, stored with them
         if (exists && o.resume) {
           const StudyResults::Rerun rerun = results.load(o.output, o.rerun_changed);
           for (const std::string& note : results.notes()) print_line("kappa study: note: " + note);
@@ -481,6 +497,7 @@ int run_ranks(int argc, char** argv, const boost::mpi::communicator* world) {
             print_line("kappa study: --rerun-changed: " + std::to_string(rerun.dropped) + " task" + (rerun.dropped == 1 ? "" : "s") +
                        " of " + o.output + " run again");
         }
+        results.set_manifest(study_manifest(argc, argv, started, *prepared.registry, fingerprints, hosts, exists && o.resume ? o.output : ""));
         if (o.retry_failed) {
           const std::size_t dropped = results.forget({Status::failed, Status::crashed});
           print_line("kappa study: --retry-failed: " + std::to_string(dropped) + " failed or crashed task" + (dropped == 1 ? "" : "s") +

@@ -4,6 +4,10 @@
 #include <iomanip>
 #include <sstream>
 
+#include "kappa/error.hpp"
+
+#include "study/manifest.hpp"
+#include "study/root_attributes.hpp"
 #include "svg_plot.hpp"
 
 namespace kappa::cli {
@@ -48,6 +52,24 @@ std::string base64(const std::string& bytes) {
     encoded += '=';
   }
   return encoded;
+}
+
+HtmlSection manifest_section(const std::string& file, const std::string& grid_text) {
+  const auto shortened = [](const std::string& value) { return value.size() > 400 ? value.substr(0, 400) + " ..." : value; };
+  HtmlSection section{"Manifest", "What made the results file: its manifest (build, libraries, plugins, data, command line, times) "
+                      "and its root attributes, as recorded.", {}, {}, grid_text};
+  ReportTable manifest{"manifest of " + file, {"key", "value"}, 2, {}};
+  try {
+    for (const auto& [key, value] : read_manifest(file)) manifest.rows.push_back({key, shortened(value)});
+  } catch (const InputError& error) {
+    section.text += "\n" + std::string(error.what()) + ".";
+  }
+  if (!manifest.rows.empty()) section.tables.push_back(std::move(manifest));
+  ReportTable attributes{"attributes of " + file, {"attribute", "value"}, 2, {}};
+  for (const auto& [name, value] : read_root_attributes(file))
+    if (name != "grid_text") attributes.rows.push_back({name, shortened(value)});
+  section.tables.push_back(std::move(attributes));
+  return section;
 }
 
 std::string render_html(const HtmlPage& page) {

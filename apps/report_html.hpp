@@ -33,6 +33,11 @@ struct HtmlPage {
   std::vector<HtmlSection> sections;
 };
 
+// The page's manifest section of a results file: its manifest group (study/manifest.hpp; a note
+// when it has none), its root attributes (grid_text shown preformatted, long values cut at 400
+// characters) and the grid text. Throws InputError like read_root_attributes.
+HtmlSection manifest_section(const std::string& file, const std::string& grid_text);
+
 std::string render_html(const HtmlPage& page);
 
 // RFC 4648 base64, for the data URIs.

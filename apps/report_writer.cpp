@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "study/grid.hpp"
 #include "study/schema.hpp"
 
 namespace kappa::cli {
@@ -22,7 +23,9 @@ struct Row {
   double predicted_iterations = arma::datum::nan;  // optimizer rows with a prediction only
   bool predicted_is_bound = false;
   std::string prediction;
-  double data_passes = 0;
+  double data_passes = 0;   // all of them, set-up included (the table's "passes")
+  double setup_passes = 0;  // before the report of iteration 0: epochs = data_passes - setup_passes
+  double lr_used = arma::datum::nan;
   double seconds = 0;
   real grad_norm = 0;  // of the objective the optimizers see (solver coordinates), for every row
   Evaluation evaluation;
@@ -72,6 +75,8 @@ Row run_row(const SolveRun& run) {
   row.predicted_is_bound = run.predicted_is_bound;
   row.prediction = run.prediction;
   row.data_passes = result.data_passes;
+  row.setup_passes = result.setup_passes;
+  row.lr_used = run.lr_used;
   row.seconds = result.seconds;
   row.grad_norm = result.grad_norm;
   row.evaluation = result.evaluation;
@@ -283,7 +288,7 @@ std::string json_trace(const std::vector<TracePoint>* trace) {
   if (trace)
     for (const TracePoint& point : *trace) {
       out << (first_point ? "" : ", ") << "{\"iteration\": " << point.iteration << ", \"seconds\": " << json_number(point.seconds)
-          << ", \"data_passes\": " << json_number(point.data_passes) << ", \"loss\": " << json_number(point.loss)
+          << ", \"epochs\": " << json_number(point.data_passes) << ", \"loss\": " << json_number(point.loss)
           << ", \"grad_norm\": " << json_number(point.grad_norm)
           << ", \"relative_weight_error\": " << json_number(point.relative_weight_error) << "}";
       first_point = false;
@@ -299,19 +304,35 @@ std::string json_predicted(double predicted) {
   return json_number(predicted);
 }
 
+// The key of a quantity the study's results have too: its column name (study/schema.hpp).
+template <class T>
+std::string key(T TaskOutcome::*member) {
+  return json_string(column_name(member));
+}
+
 std::string json_row(const Row& row) {
   const Evaluation& e = row.evaluation;
   std::ostringstream out;
-  out << "{\"method\": " << json_string(row.method) << ", \"status\": " << json_string(row.status)
-      << ", \"message\": " << json_string(row.message) << ", \"params\": " << json_params(row.params)
-      << ", \"iterations\": " << row.iterations << ", \"predicted_iterations\": " << json_predicted(row.predicted_iterations) << ", \"predicted_is_bound\": " << json_bool(row.predicted_is_bound)
-      << ", \"prediction\": " << json_string(row.prediction) << ", \"data_passes\": " << json_number(row.data_passes)
-      << ", \"seconds\": " << json_number(row.seconds) << ", \"train_loss\": " << json_number(e.train_loss)
-      << ", \"loss_gap\": " << json_number(e.loss_gap) << ", \"grad_norm\": " << json_number(row.grad_norm)
-      << ", \"relative_weight_error\": " << json_number(e.relative_weight_error)
-      << ", \"relative_weight_error_range\": " << json_number(e.relative_weight_error_range)
-      << ", \"weight_norm\": " << json_number(e.weight_norm) << ", \"test_mae\": " << json_number(e.test_mae)
-      << ", \"test_rmse\": " << json_number(e.test_rmse);
+  out << "{" << json_string(column_name(PlanColumn::optimizer)) << ": " << json_string(row.method)
+      << ", " << key(&TaskOutcome::status) << ": " << json_string(row.status)
+      << ", " << key(&TaskOutcome::message) << ": " << json_string(row.message)
+      << ", " << json_string(column_name(PlanColumn::params)) << ": " << json_params(row.params)
+      << ", " << key(&TaskOutcome::iterations) << ": " << row.iterations
+      << ", " << key(&TaskOutcome::predicted_iterations) << ": " << json_predicted(row.predicted_iterations)
+      << ", \"predicted_is_bound\": " << json_bool(row.predicted_is_bound)
+      << ", \"prediction\": " << json_string(row.prediction)
+      << ", " << key(&TaskOutcome::epochs) << ": " << json_number(row.data_passes - row.setup_passes)
+      << ", " << key(&TaskOutcome::setup_epochs) << ": " << json_number(row.setup_passes)
+      << ", " << key(&TaskOutcome::lr_used) << ": " << json_number(row.lr_used)
+      << ", " << key(&TaskOutcome::seconds) << ": " << json_number(row.seconds)
+      << ", " << key(&TaskOutcome::final_loss) << ": " << json_number(e.train_loss)
+      << ", " << key(&TaskOutcome::loss_gap) << ": " << json_number(e.loss_gap)
+      << ", " << key(&TaskOutcome::grad_norm) << ": " << json_number(row.grad_norm)
+      << ", " << key(&TaskOutcome::relative_weight_error) << ": " << json_number(e.relative_weight_error)
+      << ", " << key(&TaskOutcome::relative_weight_error_range) << ": " << json_number(e.relative_weight_error_range)
+      << ", " << key(&TaskOutcome::weight_norm) << ": " << json_number(e.weight_norm)
+      << ", " << key(&TaskOutcome::test_mae) << ": " << json_number(e.test_mae)
+      << ", " << key(&TaskOutcome::test_rmse) << ": " << json_number(e.test_rmse);
   if (row.reference)
     out << ", \"residual_norm\": " << json_number(row.residual_norm)
         << ", \"normal_residual_norm\": " << json_number(row.normal_residual_norm);
@@ -332,46 +353,50 @@ struct CsvColumn {
   std::function<std::string(const Row&, const SolveReport&)> value;
 };
 
-std::string exact(double value) { return number(value, "%.17g"); }
+// As the study's CSV writes them (csv_cell): reals that read back as floats, "" for empty text.
+std::string exact(double value) { return csv_cell(Cell(value)); }
+std::string csv_text(const std::string& value) { return csv_cell(Cell(value)); }
 
 const std::vector<CsvColumn>& csv_columns() {
   using R = const Row&;
   using S = const SolveReport&;
   const auto setup = [](S report) -> const ExperimentSetup& { return report.experiment->setup(); };
   static const std::vector<CsvColumn> columns = {
-      {"method", [](R row, S) { return csv_field(row.method); }},
-      {"status", [](R row, S) { return row.status; }},
-      {"message", [](R row, S) { return csv_field(row.message); }},
-      {"iterations", [](R row, S) { return std::to_string(row.iterations); }},
-      {"predicted_iterations", [](R row, S) { return std::isnan(row.predicted_iterations) ? std::string() : exact(row.predicted_iterations); }},
-      {"data_passes", [](R row, S) { return exact(row.data_passes); }},
-      {"seconds", [](R row, S) { return number(row.seconds, "%.6g"); }},
-      {"train_loss", [](R row, S) { return exact(row.evaluation.train_loss); }},
-      {"loss_gap", [](R row, S) { return exact(row.evaluation.loss_gap); }},
-      {"grad_norm", [](R row, S) { return exact(row.grad_norm); }},
-      {"relative_weight_error", [](R row, S) { return exact(row.evaluation.relative_weight_error); }},
-      {"relative_weight_error_range", [](R row, S) { return exact(row.evaluation.relative_weight_error_range); }},
-      {"weight_norm", [](R row, S) { return exact(row.evaluation.weight_norm); }},
-      {"test_mae", [](R row, S) { return exact(row.evaluation.test_mae); }},
-      {"test_rmse", [](R row, S) { return exact(row.evaluation.test_rmse); }},
+      {column_name(PlanColumn::optimizer), [](R row, S) { return csv_field(row.method); }},
+      {column_name(&TaskOutcome::status), [](R row, S) { return row.status; }},
+      {column_name(&TaskOutcome::message), [](R row, S) { return csv_text(row.message); }},
+      {column_name(&TaskOutcome::iterations), [](R row, S) { return std::to_string(row.iterations); }},
+      {column_name(&TaskOutcome::predicted_iterations), [](R row, S) { return exact(row.predicted_iterations); }},
+      {column_name(&TaskOutcome::epochs), [](R row, S) { return exact(row.data_passes - row.setup_passes); }},
+      {column_name(&TaskOutcome::setup_epochs), [](R row, S) { return exact(row.setup_passes); }},
+      {column_name(&TaskOutcome::lr_used), [](R row, S) { return exact(row.lr_used); }},
+      {column_name(&TaskOutcome::seconds), [](R row, S) { return exact(row.seconds); }},
+      {column_name(&TaskOutcome::final_loss), [](R row, S) { return exact(row.evaluation.train_loss); }},
+      {column_name(&TaskOutcome::loss_gap), [](R row, S) { return exact(row.evaluation.loss_gap); }},
+      {column_name(&TaskOutcome::grad_norm), [](R row, S) { return exact(row.grad_norm); }},
+      {column_name(&TaskOutcome::relative_weight_error), [](R row, S) { return exact(row.evaluation.relative_weight_error); }},
+      {column_name(&TaskOutcome::relative_weight_error_range), [](R row, S) { return exact(row.evaluation.relative_weight_error_range); }},
+      {column_name(&TaskOutcome::weight_norm), [](R row, S) { return exact(row.evaluation.weight_norm); }},
+      {column_name(&TaskOutcome::test_mae), [](R row, S) { return exact(row.evaluation.test_mae); }},
+      {column_name(&TaskOutcome::test_rmse), [](R row, S) { return exact(row.evaluation.test_rmse); }},
       {"residual_norm", [](R row, S) { return exact(row.residual_norm); }},
       {"normal_residual_norm", [](R row, S) { return exact(row.normal_residual_norm); }},
       {"loss", [setup](R, S report) { return to_string(setup(report).loss.kind); }},
       {"huber_delta", [setup](R, S report) { return exact(setup(report).loss.huber_delta); }},
       {"ridge", [setup](R, S report) { return exact(setup(report).loss.ridge); }},
       {"intercept", [setup](R, S report) { return std::string(setup(report).loss.intercept ? "true" : "false"); }},
-      {"preconditioner", [setup](R, S report) { return csv_field(setup(report).preconditioner); }},
+      {"preconditioner", [setup](R, S report) { return csv_text(setup(report).preconditioner); }},
       {"reference", [setup](R, S report) { return to_string(setup(report).reference_method); }},
       {"formulation", [setup](R, S report) { return to_string(setup(report).formulation); }},
       {"precision", [setup](R, S report) { return to_string(setup(report).precision); }},
-      {"data", [](R, S report) { return csv_field(report.experiment->data().source); }},
+      {"data", [](R, S report) { return csv_text(report.experiment->data().source); }},
       {"max_iterations", [](R, S report) { return std::to_string(report.controls.max_iterations); }},
       {"max_epochs", [](R, S report) { return exact(report.controls.max_epochs); }},
       {"run_seed", [](R, S report) { return std::to_string(report.controls.seed); }},
       {"grad_tol", [](R, S report) { return exact(report.controls.grad_tol); }},
       {"loss_tol", [](R, S report) { return exact(report.controls.loss_tol); }},
       {"time_limit", [](R, S report) { return exact(report.controls.time_limit); }},
-      {"params", [](R row, S) { return csv_field(params_text(row.params)); }},
+      {"params", [](R row, S) { return csv_text(params_text(row.params)); }},
   };
   return columns;
 }

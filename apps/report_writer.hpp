@@ -21,6 +21,7 @@ struct SolveRun {
   double predicted_iterations = arma::datum::nan;
   bool predicted_is_bound = false;  // a worst-case bound (CG, accelerated): shown as "<=N"
   std::string prediction;
+  double lr_used = arma::datum::nan;  // the step size it used (used_step_size)
 };
 
 struct SolveReport {

@@ -132,7 +132,7 @@ def kappa_solve(kappa, data, optimizer, settings, updates, seed, work):
         command += ["--set", setting]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
     with open(out) as f:
-        rows = [row for row in json.load(f)["rows"] if row["method"] == optimizer]
+        rows = [row for row in json.load(f)["rows"] if row["optimizer"] == optimizer]
     if len(rows) != 1 or rows[0]["status"] != "max-iterations" or rows[0]["iterations"] != updates:
         sys.exit(f"vs_torch: kappa solve {optimizer}: unexpected run {rows}")
     return rows[0]

@@ -155,7 +155,7 @@ def main():
     rows = [
         ("state n_iter (kappa's iterations)", reference["n_iter"], row["iterations"]),
         ("updates of w", reference["updates"], ""),
-        ("func_evals (kappa: data passes)", reference["func_evals"], f"{row['data_passes']:g}"),
+        ("func_evals (kappa: data passes)", reference["func_evals"], f"{row['epochs'] + row['setup_epochs']:g}"),
         ("n_iter after step 1", first_n_iter, kappa_first_n_iter),
         ("rule ending step 1", rule_names.get(first_rule, first_rule),
          rule_names.get(next((r for r, t in RULE_TEXT.items() if row_first["message"].startswith(t)), "?"), "?")),

@@ -82,14 +82,20 @@ ColumnType column_type_of(ParamType type) {
   return ColumnType::text;
 }
 
-// A normalized value as a cell of a column of `type`.
+// A normalized value as a cell of a column of `type`; a keyword (not a number) in a real
+// column is NaN.
 Cell cell_of(ColumnType type, const std::string& normalized_text) {
   switch (type) {
     case ColumnType::integer:
       if (normalized_text == "true") return 1LL;
       if (normalized_text == "false") return 0LL;
       return parse_integer(normalized_text, "value");
-    case ColumnType::real: return parse_real(normalized_text, "value");
+    case ColumnType::real:
+      try {
+        return parse_real(normalized_text, "value");
+      } catch (const InputError&) {
+        return arma::datum::nan;  // a keyword (validated before)
+      }
     case ColumnType::text: return normalized_text;
   }
   return normalized_text;
@@ -192,6 +198,23 @@ bool valid_key(const std::string& key) {
   });
 }
 
+// Where a line's comment starts: the first '#' outside a quoted value (a value that starts with
+// a double quote after '=' or a blank runs to the next double quote; split_values reads it so).
+std::size_t comment_start(const std::string& line) {
+  bool quoted = false;
+  for (std::size_t at = 0; at < line.size(); ++at) {
+    const char c = line[at];
+    if (quoted) {
+      quoted = c != '"';
+    } else if (c == '#') {
+      return at;
+    } else if (c == '"' && at > 0 && (line[at - 1] == '=' || line[at - 1] == ' ' || line[at - 1] == '\t')) {
+      quoted = true;
+    }
+  }
+  return std::string::npos;
+}
+
 [[noreturn]] void fail_line(const std::string& name, int line, const std::string& reason) {
   throw InputError(name + ":" + std::to_string(line) + ": " + reason);
 }
@@ -236,6 +259,10 @@ struct Key {
   std::vector<std::string> normalized;  // one per value
   ColumnType column = ColumnType::text;
   std::size_t column_index = 0;  // in plan.columns (settings and extra columns)
+  // A numeric parameter with a keyword value (lr = auto 1e-3): its column is NaN there and a
+  // text column NAME_spec (kSpecSuffix) holds every value as normalized ("auto", "0.001").
+  bool spec = false;
+  std::size_t spec_index = 0;
 };
 
 // What a grid point with a run seed expands to. Built during planning (to validate, deduplicate
@@ -297,6 +324,9 @@ class Planner : public StudyTaskSource {
   std::vector<Key> keys_;
   long repeats_ = 1;
   long long seed_ = 0;
+  // max_epochs without max_iterations: the epochs are the budget, no iteration cap (as kappa
+  // solve --max-epochs without --max-iterations).
+  bool lift_iterations_ = false;
   std::vector<ColumnSpec> columns_;
   std::vector<std::vector<std::size_t>> dimensions_;  // each: the keys_ varying together
   std::vector<std::string> zip_of_key_;               // per keys_ index
@@ -345,9 +375,14 @@ void Planner::check_setting(Key& key) {
   }
 }
 
-// Each value is validated alone against the schema of every optimizer it applies to.
+// Each value is validated alone against the schema of every optimizer it applies to. The column
+// is numeric when the parameter is a number for each of them: int64 when it is an integer of
+// every optimizer of the grid (it applies to every row) and no value is a keyword, else float64
+// (NaN for a keyword, whose text goes to NAME_spec); text for a choice or boolean.
 void Planner::check_parameter(Key& key, const std::vector<std::string>& optimizers) {
   bool all_real = true;
+  bool all_integer = optimizers.size() == optimizer_names_.size();
+  bool keyword = false;
   for (std::size_t i = 0; i < key.entry->values.size(); ++i) {
     const std::string& value = key.entry->values[i];
     std::string normal;
@@ -360,11 +395,13 @@ void Planner::check_parameter(Key& key, const std::vector<std::string>& optimize
         fail_key(*key.entry, i, error.what());
       }
       if (spec->type != ParamType::real && spec->type != ParamType::integer) all_real = false;
-      if (!spec->keyword.empty() && value == spec->keyword) all_real = false;
+      if (spec->type != ParamType::integer) all_integer = false;
+      if (!spec->keyword.empty() && value == spec->keyword) keyword = true;
     }
     key.normalized.push_back(normal);
   }
-  key.column = all_real ? ColumnType::real : ColumnType::text;
+  key.column = !all_real ? ColumnType::text : all_integer && !keyword ? ColumnType::integer : ColumnType::real;
+  key.spec = all_real && keyword;
 }
 
 void Planner::classify(const GridEntry& entry) {
@@ -474,6 +511,10 @@ void Planner::make_columns() {
     } else if (key.kind == KeyKind::synthetic_key || key.kind == KeyKind::parameter || key.kind == KeyKind::qualified_parameter) {
       key.column_index = columns_.size();
       columns_.push_back({key.entry->key, key.column});
+      if (key.spec) {
+        key.spec_index = columns_.size();
+        columns_.push_back({key.entry->key + kSpecSuffix, ColumnType::text});
+      }
     }
   }
 }
@@ -541,6 +582,12 @@ std::string with_spec_key(const std::string& spec, const std::string& key, const
   return join(items, ",");
 }
 
+// The cells of an optimizer parameter's value: its column, and NAME_spec if it has one.
+void set_parameter_cells(const Key& key, std::size_t value, std::vector<Cell>& cells) {
+  cells[key.column_index] = cell_of(key.column, key.normalized[value]);
+  if (key.spec) cells[key.spec_index] = key.normalized[value];
+}
+
 // `point` numbers the grid points with their repeats in product order: the odometer over the
 // dimensions, the last one fastest, repeats innermost.
 Described Planner::describe_point(std::uint64_t point) const {
@@ -595,17 +642,19 @@ Described Planner::describe_point(std::uint64_t point) const {
     if (key.kind == KeyKind::qualified_parameter && key.target == optimizer) {
       raw[key.parameter] = key.entry->values[chosen_values[i]];
       qualified.insert(key.parameter);
-      cells[key.column_index] = cell_of(key.column, key.normalized[chosen_values[i]]);
+      set_parameter_cells(key, chosen_values[i], cells);
     }
   }
   for (std::size_t i = 0; i < chosen_keys.size(); ++i) {
     const Key& key = *chosen_keys[i];
     if (key.kind == KeyKind::parameter && !qualified.count(key.parameter) && param_spec(optimizer, key.parameter)) {
       raw[key.parameter] = key.entry->values[chosen_values[i]];
-      cells[key.column_index] = cell_of(key.column, key.normalized[chosen_values[i]]);
+      set_parameter_cells(key, chosen_values[i], cells);
     }
   }
   controls.seed = static_cast<std::uint64_t>(seed_ + repeat);
+  const bool lifted = lift_iterations_ && controls.max_epochs > 0;
+  if (lifted) controls.max_iterations = std::numeric_limits<long>::max();
 
   // Canonical texts: the problem, then the run. Settings that do not apply are left out.
   std::string problem_text = (problem.data_file.empty() ? "synthetic=" : "file=") + problem.data + "\n";
@@ -614,6 +663,7 @@ Described Planner::describe_point(std::uint64_t point) const {
     std::string value = normalized(setting.type, setting.default_value);
     for (std::size_t i = 0; i < chosen_keys.size(); ++i)
       if (chosen_keys[i]->setting == &setting) value = chosen_keys[i]->normalized[chosen_values[i]];
+    if (lifted && setting.name == "max_iterations") value = std::to_string(controls.max_iterations);
     if (setting.applies && !setting.applies(problem)) continue;
     if (!setting.keyed_only_when_changed || value != normalized(setting.type, setting.default_value))
       (setting.of_problem ? problem_text : run_text) += setting.name + "=" + value + "\n";
@@ -774,6 +824,7 @@ StudyPlan Planner::plan(std::shared_ptr<const Planner> self) {
       fail_key(*key.entry, 0, "needs synthetic specs ('synthetic = kind=...')");
   make_columns();
   make_dimensions();
+  lift_iterations_ = find_entry("max_epochs") != nullptr && find_entry("max_iterations") == nullptr;
 
   StudyPlan plan;
   plan.grid_name = grid_.name;
@@ -810,6 +861,17 @@ std::string cell_text(const Cell& cell) {
   return std::get<std::string>(cell);
 }
 
+std::string csv_cell(const Cell& cell) {
+  if (const auto* number = std::get_if<double>(&cell)) {
+    std::string text = cell_text(cell);
+    if (std::isinf(*number)) return *number > 0 ? "inf" : "-inf";
+    if (text.find_first_of(".en") == std::string::npos) text += ".0";
+    return text;
+  }
+  if (const auto* text = std::get_if<std::string>(&cell)) return text->empty() ? "\"\"" : csv_field(*text);
+  return cell_text(cell);
+}
+
 GridFile parse_grid(const std::string& text, const std::string& name, const std::string& directory) {
   GridFile grid;
   grid.name = name;
@@ -833,7 +895,7 @@ GridFile parse_grid(const std::string& text, const std::string& name, const std:
   int number = 0;
   while (std::getline(lines, line)) {
     ++number;
-    const std::size_t comment = line.find('#');
+    const std::size_t comment = comment_start(line);
     const std::string content = trim(comment == std::string::npos ? line : line.substr(0, comment));
     if (content.empty()) continue;
     if (content.front() == '[') {

@@ -265,5 +265,9 @@ std::string key_text(std::uint64_t key);
 
 // The text of a cell for messages, CSV and dry runs (reals in shortest round-trip form).
 std::string cell_text(const Cell& cell);
+// A cell as one CSV field that reads back with its column's type (pandas, docs/study.md): a
+// real always with a decimal point or an exponent (0.0, 1e+10, nan, inf), an empty text as "",
+// other text as csv_field.
+std::string csv_cell(const Cell& cell);
 
 }  // namespace kappa

@@ -610,6 +610,7 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) {
     h5.integer_attribute(root, "row_count", static_cast<long long>(count));
     h5.integer_attribute(root, "complete", count == plan_->tasks.size() ? 1 : 0);
     h5.text_attribute(root, "journal_id", key_text(journal_id));
+    if (!manifest_.empty()) write_manifest(root, manifest_, "results file '" + file + "'");
     std::vector<std::string> axis_names;
     const hid_t axes = h5.group("axes");
     for (const StudyAxis& axis : plan_->axes) {
@@ -668,7 +669,7 @@ void StudyResults::write(const std::string& file, const std::string& csv_file) {
       std::vector<Cell> cells = plan_cells_of(task, row);
       const std::vector<Cell> outcome = outcome_cells(row);
       cells.insert(cells.end(), outcome.begin(), outcome.end());
-      for (const Cell& cell : cells) csv << csv_field(cell_text(cell)) << ',';
+      for (const Cell& cell : cells) csv << csv_cell(cell) << ',';
       csv << trace_start[line] << ',' << trace_length[line] << '\n';
       ++line;
       for (std::size_t c = 0; c < columns_.size(); ++c) {

@@ -29,6 +29,7 @@
 #include "study/fingerprint.hpp"
 #include "study/grid.hpp"
 #include "study/journal.hpp"
+#include "study/manifest.hpp"
 #include "study/schema.hpp"
 
 namespace kappa {
@@ -131,6 +132,9 @@ class StudyResults {
   // What the study's results depend on now (study_fingerprints): written to the file by every
   // write and compared by load. Without a call, nothing is written and nothing compared.
   void set_fingerprints(std::vector<Fingerprint> fingerprints);
+  // The session's manifest (study/manifest.hpp), written by every write() as the group
+  // "manifest" with its end_time; without a call, none is written.
+  void set_manifest(ManifestEntries manifest) { manifest_ = std::move(manifest); }
 
   // Consolidates: writes the HDF5 file (with a new journal_id) and the CSV summary, each to
   // "<name>.tmp" renamed into place, then a fresh journal of that id. The
@@ -178,6 +182,7 @@ class StudyResults {
   std::vector<std::string> notes_;
   bool has_fingerprints_ = false;
   std::vector<Fingerprint> fingerprints_;
+  ManifestEntries manifest_;
 };
 
 }  // namespace kappa

@@ -72,15 +72,38 @@ herr_t collect(hid_t location, const char* name, const H5A_info_t*, void* data) 
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> read_root_attributes(const std::string& file) {
+namespace {
+
+// The attributes of the object at `path` ("/" for the root) of `file`, holding hdf5_mutex().
+std::vector<std::pair<std::string, std::string>> read_attributes(const std::string& file, const std::string& path) {
   const std::lock_guard<std::mutex> lock(hdf5_mutex());
   const Closer handle{H5Fis_hdf5(file.c_str()) > 0 ? H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID, H5Fclose};
   if (handle.id < 0) throw InputError("results file '" + file + "': not an HDF5 file or cannot be read");
+  if (path != "/" && H5Lexists(handle.id, path.c_str(), H5P_DEFAULT) <= 0)
+    throw InputError("results file '" + file + "': has no group '" + path + "'");
+  const Closer object{path == "/" ? H5I_INVALID_HID : H5Gopen2(handle.id, path.c_str(), H5P_DEFAULT), H5Gclose};
+  const hid_t location = path == "/" ? handle.id : object.id;
+  if (location < 0) throw InputError("results file '" + file + "': its group '" + path + "' cannot be read");
+  // Creation order where the object tracks it (H5Aiterate2 fails on that index otherwise).
+  H5_index_t order = H5_INDEX_NAME;
+  if (path != "/") {
+    const Closer properties{H5Gget_create_plist(location), H5Pclose};
+    unsigned flags = 0;
+    if (properties.id >= 0 && H5Pget_attr_creation_order(properties.id, &flags) >= 0 && (flags & H5P_CRT_ORDER_INDEXED)) order = H5_INDEX_CRT_ORDER;
+  }
   std::vector<std::pair<std::string, std::string>> attributes;
   hsize_t position = 0;
-  if (H5Aiterate2(handle.id, H5_INDEX_NAME, H5_ITER_INC, &position, collect, &attributes) < 0)
-    throw InputError("results file '" + file + "': its attributes cannot be read");
+  if (H5Aiterate2(location, order, H5_ITER_INC, &position, collect, &attributes) < 0)
+    throw InputError("results file '" + file + "': the attributes of '" + path + "' cannot be read");
   return attributes;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_root_attributes(const std::string& file) { return read_attributes(file, "/"); }
+
+std::vector<std::pair<std::string, std::string>> read_group_attributes(const std::string& file, const std::string& group) {
+  return read_attributes(file, group);
 }
 
 }  // namespace kappa

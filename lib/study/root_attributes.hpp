@@ -13,4 +13,9 @@ namespace kappa {
 // as their elements separated by ", ". Throws InputError naming the file when it cannot be read.
 std::vector<std::pair<std::string, std::string>> read_root_attributes(const std::string& file);
 
+// The same for the attributes of the group `group` of the file, in their creation order when the
+// group tracks it (the manifest does), else in name order. Throws InputError naming the file when
+// it cannot be read or has no such group ("... has no group 'manifest'").
+std::vector<std::pair<std::string, std::string>> read_group_attributes(const std::string& file, const std::string& group);
+
 }  // namespace kappa

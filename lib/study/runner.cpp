@@ -132,7 +132,7 @@ TaskOutcome begin_outcome(const StudyPlan& plan, const StudyTask& task, long lon
   TaskOutcome outcome;
   outcome.task = task.index;
   outcome.key = task.key;
-  outcome.rank = rank;
+  outcome.mpi_rank = rank;
   outcome.host = host;
   outcome.method_class = to_string(plan.optimizers.theory(task.optimizer).method);  // what the plugin declared
   outcome.status = to_string(Status::failed);
@@ -147,7 +147,8 @@ TaskOutcome crashed_outcome(const StudyPlan& plan, std::size_t index, long long 
   outcome.status = to_string(Status::crashed);
   outcome.message = message;
   outcome.iterations = last.iteration;
-  outcome.epochs = last.data_passes;
+  outcome.epochs = last.data_passes;  // set-up included: the last report does not tell it apart
+  outcome.setup_epochs = arma::datum::nan;
   outcome.final_loss = last.loss;
   outcome.grad_norm = last.grad_norm;
   outcome.seconds = seconds;
@@ -160,7 +161,8 @@ void TaskRunner::record(const StudyTask& task, const PlannedOptimizer& optimizer
   outcome.status = to_string(result.status);
   outcome.message = result.message;
   outcome.iterations = result.iterations;
-  outcome.epochs = result.data_passes;
+  outcome.epochs = result.data_passes - result.setup_passes;
+  outcome.setup_epochs = result.setup_passes;
   outcome.seconds = result.seconds;
   outcome.final_loss = result.evaluation.train_loss;
   outcome.loss_gap = result.evaluation.loss_gap;
@@ -198,6 +200,17 @@ void TaskRunner::record(const StudyTask& task, const PlannedOptimizer& optimizer
     outcome.predicted_iterations = predicted();
   } catch (...) {
     outcome.predicted_iterations = arma::datum::nan;
+  }
+  // The step size used: an auto one resolved once per problem and parameters on this process.
+  const std::string& step = optimizer.theory.step_size;
+  if (optimizer.params.as_text().count(step) > 0 && optimizer.params.is_auto(step)) {
+    const std::string key = problem.key + "\n" + optimizer.canonical;
+    const auto found = auto_steps_.find(key);
+    outcome.lr_used = found != auto_steps_.end()
+                          ? found->second
+                          : auto_steps_.emplace(key, used_step_size(optimizer.params, step, experiment.solver_problem())).first->second;
+  } else {
+    outcome.lr_used = used_step_size(optimizer.params, step, experiment.solver_problem());
   }
 }
 

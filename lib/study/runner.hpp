@@ -106,6 +106,7 @@ class TaskRunner {
   const StudyPlan& plan_;
   ExperimentCache cache_;
   std::map<std::string, Spectrum> spectra_;  // by problem key: small (one value per dimension)
+  std::map<std::string, double> auto_steps_;  // lr=auto resolved, by problem key and parameters
   OptimizerInstances optimizers_{plan_.optimizers};  // the last few settings it ran
   long long rank_;
   std::string host_;

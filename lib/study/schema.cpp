@@ -28,7 +28,7 @@ static_assert(outcome_fields_are_consistent(), "kOutcomeFields: each line names 
 // ---------------------------------------------------------------------------------------------
 // Outcome messages: native-endian fields, strings as length + bytes.
 
-constexpr std::uint32_t kOutcomeMagic = 0x4b534f34;  // "KSO4": the kOutcomeFields of format version 4
+constexpr std::uint32_t kOutcomeMagic = 0x4b534f35;  // "KSO5": the kOutcomeFields of format version 5
 
 using Writer = ByteWriter;
 

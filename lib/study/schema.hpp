@@ -29,7 +29,9 @@ namespace kappa {
 // Version of the results file layout (the columns below, their order and types, docs/study.md).
 // --resume and kappa report refuse a file of another version. 2: the column method_class.
 // 3: the column relative_weight_error_range. 4: the columns lockstep_size, shared_epochs.
-constexpr int kStudyFormatVersion = 4;
+// 5: numeric parameter columns (NaN for a keyword, its text in NAME_spec), the columns
+// setup_epochs and lr_used, epochs without the set-up passes, rank renamed mpi_rank.
+constexpr int kStudyFormatVersion = 5;
 
 // Column types of the results table: int64, float64 (NaN = not applicable), UTF-8 text.
 enum class ColumnType { integer, real, text };
@@ -69,6 +71,9 @@ inline constexpr PlanField kPlanFields[] = {
     {PlanColumn::params, "params", ColumnType::text, "every parameter of the optimizer: lr=0.001;beta1=0.9 (defaults included)"},
 };
 inline constexpr PlanColumn kSettingsAfter = PlanColumn::data;
+// The suffix of the text column beside a numeric parameter column that has a keyword value
+// (sgd.lr = auto 1e-3: sgd.lr is float64, NaN for auto, and sgd.lr_spec holds "auto", "0.001").
+inline constexpr const char* kSpecSuffix = "_spec";
 
 constexpr bool plan_fields_in_enum_order() {
   for (std::size_t c = 0; c < std::size(kPlanFields); ++c)
@@ -87,7 +92,8 @@ struct TaskOutcome {
   std::string status;   // to_string(Status); compared through parse_status
   std::string message;
   long long iterations = 0;
-  double epochs = 0;
+  double epochs = 0;        // the run's own passes: after its report of iteration 0
+  double setup_epochs = 0;  // the passes before it (lr=auto's Lanczos steps, the start's evaluation)
   double seconds = 0;
   double setup_seconds = 0;
   double final_loss = arma::datum::nan;
@@ -99,11 +105,12 @@ struct TaskOutcome {
   double test_mae = arma::datum::nan;
   double test_rmse = arma::datum::nan;
   double predicted_iterations = arma::datum::nan;
+  double lr_used = arma::datum::nan;  // the step size the run used (lr, or what lr=auto resolved to)
   std::string method_class;  // to_string(MethodClass) the optimizer declares
   long long samples = 0;
   long long features = 0;
   double condition_number = arma::datum::nan;
-  long long rank = 0;
+  long long mpi_rank = 0;
   std::string host;
   long long lockstep_size = 1;                  // runs that shared this run's passes (1: alone)
   double shared_epochs = arma::datum::nan;      // the passes they made together; NaN alone
@@ -148,7 +155,9 @@ inline constexpr OutcomeField kOutcomeFields[] = {
     field("status", &TaskOutcome::status, "to_string(Status): converged-gradient, converged-loss, ..., diverged, failed"),
     field("message", &TaskOutcome::message, "why a task failed or diverged; problem cannot be built: <reason> for a missing file"),
     field("iterations", &TaskOutcome::iterations, "last reported iteration"),
-    field("epochs", &TaskOutcome::epochs, "data passes (the problem's work counter)"),
+    field("epochs", &TaskOutcome::epochs, "data passes of the run after its report of iteration 0 (what max_epochs limits)"),
+    field("setup_epochs", &TaskOutcome::setup_epochs,
+          "data passes before the report of iteration 0: lr=auto's Lanczos steps and the evaluation of w_0; NaN for a crashed run"),
     field("seconds", &TaskOutcome::seconds, "wall time of the optimizer run, s"),
     field("setup_seconds", &TaskOutcome::setup_seconds, "time this task spent building its problem, s (0 when cached)"),
     field("final_loss", &TaskOutcome::final_loss, "f(w) of the original problem, with the ridge term"),
@@ -162,11 +171,13 @@ inline constexpr OutcomeField kOutcomeFields[] = {
     field("test_rmse", &TaskOutcome::test_rmse, "root mean squared error on the test part (NaN without one)"),
     field("predicted_iterations", &TaskOutcome::predicted_iterations, "theory's iterations to reach grad_tol; NaN: none, inf: no convergence"),
     field("method_class", &TaskOutcome::method_class, "to_string(MethodClass) the optimizer declares (OptimizerInfo::theory)"),
+    field("lr_used", &TaskOutcome::lr_used,
+          "the base step size the run used, in solver coordinates: lr as given, or what lr=auto resolved to (1/L, 1/L_b for minibatches); NaN without one"),
     field("samples", &TaskOutcome::samples, "n"),
     field("features", &TaskOutcome::features, "number of weights, with the intercept"),
     field("condition_number", &TaskOutcome::condition_number,
           "sigma_max / sigma_min of the system the svd reference solved (l2 regression); inf when rank-deficient (numerical_rank)"),
-    field("rank", &TaskOutcome::rank, "MPI rank that ran the task"),
+    field("mpi_rank", &TaskOutcome::mpi_rank, "MPI rank (process) that ran the task; not a matrix rank"),
     field("host", &TaskOutcome::host, "host that ran the task"),
     field("lockstep_size", &TaskOutcome::lockstep_size, "runs of its lockstep group that shared its passes over the data, itself included (1: alone)"),
     field("shared_epochs", &TaskOutcome::shared_epochs,

@@ -1,12 +1,20 @@
 #!/usr/bin/python3
-"""PNG figures, or the report's aggregates as text, from the results file of `kappa study`.
+"""PNG figures that say which combinations reach w*, or the report's aggregates as text, from
+the results file of `kappa study`.
 
-  plot_study.py RESULTS.h5 --curves                       convergence curves, one panel per optimizer
-  plot_study.py RESULTS.h5 --heatmap synthetic.cond sgd.batch_size
-                                                          median final metric over two axes, per optimizer
-  plot_study.py RESULTS.h5 --table [--by AXIS]...         what `kappa report` aggregates, tab-separated
-  options: --metric COLUMN (relative_weight_error), --color-by AXIS (curves), --where KEY=VALUE
-           (keep only those tasks; repeatable), --out DIR (default: beside the results file)
+  plot_study.py RESULTS.h5                  the default: which optimizer, formulation and
+                                            preconditioner reach --target (rel_w_err<=1e-6):
+                                            profiles.png, curves_relative_weight_error.png and
+                                            heatmap_formulation+preconditioner_optimizer_share.png
+  plot_study.py RESULTS.h5 --profiles       performance and data profiles of `kappa report --profiles`
+  plot_study.py RESULTS.h5 --curves         median and quartiles per optimizer, status at every run's end
+  plot_study.py RESULTS.h5 --heatmap sgd.lr sgd.batch_size [--agg share|min|median]
+                                            share of the tasks reaching the target over two axes
+  plot_study.py RESULTS.h5 --table [--by AXIS]...   what `kappa report` aggregates, tab-separated
+  options: --target METRIC<=VALUE (rel_w_err<=1e-6), --metric COLUMN (relative_weight_error),
+           --color-by AXIS, --facet AXIS (curves), --where KEY=VALUE (keep only those tasks;
+           repeatable), --kappa PATH (profiles), --csv (the numbers of each figure beside it),
+           --out DIR (created if missing; default: beside the results file)
 
 Which tasks --where keeps (KEY=VALUE: numbers compared as numbers only in numeric columns, text
 as the file stores it; several --where must all hold), which columns are axes, how an axis's
@@ -16,15 +24,24 @@ rules of `kappa report`, written once in docs/report-semantics.md and implemente
 section "The report's rules". tests/report/semantics_test.py checks that `--table` prints the
 same groups, counts and medians as `kappa report` for the same --where, --by and --metric.
 
-Curves: every task's trace (metric against data passes, log-log), coloured by the value of one
-axis. Heatmaps: the median over the tasks of each cell (repeats and the axes not shown) of the
-final value of the metric, log colour scale, the value written in each cell. --table: one line
+Profiles: kappa report computes them (`kappa report --profiles --profiles-csv`, run with --kappa,
+else $KAPPA, else build/bin/kappa of this tree or PREFIX/bin/kappa, else kappa on the PATH), so
+there is one definition; this script draws the performance profile (Dolan and More 2002) and the
+data profile (More and Wild 2009) through every step of its CSV. Curves: one panel per
+formulation x preconditioner (--facet; A+B combines axes), per optimizer (--color-by) the median
+and the 25-75 % band over its tasks of the trace metric against data passes (each task's last
+trace value at or before 40 log-spaced points, as kappa report's page), a marker by status at the
+end of every run, no line for one-step methods (direct). Heatmaps: per cell, the share of its
+tasks reaching the target (the report's rule: a trace point of relative_weight_error <= VALUE,
+never a failed or diverged task), or the min or median final --metric (log scale, the target
+marked on the colour bar); one panel when an axis is the optimizer, else one per optimizer to
+which both axes apply. --table: one line
 per aggregate (docs/report-semantics.md, "plot_study.py --table"), no figure. Needs the system
 python3 with python3-numpy and python3-h5py, and python3-matplotlib for the figures
 (docs/studies-howto.md). A mistake is one line on stderr: exit 2 for a usage mistake (unknown
-option, the same axis twice in --heatmap, a --where without '='), 1 for the others (missing
-file, not a results file, unknown axis, no task matching --where); no figure is left behind by
-a run that fails.
+option, the same axis twice in --heatmap, a --where without '=', a --target without '<='), 1
+for the others (missing file, not a results file, unknown axis, no task matching --where, no
+kappa for the profiles); no figure, and no --out it created, is left behind by a run that fails.
 """
 
 import argparse
@@ -34,7 +51,7 @@ import re
 import sys
 
 FORMAT = "kappa study results"
-FORMAT_VERSION = 4  # kStudyFormatVersion (lib/study/schema.hpp)
+FORMAT_VERSION = 5  # kStudyFormatVersion (lib/study/schema.hpp)
 TRACE_METRICS = ("relative_weight_error", "loss", "grad_norm")
 
 
@@ -144,6 +161,16 @@ def column_of_key(key):
     return DATA_COLUMN if key == SYNTHETIC_KEY else key
 
 
+SPEC_SUFFIX = "_spec"  # kSpecSuffix (lib/study/schema.hpp)
+
+
+def axis_column(key, columns):
+    """The column an axis groups by (axis_column): KEY_spec where a numeric parameter has
+    keyword values (lr = auto 1e-3: the numeric column is NaN for auto), else the key's column."""
+    spec = column_of_key(key) + SPEC_SUFFIX
+    return spec if spec in columns else column_of_key(key)
+
+
 class Axis:
     """A column, and the values the grid wrote for it (for their order and spelling)."""
 
@@ -218,8 +245,8 @@ class Results:
         self._cells = {}
         # The axes (grid_axes): the grid's keys with two or more values, zip lines not, in the
         # grid's order, each with its column ('data' for 'synthetic') if the file has it.
-        self.axes = [Axis(name, column_of_key(name), values) for name, values in self.file_axes
-                     if len(values) >= 2 and name != "zip" and column_of_key(name) in self.columns]
+        self.axes = [Axis(name, axis_column(name, self.columns), values) for name, values in self.file_axes
+                     if len(values) >= 2 and name != "zip" and axis_column(name, self.columns) in self.columns]
 
     def cells(self, column):
         """A column as Python values: str, int or float (NaN: not applicable)."""
@@ -252,7 +279,8 @@ class Results:
         """The rows that every KEY=VALUE keeps, in file order (the --where of kappa report):
         each condition in turn keeps the rows whose column KEY ('data' for 'synthetic') holds
         VALUE; compared as numbers when the column is numeric and VALUE is a number, else as
-        text (a text column's cells as stored, e.g. '0.001' for a grid's 1e-3)."""
+        text (a text column's cells as stored, e.g. '0.001' for a grid's 1e-3; for a numeric
+        KEY with keyword values, the cells of KEY_spec: 'gd.lr=auto')."""
         rows = list(range(self.rows))
         for condition in where:
             if "=" not in condition:
@@ -261,8 +289,8 @@ class Results:
             column = column_of_key(key)
             if column not in self.columns:
                 raise PlotError(f"--where '{condition}': no column '{column}' in '{self.path}'")
-            cells = self.cells(column)
             number = as_number(value) if self.kinds[column] != "text" else None
+            cells = self.cells(column if number is not None else axis_column(key, self.columns))
             if number is not None:
                 rows = [r for r in rows if real_of(cells[r]) == number]
             else:
@@ -486,128 +514,483 @@ def panel_grid(count):
     return (count + columns - 1) // columns, columns
 
 
-def plot_curves(results, rows, metric, color_by, out_dir, plt, np):
+# ---------------------------------------------------------------------------------------------
+# Which tasks reach the target (docs/report-semantics.md, "Profiles"): the rule of kappa report's
+# profiles, work to target and page heatmap (load_study in apps/command_report.cpp), so that a
+# share drawn here is the share kappa report counts.
+
+TARGET_ALIASES = {"rel_w_err": "relative_weight_error"}
+NEVER_REACH = ("failed", "crashed", "diverged")  # those never solve, whatever their final value
+BUDGET_STATUSES = ("max-iterations", "max-epochs", "time-limit")
+
+
+class Target:
+    """--target METRIC<=VALUE (rel_w_err names relative_weight_error)."""
+
+    def __init__(self, text):
+        metric, separator, value = text.partition("<=")
+        number = as_number(value) if separator else None
+        if not metric or number is None or math.isnan(number):
+            raise UsageMistake(f"--target '{text}': expected METRIC<=VALUE, e.g. rel_w_err<=1e-6")
+        self.text, self.column, self.value = text, TARGET_ALIASES.get(metric, metric), number
+
+
+def reached(results, rows, target):
+    """Per row: does the task reach the target? Not when its status is failed, crashed or
+    diverged; for relative_weight_error (in the traces) when a trace point is <= the value, a
+    row without trace points by its final value; for any other column by its final value."""
+    if target.column not in results.columns or results.kinds[target.column] == "text":
+        raise PlotError(f"--target '{target.text}': '{target.column}' is not a numeric column of '{results.path}'")
+    status, final = results.cells("status"), results.cells(target.column)
+    starts, lengths = results.cells("trace_start"), results.cells("trace_length")
+    trace = results.traces.get("relative_weight_error")
+    out = {}
+    for r in rows:
+        if status[r] in NEVER_REACH:
+            out[r] = False
+        elif target.column == "relative_weight_error" and trace is not None and lengths[r] > 0:
+            out[r] = bool((trace[starts[r]:starts[r] + lengths[r]] <= target.value).any())
+        else:
+            out[r] = real_of(final[r]) <= target.value
+    return out
+
+
+def axes_of(results, spec):
+    """The axes of an axis argument: one name, or several joined by '+' (formulation+preconditioner),
+    whose combinations are then the values."""
+    if spec in results.columns or "+" not in spec:
+        return [results.find_axis(spec)]
+    return [results.find_axis(name) for name in spec.split("+")]
+
+
+def row_labels(results, axes, rows):
+    """The label of each row over these axes ('a / b' for two; None where one does not apply),
+    and the labels in order: the report's order of each axis (the optimizers in the report's
+    order), combinations in the order of the first axis, then the second, ..., those present."""
+    import itertools
+    parts = []
+    for axis in axes:
+        order, label_of = results.labels(axis, rows)
+        if axis.column == "optimizer":
+            order = [name for name in results.optimizer_order(rows) if name in order]
+        parts.append((order, label_of, results.cells(axis.column)))
+    label = {}
+    for r in rows:
+        combo = []
+        for order, label_of, cells in parts:
+            if not applies(cells[r]):
+                combo = None
+                break
+            combo.append(label_of[text_of(cells[r])])
+        label[r] = None if combo is None else " / ".join(combo)
+    present = set(label.values())
+    ordered = [" / ".join(c) for c in itertools.product(*(p[0] for p in parts)) if " / ".join(c) in present]
+    return ordered, label
+
+
+def varying(results, names, rows):
+    """Of these axis names, those that are columns with two or more labels among the rows."""
+    shown = []
+    for name in names:
+        if name in results.columns and len(results.labels(results.find_axis(name), rows)[0]) >= 2:
+            shown.append(name)
+    return shown
+
+
+def default_facets(results, rows):
+    """Curves: one panel per formulation x preconditioner (those of them that vary)."""
+    return "+".join(varying(results, ("formulation", "preconditioner"), rows)) or None
+
+
+def default_heatmap(results, rows):
+    """Heatmap without flags: (formulation, preconditioner) across, optimizer down; without
+    those axes, the first axis other than the optimizer; None when there is none."""
+    across = "+".join(varying(results, ("formulation", "preconditioner"), rows))
+    if not across:
+        across = next((a.name for a in results.axes if a.column != "optimizer"), "")
+    return (across, "optimizer") if across else None
+
+
+def write_text(path, text):
+    """A file under a temporary name, then renamed: never a truncated one."""
+    temporary = path + ".tmp"
+    try:
+        with open(temporary, "w") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise PlotError(f"cannot write '{path}' ({error.strerror})")
+
+
+def csv_line(fields):
+    return ",".join('"' + f.replace('"', '""') + '"' if any(c in f for c in ',"\n') else f for f in map(str, fields))
+
+
+STATUS_MARKERS = (  # (statuses, marker, legend): every end of a run has one, so they are told apart
+    (CONVERGED_STATUSES, "o", "converged"),
+    (BUDGET_STATUSES, "s", "budget (max iterations, epochs, time)"),
+    (("optimizer-rule",), "^", "optimizer's own rule"),
+    (("diverged",), "X", "diverged"),
+    (("failed", "crashed"), "x", "failed (no result; at the top edge)"),
+)
+
+
+def status_marker(status):
+    return next(((m, legend) for statuses, m, legend in STATUS_MARKERS if status in statuses), ("d", status))
+
+
+def plot_curves(results, rows, metric, color_by, facet, target, out_dir, plt, np, write_csv):
+    """Per panel (--facet, default formulation x preconditioner) and per group (--color-by,
+    default the optimizer): the median and quartiles over the group's tasks of the metric against
+    data passes, as kappa report's page draws them (each task's last trace value at or before a
+    point, 40 log-spaced points), up to the group's last data pass; a marker at the end of every
+    run by its status. A group whose runs have two trace points or fewer (one-step methods such
+    as direct) gets its markers only: a line through two points would invent a path."""
+    from matplotlib.lines import Line2D
+    import matplotlib.transforms as transforms
+
     if metric not in TRACE_METRICS:
         raise PlotError(f"--metric '{metric}': the traces have {', '.join(TRACE_METRICS)} (curves need one of them)")
-    optimizers = results.optimizer_order(rows)
-    if color_by is None:  # the first axis other than the optimizer
-        axis = next((a for a in results.axes if a.column != "optimizer"), None)
-    else:
-        axis = results.find_axis(color_by)
-    starts, lengths = results.columns["trace_start"], results.columns["trace_length"]
+    groups, group_of = row_labels(results, axes_of(results, color_by or "optimizer"), rows)
+    facet = facet if facet is not None else default_facets(results, rows)
+    panels, panel_of = row_labels(results, axes_of(results, facet), rows) if facet else (["all tasks"], {r: "all tasks" for r in rows})
+    starts, lengths = results.cells("trace_start"), results.cells("trace_length")
+    epochs_trace, values_trace = results.traces["epochs"], results.traces[metric]
+    status = results.cells("status")
+    palette = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
+    color = {g: palette(i % palette.N) for i, g in enumerate(groups)}
+    positive = epochs_trace[epochs_trace > 0]
+    if positive.size == 0:
+        raise PlotError(f"no task of '{results.path}' has a trace point after the first data pass")
+    grid = np.geomspace(positive.min(), positive.max(), 40)
 
-    values, label_of = results.labels(axis, rows) if axis else ([], {})
-    index_of = {label: i for i, label in enumerate(values)}
-    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(values), 1)))
-    grid_rows, grid_columns = panel_grid(len(optimizers))
-    figure, panels = plt.subplots(grid_rows, grid_columns, figsize=(5 * grid_columns, 3.8 * grid_rows),
-                                  squeeze=False, sharey=True, constrained_layout=True)
-    plotted = 0
-    names = results.cells("optimizer")
-    for o, name in enumerate(optimizers):
-        ax = panels[o // grid_columns][o % grid_columns]
-        labelled = set()
-        for r in rows:
-            if names[r] != name:
+    grid_rows, grid_columns = panel_grid(len(panels))
+    figure, axes = plt.subplots(grid_rows, grid_columns, figsize=(5.2 * grid_columns + 2.5, 4 * grid_rows),
+                                squeeze=False, sharex=True, sharey=True, constrained_layout=True)
+    lines, statuses_seen, numbers = set(), [], ["panel,group,epochs,q25,median,q75,tasks"]
+    # One y range for all panels (they share it), set once at the end: a set_ylim per panel
+    # would freeze the range before the later panels' runs (down to 1e-12) are drawn.
+    tops, lows = [], []
+    for p, panel in enumerate(panels):
+        ax = axes[p // grid_columns][p % grid_columns]
+        ends, starts_at = [], []  # (x, y, group, status) of every run of the panel; first values
+        for group in groups:
+            mine = [r for r in rows if panel_of[r] == panel and group_of[r] == group]
+            if not mine:
                 continue
-            part = slice(starts[r], starts[r] + lengths[r])
-            x, y = results.traces["epochs"][part], results.traces[metric][part]
-            keep = (x > 0) & np.isfinite(y) & (y > 0)
-            if not keep.any():
-                continue
-            color, legend = "tab:blue", None
-            if axis is not None:
-                cell = results.cells(axis.column)[r]
-                index = index_of[label_of[text_of(cell)]] if applies(cell) else None
-                if index is not None:
-                    color = colors[index]
-                    legend = f"{axis.name}={values[index]}" if index not in labelled else None
-                    labelled.add(index)
+            stacked, last_pass = [], 0.0
+            for r in mine:
+                x, y = epochs_trace[starts[r]:starts[r] + lengths[r]], values_trace[starts[r]:starts[r] + lengths[r]]
+                if len(x):
+                    ends.append((x[-1], y[-1], group, status[r]))
+                    starts_at.append(y[0])
+                    last_pass = max(last_pass, x[-1])
                 else:
-                    color, legend = "0.6", None
-            ax.plot(x[keep], y[keep], color=color, alpha=0.7, linewidth=1, label=legend)
-            plotted += 1
+                    ends.append((real_of(results.cells("epochs")[r]), math.nan, group, status[r]))
+                if len(x) <= 2:
+                    continue  # a one-step run: its end marker says it all
+                stacked.append((x, y))
+            if not stacked:
+                continue
+            # The page's 40 points up to the group's last data pass, and that pass itself, so
+            # that the curve ends where its runs end.
+            points = np.append(grid[grid < last_pass], last_pass)
+            values = []
+            for x, y in stacked:
+                at = np.searchsorted(x, points, side="right") - 1  # last point at or before each
+                values.append(np.where(at >= 0, y[np.maximum(at, 0)], np.nan))
+            stacked = np.array(values, dtype=float)
+            keep = np.isfinite(stacked).sum(axis=0) > 0
+            with np.errstate(all="ignore"):
+                low, mid, high = np.nanquantile(np.where(np.isfinite(stacked), stacked, np.nan)[:, keep], [0.25, 0.5, 0.75], axis=0)
+            ax.fill_between(points[keep], low, high, color=color[group], alpha=0.2, linewidth=0)
+            ax.plot(points[keep], mid, color=color[group], linewidth=1.8)
+            lines.add(group)
+            for x, a, b, c in zip(points[keep], low, mid, high):
+                numbers.append(csv_line([panel, group, round_trip(x), round_trip(a), round_trip(b), round_trip(c), len(stacked)]))
+        # The top: a decade above the start and the ends of the runs that did not diverge, so
+        # that a diverged run (1e6 and more) does not flatten the others; it is marked at the top.
+        finite = [y for y in starts_at + [y for _, y, _, s in ends if s not in NEVER_REACH] if math.isfinite(y) and y > 0]
+        top = max(finite) * 10 if finite else 10.0
+        edge = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+        for x, y, group, s in ends:
+            marker, _ = status_marker(s)
+            if s not in statuses_seen:
+                statuses_seen.append(s)
+            x = x if x > 0 else grid[0]
+            if math.isfinite(y) and 0 < y <= top:
+                ax.plot([x], [y], marker=marker, color=color[group], markersize=7, linestyle="none",
+                        markeredgecolor="black", markeredgewidth=0.5, alpha=0.85)
+            else:  # no value, or off the top (a diverged run): at the top edge
+                ax.plot([x], [0.97], marker=marker, color=color[group], markersize=7, linestyle="none",
+                        transform=edge, clip_on=False, alpha=0.85)
+        if target is not None and target.column == metric:
+            ax.axhline(target.value, color="black", linestyle="--", linewidth=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(name)
+        if finite:
+            tops.append(top)
+        lows.extend(y for _, y, _, _ in ends if math.isfinite(y) and 0 < y <= top)
+        ax.set_title(panel, fontsize="medium")
         ax.set_xlabel("data passes (epochs)")
         ax.set_ylabel(metric)
         ax.grid(True, which="major", alpha=0.3)
-        if labelled:
-            ax.legend(fontsize="x-small")
-    for o in range(len(optimizers), grid_rows * grid_columns):
-        panels[o // grid_columns][o % grid_columns].set_visible(False)
-    if plotted == 0:
-        plt.close(figure)
-        raise PlotError(f"no task of '{results.path}' has a positive finite {metric} in its trace")
-    figure.suptitle(f"{os.path.basename(results.path)}: {metric} per task")
+    if target is not None and target.column == metric and target.value > 0:
+        lows.append(target.value)
+    if tops and lows:
+        axes[0][0].set_ylim(bottom=min(lows) / 3, top=max(tops))  # every run end and the target in view
+    for p in range(len(panels), grid_rows * grid_columns):
+        axes[p // grid_columns][p % grid_columns].set_visible(False)
+    from matplotlib.patches import Patch
+    handles = [Patch(color=color[g], alpha=0.8, label=g if g in lines else f"{g} (run ends only)") for g in groups]
+    seen = []
+    for s in statuses_seen:
+        marker, legend = status_marker(s)
+        if legend not in [h.get_label() for h in seen]:
+            seen.append(Line2D([], [], color="0.4", marker=marker, linestyle="none", markersize=7, label=legend))
+    if target is not None and target.column == metric:
+        seen.append(Line2D([], [], color="black", linestyle="--", label=f"target {target.text}"))
+    figure.legend(handles=handles + seen, loc="upper left", bbox_to_anchor=(1.0, 0.93), fontsize="small",
+                  title=f"{color_by or 'optimizer'} (median, 25-75 %); run ends")
+    figure.suptitle(f"{os.path.basename(results.path)}: {metric}, median and quartiles per {color_by or 'optimizer'}"
+                    + (f", one panel per {facet.replace('+', ' x ')}" if facet else ""))
     path = os.path.join(out_dir, f"curves_{metric}.png")
-    save_figure(figure, path, plt)
-    return path
+    written = [save_figure(figure, path, plt)]
+    if write_csv:
+        written.append(write_csv_beside(path, numbers))
+    return written
 
 
-def heatmap_panels(results, rows, axis_x, axis_y, metric):
-    """Per optimizer (the report's order) to which both axes apply: its x and y labels (the
-    report's values of the axes in all selected rows, those this optimizer has) and the median
-    of the metric over the tasks of each cell, NaN where there is none."""
-    axis_x, axis_y = results.find_axis(axis_x), results.find_axis(axis_y)
-    results.check_metric(metric)
-    order_x, label_x = results.labels(axis_x, rows)
-    order_y, label_y = results.labels(axis_y, rows)
-    cells_x, cells_y, names = results.cells(axis_x.column), results.cells(axis_y.column), results.cells("optimizer")
+AGGREGATES = ("share", "min", "median")
+
+
+def heatmap_panels(results, rows, spec_x, spec_y, agg, metric, hits):
+    """The panels of a heatmap: one when an axis is the optimizer, else one per optimizer (the
+    report's order) to which both axes apply. Each: (name, xs, ys, value, reached, tasks) with a
+    cell per label of each axis that the panel has; value the share of its tasks that reach the
+    target (agg share), or the least or median final metric (NaN ignored), NaN without tasks."""
+    axes_x, axes_y = axes_of(results, spec_x), axes_of(results, spec_y)
+    order_x, label_x = row_labels(results, axes_x, rows)
+    order_y, label_y = row_labels(results, axes_y, rows)
+    names = results.cells("optimizer")
+    one_panel = any(axis.column == "optimizer" for axis in axes_x + axes_y)
+    panel_names = [None] if one_panel else results.optimizer_order(rows)
     panels = []
-    for name in results.optimizer_order(rows):
-        mine = [r for r in rows if names[r] == name and applies(cells_x[r]) and applies(cells_y[r])]
+    for name in panel_names:
+        mine = [r for r in rows if (one_panel or names[r] == name) and label_x[r] is not None and label_y[r] is not None]
         if not mine:
             continue  # the axes do not apply to this optimizer (e.g. sgd.lr for adam)
-        groups = {}
+        cells = {}
         for r in mine:
-            groups.setdefault((label_y[text_of(cells_y[r])], label_x[text_of(cells_x[r])]), []).append(
-                real_of(results.cells(metric)[r]))
-        xs = [x for x in order_x if any(key[1] == x for key in groups)]
-        ys = [y for y in order_y if any(key[0] == y for key in groups)]
-        grid = [[median(groups.get((y, x), [])) for x in xs] for y in ys]
-        panels.append((name, xs, ys, grid))
+            cells.setdefault((label_y[r], label_x[r]), []).append(r)
+        xs = [x for x in order_x if any(key[1] == x for key in cells)]
+        ys = [y for y in order_y if any(key[0] == y for key in cells)]
+        value, hit, count = [[] for _ in ys], [[] for _ in ys], [[] for _ in ys]
+        for row, y in enumerate(ys):
+            for x in xs:
+                tasks = cells.get((y, x), [])
+                finals = [v for v in (real_of(results.cells(metric)[r]) for r in tasks) if not math.isnan(v)]
+                if agg == "share":
+                    value[row].append(sum(hits[r] for r in tasks) / len(tasks) if tasks else math.nan)
+                elif agg == "min":
+                    value[row].append(min(finals) if finals else math.nan)
+                else:
+                    value[row].append(median(finals))
+                hit[row].append(sum(hits[r] for r in tasks))
+                count[row].append(len(tasks))
+        panels.append((name, xs, ys, value, hit, count))
     if not panels:
-        raise PlotError(f"no optimizer of '{results.path}' has both '{axis_x.name}' and '{axis_y.name}'")
+        raise PlotError(f"no optimizer of '{results.path}' has both '{spec_x}' and '{spec_y}'")
     return panels
 
 
-def plot_heatmap(results, rows, axis_x, axis_y, metric, out_dir, plt, np):
-    from matplotlib.colors import LogNorm
+def plot_heatmap(results, rows, spec_x, spec_y, agg, metric, target, out_dir, plt, np, write_csv):
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.patches import Rectangle
 
-    panels_data = [(name, xs, ys, np.array(grid, dtype=float).reshape(len(ys), len(xs)))
-                   for name, xs, ys, grid in heatmap_panels(results, rows, axis_x, axis_y, metric)]
-    positive = np.concatenate([g[np.isfinite(g) & (g > 0)] for _, _, _, g in panels_data])
-    norm = LogNorm(vmin=positive.min(), vmax=max(positive.max(), positive.min() * 10)) if positive.size else None
-    grid_rows, grid_columns = panel_grid(len(panels_data))
-    figure, panels = plt.subplots(grid_rows, grid_columns, figsize=(5.2 * grid_columns, 4.2 * grid_rows), squeeze=False,
-                                  constrained_layout=True)
+    results.check_metric(metric)
+    hits = reached(results, rows, target)
+    data = heatmap_panels(results, rows, spec_x, spec_y, agg, metric, hits)
+    if agg == "share":
+        norm, cmap, what = Normalize(0, 1), "RdYlGn", f"share of tasks reaching {target.text}"
+        bar_label = "share reaching the target"
+    else:
+        values = np.array([v for panel in data for row in panel[3] for v in row], dtype=float)
+        positive = values[np.isfinite(values) & (values > 0)]
+        if target.column == metric:
+            positive = np.append(positive, target.value)  # the target is always on the colour bar
+        low = positive.min() if positive.size else 1e-16
+        norm, cmap = LogNorm(vmin=low, vmax=max(positive.max() if positive.size else 1.0, low * 10)), "viridis_r"
+        what = bar_label = f"{agg} final {metric}"
+    grid_rows, grid_columns = panel_grid(len(data))
+    width = max(len(panel[1]) for panel in data)
+    height = max(len(panel[2]) for panel in data)
+    figure, axes = plt.subplots(grid_rows, grid_columns, squeeze=False, constrained_layout=True,
+                                figsize=(grid_columns * (2.5 + 0.9 * width) + 1.5, grid_rows * (1.8 + 0.45 * height)))
+    numbers = ["panel,x_axis,x,y_axis,y,agg,value,reached,tasks"]
     image = None
-    for p, (name, xs, ys, grid) in enumerate(panels_data):
-        ax = panels[p // grid_columns][p % grid_columns]
-        shown = np.where(np.isfinite(grid) & (grid > 0), grid, np.nan) if norm else grid
-        image = ax.imshow(shown, norm=norm, cmap="viridis_r", aspect="auto", origin="lower")
+    for p, (name, xs, ys, value, hit, count) in enumerate(data):
+        ax = axes[p // grid_columns][p % grid_columns]
+        grid = np.array(value, dtype=float)
+        shown = grid if agg == "share" else np.where(np.isfinite(grid) & (grid > 0), grid, np.nan)
+        image = ax.imshow(shown, norm=norm, cmap=cmap, aspect="auto", origin="lower")
         ax.set_xticks(range(len(xs)))
-        ax.set_xticklabels([x[:14] for x in xs], rotation=45, ha="right", fontsize="small")
+        ax.set_xticklabels([x[:32] for x in xs], rotation=30 if len(xs) > 2 else 0, ha="right" if len(xs) > 2 else "center",
+                           fontsize="small")
         ax.set_yticks(range(len(ys)))
-        ax.set_yticklabels([y[:14] for y in ys], fontsize="small")
-        ax.set_xlabel(axis_x)
-        ax.set_ylabel(axis_y)
-        ax.set_title(name)
-        if len(xs) * len(ys) <= 100:  # values in the cells while they stay readable
-            for y in range(len(ys)):
-                for x in range(len(xs)):
-                    text = "-" if math.isnan(grid[y, x]) else f"{grid[y, x]:.1e}"
-                    ax.text(x, y, text, ha="center", va="center", fontsize="x-small", color="white" if norm and
-                            math.isfinite(grid[y, x]) and grid[y, x] > 0 and norm(grid[y, x]) > 0.5 else "black")
-    for p in range(len(panels_data), grid_rows * grid_columns):
-        panels[p // grid_columns][p % grid_columns].set_visible(False)
-    if image is not None and norm is not None:
-        figure.colorbar(image, ax=panels.ravel().tolist(), label=f"median final {metric}")
-    figure.suptitle(f"{os.path.basename(results.path)}: median final {metric}")
-    path = os.path.join(out_dir, f"heatmap_{safe(axis_x)}_{safe(axis_y)}_{metric}.png")
-    save_figure(figure, path, plt)
+        ax.set_yticklabels([y[:32] for y in ys], fontsize="small")
+        ax.set_xlabel(spec_x.replace("+", " / "))
+        ax.set_ylabel(spec_y.replace("+", " / "))
+        if name is not None:
+            ax.set_title(name)
+        for y in range(len(ys)):
+            for x in range(len(xs)):
+                v = grid[y, x]
+                if agg == "share":
+                    text = f"{hit[y][x]}/{count[y][x]}" if count[y][x] else "-"
+                else:
+                    text = "-" if math.isnan(v) else f"{v:.1e}"
+                    if target.column == metric and v <= target.value:  # cells at the target outlined
+                        ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2))
+                if len(xs) * len(ys) <= 200:  # values in the cells while they stay readable
+                    dark = math.isfinite(v) and ((v < 0.15 or v > 0.85) if agg == "share" else (v > 0 and norm(v) > 0.6))
+                    ax.text(x, y, text, ha="center", va="center", fontsize="x-small", color="white" if dark else "black")
+                numbers.append(csv_line([name or "", spec_x, xs[x], spec_y, ys[y], agg,
+                                         "nan" if math.isnan(v) else round_trip(float(v)), hit[y][x], count[y][x]]))
+    for p in range(len(data), grid_rows * grid_columns):
+        axes[p // grid_columns][p % grid_columns].set_visible(False)
+    bar = figure.colorbar(image, ax=axes.ravel().tolist(), label=bar_label)
+    if agg == "share":
+        bar.set_ticks([0, 0.25, 0.5, 0.75, 1])
+        bar.ax.set_title("cells: reached/tasks", fontsize="x-small")
+    elif target.column == metric:
+        bar.ax.axhline(target.value, color="black", linewidth=2)
+        bar.ax.set_title(f"line: {target.text}", fontsize="x-small")
+    figure.suptitle(f"{os.path.basename(results.path)}: {what}")
+    stem = f"heatmap_{safe(spec_x)}_{safe(spec_y)}_" + ("share" if agg == "share" else f"{agg}_{metric}")
+    path = os.path.join(out_dir, stem + ".png")
+    written = [save_figure(figure, path, plt)]
+    if write_csv:
+        written.append(write_csv_beside(path, numbers))
+    return written
+
+
+def find_kappa(option):
+    """--kappa, else $KAPPA (as the Slurm templates), else the kappa of the source tree
+    (build/bin/kappa beside scripts/) or of the installation (PREFIX/bin beside
+    PREFIX/share/kappa/plot), else kappa on the PATH."""
+    import shutil
+    for given, name in ((option, "--kappa"), (os.environ.get("KAPPA"), "KAPPA")):
+        if given:
+            if not (os.path.isfile(given) and os.access(given, os.X_OK)):
+                raise PlotError(f"{name} '{given}': not an executable file")
+            return given
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "..", "..", "build", "bin", "kappa"), os.path.join(here, "..", "..", "..", "bin", "kappa")):
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.normpath(candidate)
+    found = shutil.which("kappa")
+    if not found:
+        raise PlotError("the profiles need kappa: none in build/bin of this source tree or on the PATH "
+                        "(give --kappa PATH or set KAPPA, or draw --curves/--heatmap without --profiles)")
+    return found
+
+
+def kappa_profiles(kappa, results_path, where, target):
+    """The costs, ratios and profiles of `kappa report --profiles --profiles-csv` (the one
+    definition of them, docs/report-semantics.md): {kind: [(solver, problem, x, value)]}."""
+    import csv
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as scratch:
+        table = os.path.join(scratch, "profiles.csv")
+        command = [kappa, "report", results_path, "--profiles", "--profiles-csv", table, "--target", target.text,
+                   "--bootstrap", "1"]  # the intervals are not drawn
+        for condition in where:
+            command += ["--where", condition]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True)
+        except OSError as error:
+            raise PlotError(f"cannot run '{kappa}' ({error.strerror})")
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+            raise PlotError(f"{kappa} report --profiles: {lines[-1]}")
+        with open(table, newline="") as source:
+            text = source.read()
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or rows[0] != ["kind", "solver", "problem", "x", "value"]:
+        raise PlotError(f"{kappa} report --profiles-csv: unexpected header {rows[:1]}")
+    kinds = {}
+    for kind, solver, problem, x, value in rows[1:]:
+        kinds.setdefault(kind, []).append((solver, problem, float(x) if x else math.nan, float(value)))
+    return kinds, text
+
+
+def plot_profiles(results, kappa, where, target, out_dir, plt, np, write_csv):
+    """The performance profile rho_s(tau) (Dolan and More 2002) and the data profile d_s(alpha)
+    (More and Wild 2009) of kappa report, as step functions through every step of its CSV;
+    a solver's colour is its optimizer's."""
+    kinds, text = kappa_profiles(kappa, results.path, where, target)
+    costs = kinds.get("cost", [])
+    if not costs:
+        raise PlotError(f"kappa report found no problem and solver in '{results.path}' to profile")
+    solvers, problems = [], []
+    for solver, problem, _, _ in costs:
+        if solver not in solvers:
+            solvers.append(solver)
+        if problem not in problems:
+            problems.append(problem)
+    solved = {s: sum(1 for solver, _, _, v in costs if solver == s and math.isfinite(v)) for s in solvers}
+    optimizers = []
+    for s in solvers:
+        if s.split(" ")[0] not in optimizers:
+            optimizers.append(s.split(" ")[0])
+    palette = plt.get_cmap("tab10" if len(optimizers) <= 10 else "tab20")
+    styles = ("-", "--", ":", "-.")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
+    used = {}
+    # Every profile is drawn to the same right end, the largest x of its kind: a profile is
+    # constant after its last step, and a line stopping early would look like a missing value.
+    right_end = {kind: max([x for _, _, x, _ in kinds.get(kind, []) if math.isfinite(x)], default=1.0)
+                 for kind in ("performance", "data")}
+    for s in solvers:
+        optimizer = s.split(" ")[0]
+        color = palette(optimizers.index(optimizer) % palette.N)
+        style = styles[used.get(optimizer, 0) % len(styles)]
+        used[optimizer] = used.get(optimizer, 0) + 1
+        for ax, kind, start in ((left, "performance", 1.0), (right, "data", None)):
+            points = sorted((x, v) for solver, _, x, v in kinds.get(kind, []) if solver == s and math.isfinite(x))
+            if not points:
+                continue
+            xs, vs = [x for x, _ in points], [v for _, v in points]
+            if start is not None and xs[0] > start:
+                xs, vs = [start] + xs, [0.0] + vs
+            if xs[-1] < right_end[kind]:
+                xs, vs = xs + [right_end[kind]], vs + [vs[-1]]
+            ax.step(xs, vs, where="post", color=color, linestyle=style, linewidth=1.6,
+                    label=f"{s} ({solved[s]}/{len(problems)})" if ax is left else None)
+    for ax, title, label in ((left, "performance profile (Dolan & More 2002)", "tau: cost / least cost of any solver"),
+                             (right, "data profile (More & Wild 2009)", "alpha: data passes to reach the target")):
+        ax.set_xscale("log")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_title(title)
+        ax.set_xlabel(label)
+        ax.grid(True, which="major", alpha=0.3)
+    left.set_ylabel(f"share of the {len(problems)} problems solved")
+    figure.legend(loc="upper left", bbox_to_anchor=(1.0, 0.93), fontsize="small", title="solver (problems solved)")
+    figure.suptitle(f"{os.path.basename(results.path)}: which solver reaches {target.text} (kappa report --profiles)")
+    path = os.path.join(out_dir, "profiles.png")
+    written = [save_figure(figure, path, plt)]
+    if write_csv:
+        written.append(write_csv_beside(path, text.rstrip("\n").split("\n")))
+    return written
+
+
+def write_csv_beside(figure_path, lines):
+    path = os.path.splitext(figure_path)[0] + ".csv"
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -628,7 +1011,9 @@ def save_figure(figure, path, plt):
     """Writes the PNG under a temporary name and renames it: never a truncated figure."""
     temporary = path + ".tmp"
     try:
-        figure.savefig(temporary, dpi=100, format="png")
+        # A tight box keeps the legends placed beside the axes (matplotlib 3.6 of Debian 12
+        # has no "outside" legend location).
+        figure.savefig(temporary, dpi=100, format="png", bbox_inches="tight")
         os.replace(temporary, path)
     except OSError as error:
         if os.path.exists(temporary):
@@ -636,10 +1021,11 @@ def save_figure(figure, path, plt):
         raise PlotError(f"cannot write '{path}' ({error.strerror})")
     finally:
         plt.close(figure)
+    return path
 
 
 def safe(name):
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -650,34 +1036,46 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def main(argv):
-    parser = OneLineParser(prog="plot_study.py", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="plot_study.py", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("results", help="results file of kappa study (.h5)")
-    parser.add_argument("--curves", action="store_true", help="convergence curves per optimizer")
+    parser.add_argument("--profiles", action="store_true",
+                        help="performance and data profiles of `kappa report --profiles` for --target")
+    parser.add_argument("--curves", action="store_true",
+                        help="median and quartile curves per optimizer, status markers at the run ends")
     parser.add_argument("--heatmap", nargs=2, action="append", metavar=("AXIS_X", "AXIS_Y"), default=[],
-                        help="heatmap of the median final metric over two axes (repeatable)")
+                        help="heatmap over two axes (repeatable; A+B combines axes, e.g. formulation+preconditioner)")
+    parser.add_argument("--agg", choices=AGGREGATES, default="share",
+                        help="heatmap cells: share of the tasks reaching --target (default), min or median final --metric")
+    parser.add_argument("--target", default="rel_w_err<=1e-6", metavar="METRIC<=VALUE",
+                        help="what reaching w* means (kappa report's --target; default rel_w_err<=1e-6)")
     parser.add_argument("--table", action="store_true",
                         help="print the aggregates of `kappa report` (same --where, --by, --metric) as tab-separated lines")
     parser.add_argument("--by", action="append", default=[], metavar="AXIS",
                         help="--table: the per-axis groups of this axis or column (repeatable; default: every axis)")
     parser.add_argument("--metric", default="relative_weight_error",
-                        help="column (heatmaps, --table) or trace column (curves: relative_weight_error, loss, grad_norm)")
-    parser.add_argument("--color-by", metavar="AXIS", help="colour the curves by this axis (default: the first axis)")
+                        help="column (--agg min|median, --table) or trace column (curves: relative_weight_error, loss, grad_norm)")
+    parser.add_argument("--color-by", metavar="AXIS", help="curves: one median curve and colour per value of this axis (default optimizer)")
+    parser.add_argument("--facet", metavar="AXIS",
+                        help="curves: one panel per value of this axis or A+B (default formulation+preconditioner, those that vary)")
     parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                         help="keep only the tasks with this value (repeatable; all must hold), e.g. preconditioner=none")
-    parser.add_argument("--out", metavar="DIR", help="directory of the PNG files (default: beside the results file)")
+    parser.add_argument("--kappa", metavar="PATH", help="kappa for the profiles (default: build/bin/kappa of this tree, else on the PATH)")
+    parser.add_argument("--csv", action="store_true", help="also write the numbers of each figure, FIGURE.csv beside it")
+    parser.add_argument("--out", metavar="DIR", help="directory of the PNG files, created if missing (default: beside the results file)")
     args = parser.parse_args(argv)
-    if args.table and (args.curves or args.heatmap):
-        parser.error("--table prints text: give it without --curves and --heatmap")
-    if not args.table and not args.curves and not args.heatmap:
-        parser.error("nothing to do: give --curves, --heatmap AXIS_X AXIS_Y or --table")
+    chosen = args.profiles or args.curves or bool(args.heatmap)
+    if args.table and chosen:
+        parser.error("--table prints text: give it without --profiles, --curves and --heatmap")
     if args.by and not args.table:
         parser.error("--by selects the groups of --table")
     for axis_x, axis_y in args.heatmap:
         if column_of_key(axis_x) == column_of_key(axis_y):
             parser.error(f"--heatmap {axis_x} {axis_y}: the two axes must differ")
+    created = None
     try:
+        target = Target(args.target)
         np, h5py, plt = load_libraries(plots=not args.table)
-        results = Results(args.results, np, h5py, traces=args.curves)
+        results = Results(args.results, np, h5py, traces=not args.table)
         if args.table:  # the report's order of checks: columns, metric, --where, --by
             for needed in ("optimizer", "status", "iterations", "epochs", "method_class"):
                 if needed not in results.columns:
@@ -686,32 +1084,51 @@ def main(argv):
             rows = results.select(args.where)
             print_table(results.summary(rows, args.by, args.metric))
             return 0
-        if args.color_by:
-            results.find_axis(args.color_by)
-        for axis_x, axis_y in args.heatmap:  # every axis is checked before anything is drawn
-            results.find_axis(axis_x)
-            results.find_axis(axis_y)
+        # Without a choice: the figures that say which combinations reach the target.
+        profiles, curves = (args.profiles, args.curves) if chosen else (True, True)
+        for spec in [args.color_by, args.facet] + [s for pair in args.heatmap for s in pair]:
+            if spec:  # every axis is checked before anything is drawn
+                axes_of(results, spec)
         if results.rows == 0:
             raise PlotError(f"results file '{args.results}' has no finished task yet")
         rows = results.select(args.where)
+        heatmaps = list(args.heatmap)
+        if not chosen:
+            heatmaps = [pair for pair in [default_heatmap(results, rows)] if pair]
+        if heatmaps and args.agg != "share":
+            results.check_metric(args.metric)
+        if heatmaps and args.agg == "share" or profiles:
+            reached(results, rows[:1], target)  # the target names a numeric column
+        kappa = find_kappa(args.kappa) if profiles else None
         out_dir = args.out or os.path.dirname(os.path.abspath(args.results))
+        if not os.path.exists(out_dir):
+            top = os.path.abspath(out_dir)  # the outermost directory this run creates
+            while not os.path.exists(os.path.dirname(top)):
+                top = os.path.dirname(top)
+            try:
+                os.makedirs(out_dir)
+            except OSError as error:
+                raise PlotError(f"--out '{out_dir}': cannot create it ({error.strerror})")
+            created = top
         require_writable_directory(out_dir)
         written = []
         try:
-            if args.curves:
-                written.append(plot_curves(results, rows, args.metric, args.color_by, out_dir, plt, np))
-            for axis_x, axis_y in args.heatmap:
-                written.append(plot_heatmap(results, rows, axis_x, axis_y, args.metric, out_dir, plt, np))
+            if profiles:
+                written += plot_profiles(results, kappa, args.where, target, out_dir, plt, np, args.csv)
+            if curves:
+                written += plot_curves(results, rows, args.metric, args.color_by, args.facet, target, out_dir, plt, np, args.csv)
+            for axis_x, axis_y in heatmaps:
+                written += plot_heatmap(results, rows, axis_x, axis_y, args.agg, args.metric, target, out_dir, plt, np, args.csv)
         except BaseException:
             for path in written:  # all the figures or none: never a partial set
                 os.remove(path)
             raise
-    except UsageMistake as error:
+    except (UsageMistake, PlotError) as error:
+        if created and os.path.isdir(created) and not any(files for _, _, files in os.walk(created)):
+            import shutil
+            shutil.rmtree(created, ignore_errors=True)  # a failed run leaves no trace, not even its --out
         print(f"plot_study.py: {error}", file=sys.stderr)
-        return 2
-    except PlotError as error:
-        print(f"plot_study.py: {error}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, UsageMistake) else 1
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -32,12 +32,12 @@ def check_setup(setup):
 
 
 def check_json_rows(rows):
-    methods = [row.get("method") for row in rows]
+    methods = [row.get("optimizer") for row in rows]
     check(methods == ["direct:svd", "gd", "adam", "cg"], f"methods {methods}")
     if len(rows) != 4:
         return
     for row in rows:
-        check(isinstance(row.get("params"), dict), f"{row.get('method')}: no params object")
+        check(isinstance(row.get("params"), dict), f"{row.get('optimizer')}: no params object")
     reference, gd, adam = rows[0], rows[1], rows[2]
     for key in ("residual_norm", "normal_residual_norm"):
         value = reference.get(key)
@@ -77,10 +77,10 @@ def check_csv(text):
         check(column in header, f"CSV has no column {column!r}")
     rows = [dict(zip(header, split_csv_line(line))) for line in lines[1:]]
     check(all(len(split_csv_line(line)) == len(header) for line in lines[1:]), "CSV rows of another width than the header")
-    check([row.get("method") for row in rows] == ["direct:svd", "gd", "adam", "cg"], "CSV: one row per method")
+    check([row.get("optimizer") for row in rows] == ["direct:svd", "gd", "adam", "cg"], "CSV: one row per method")
     for row in rows:
         check((row.get("loss"), row.get("ridge"), row.get("intercept"), row.get("preconditioner"), row.get("reference")) ==
-              ("l2", "0.01", "true", "standardize", "svd"), f"CSV setup columns of {row.get('method')}")
+              ("l2", "0.01", "true", "standardize", "svd"), f"CSV setup columns of {row.get('optimizer')}")
     if len(rows) == 4:
         check("lr=1e-3" in rows[1]["params"].split(";"), f"CSV gd params {rows[1]['params']!r}")
         check("lr=2e-3" in rows[2]["params"].split(";"), f"CSV adam params {rows[2]['params']!r}")

@@ -48,11 +48,11 @@ for label, (X, y) in (("ftol", problem(300, 60, 30, 10.0, 1.0)), ("gtol", proble
                            "--max-iterations", "15000", "--output", out], capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"FAIL: kappa exited {done.returncode}: {done.stderr.strip()}")
-    (row,) = [r for r in json.load(open(out))["rows"] if r["method"] == "lbfgs"]
+    (row,) = [r for r in json.load(open(out))["rows"] if r["optimizer"] == "lbfgs"]
     kappa_rule = row["message"].split(":")[0]
-    loss_gap = abs(row["train_loss"] - reference.fun) / max(abs(reference.fun), 1.0)
+    loss_gap = abs(row["final_loss"] - reference.fun) / max(abs(reference.fun), 1.0)
     print(f"{label:9s} scipy: {scipy_rule} after {reference.nit} iterations, f = {reference.fun:.10g}; kappa: "
-          f"{row['status']} {kappa_rule} after {row['iterations']}, f = {row['train_loss']:.10g}: {row['message']}")
+          f"{row['status']} {kappa_rule} after {row['iterations']}, f = {row['final_loss']:.10g}: {row['message']}")
     if row["status"] != "optimizer-rule" or kappa_rule != scipy_rule:
         failures.append(f"{label}: kappa ended {row['status']} ({row['message']}), scipy by {scipy_rule}")
     if not loss_gap <= 1e-6:

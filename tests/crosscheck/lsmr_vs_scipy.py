@@ -42,7 +42,7 @@ for label, X, y in cases:
                             capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"FAIL: kappa exited {result.returncode}: {result.stderr.strip()}")
-    (row,) = [r for r in json.load(open(out))["rows"] if r["method"] == "lsmr"]
+    (row,) = [r for r in json.load(open(out))["rows"] if r["optimizer"] == "lsmr"]
     w = np.array(row["weights"])
     match = re.search(r"istop (\d)", row["message"] or "")
     kappa_istop = int(match.group(1)) if match else None

@@ -30,7 +30,7 @@ def main():
     subprocess.run([kappa, "solve", "--data", data, "--optimizer", "gd,adam,lbfgs", "--max-iterations", "2000",
                     "--output", output], check=True, stdout=subprocess.DEVNULL)
     with open(output) as f:
-        rows = {row["method"]: row for row in csv.DictReader(f)}
+        rows = {row["optimizer"]: row for row in csv.DictReader(f)}
 
     failures = []
 

@@ -134,7 +134,7 @@ def kappa_run(kappa, data, sets, output, max_iterations=100000000):
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     with open(output) as f:
         rows = json.load(f)["rows"]
-    return next(row for row in rows if row["method"] == "torch_lbfgs")
+    return next(row for row in rows if row["optimizer"] == "torch_lbfgs")
 
 
 def main():
@@ -175,14 +175,14 @@ def main():
              row["iterations"] == reference["n_iter"]),
             (f"message quotes n_iter = {reference['n_iter']}, func_evals = {reference['func_evals']}",
              f"n_iter = {reference['n_iter']}, func_evals = {reference['func_evals']}" in message),
-            (f"evaluations {row['data_passes']:g} = {expected_evals}", round(row["data_passes"]) == expected_evals),
+            (f"evaluations {row['epochs'] + row['setup_epochs']:g} = {expected_evals}", round(row["epochs"] + row["setup_epochs"]) == expected_evals),
             (f"weights within {TOLERANCE:g} (relative {difference:.2e})", difference <= TOLERANCE),
         ]
         ok = all(passed for _, passed in checks)
         failures += 0 if ok else 1
         print(f"{'ok  ' if ok else 'FAIL'} {name}: torch n_iter {reference['n_iter']}, func_evals "
               f"{reference['func_evals']}, rules {'/'.join(reference['rules'][:3])}{'/...' if steps > 3 else ''}; "
-              f"kappa {row['iterations']} iterations, {row['data_passes']:g} evaluations, weights within {difference:.1e}")
+              f"kappa {row['iterations']} iterations, {row['epochs'] + row['setup_epochs']:g} evaluations, weights within {difference:.1e}")
         print(f"     kappa: {message}")
         for text, passed in checks:
             if not passed:

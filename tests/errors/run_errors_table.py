@@ -13,6 +13,10 @@ and checks what the table says:
                        the message, $WORK still empty and $DATA unchanged (no output, no .tmp);
   0, failed run        `kappa solve` exits 0 and its stdout has the line "<method>: <message>"
                        below a table row whose status is `failed`;
+  1, failed row        `kappa solve` refused one optimizer's parameters: exit 1, exactly one
+                       line on stderr equal to the message ("kappa solve: optimizer 'NAME': ..."),
+                       and on stdout the table with NAME's row failed (the others ran), $WORK
+                       still empty;
   0, failed task       `kappa study` exits 0 and every task of the results file in $WORK has
                        status `failed` and the message;
   0, crashed run/task  the same with status `crashed` (the plugin brought its process down);
@@ -391,6 +395,20 @@ def run_row(args, row, work):
             raise Failure(f"stderr is not the documented message\n  expected: {message!r}" + shown)
         if stdout:
             raise Failure("output on stdout before the error" + shown)
+        if left:
+            raise Failure(f"left in $WORK: {', '.join(left)} (partial output)" + shown)
+        return lines[0]
+    if outcome == "1, failed row":
+        if done.returncode != 1:
+            raise Failure(f"exit status {done.returncode}, expected 1" + shown)
+        lines = stderr.splitlines()
+        if len(lines) != 1 or not re.match(message_pattern(message), lines[0]):
+            raise Failure(f"stderr is not exactly the documented message\n  expected: {message!r}" + shown)
+        named = re.match(r"kappa solve: optimizer '([^']+)': ", message)
+        if not named:
+            raise Failure(f"the documented message {message!r} names no optimizer")
+        if not any(re.match(rf"^{re.escape(named.group(1))} +failed ", line) for line in stdout.splitlines()):
+            raise Failure(f"no table row '{named.group(1)}  failed' on stdout" + shown)
         if left:
             raise Failure(f"left in $WORK: {', '.join(left)} (partial output)" + shown)
         return lines[0]

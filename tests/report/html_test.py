@@ -96,8 +96,11 @@ def main():
     for address in svgs:
         root = ElementTree.fromstring(base64.b64decode(address.split(",", 1)[1]))
         check(root.tag == "{http://www.w3.org/2000/svg}svg" and float(root.get("width")) > 0, f"svg root {root.tag}")
-    # The manifest shows the file's root attributes; the tables are those of the terminal report.
+    # The manifest shows the file's manifest group and root attributes; the tables are those of
+    # the terminal report.
     with __import__("h5py").File(path, "r") as f:
+        for name in ("kappa.git_commit", "plugin.1.content_hash", "start_time"):
+            check(f"<td>{name}</td><td>{html.escape(f['manifest'].attrs[name])}</td>" in text, f"manifest: no key {name}")
         for name in ("grid_hash", "format_version", "task_count", "fingerprints"):
             value = f.attrs[name]
             value = value.decode() if isinstance(value, bytes) else str(value)
@@ -123,7 +126,7 @@ def main():
     check(len(result["images"]) == 4, f"images in the DOM: {result['images']}")
     for image in result["images"]:
         check(image["complete"] and image["width"] > 0 and image["height"] > 0, f"an image did not decode: {image}")
-    for title in ("attributes of", "by optimizer", "by synthetic.cond", "by gd.lr", "best grid point per optimizer",
+    for title in ("manifest of", "attributes of", "by optimizer", "by synthetic.cond", "by gd.lr", "best grid point per optimizer",
                   "performance profile rho(tau)", "data profile d(alpha)", "work to target", "tuning gd",
                   "sensitivity of gd to gd.lr"):
         check(any(t.startswith(title) for t in result["tables"]), f"no table '{title}' among {result['tables']}")

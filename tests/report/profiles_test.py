@@ -179,7 +179,7 @@ def main():
         labels[problem] = f"{cond} preconditioner={tasks['preconditioner'][r]}"
         optimizer = tasks["optimizer"][r]
         # The parameter in which the optimizer's settings differ, as its params column spells it.
-        labels[setting] = {"gd": f"gd lr={tasks['gd.lr'][r]}",
+        labels[setting] = {"gd": f"gd lr={tasks['gd.lr_spec'][r]}",
                            "sgd": f"sgd batch_size={tasks['sgd.batch_size'][r]:g}"}.get(optimizer, optimizer)
     problems = sorted({p for p, _ in runs}, key=lambda p: labels[p])
     settings = sorted({s for _, s in runs}, key=lambda s: labels[s])

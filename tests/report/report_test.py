@@ -233,10 +233,11 @@ def mode_summary(args):
         table = section(report, title)
         check(sorted({line[0] for line in table}, key=values.index) == values, f"{axis}: values {[l[0] for l in table]}")
         check([line[0] for line in table] == sorted((line[0] for line in table), key=values.index), f"{axis}: order")
+        column = axis + "_spec" if axis + "_spec" in tasks else axis  # lr = auto 100: grouped by gd.lr_spec
         for line in table:
-            group = [r for r in rows if tasks["optimizer"][r] == line[1] and same_value(tasks[axis][r], line[0])]
+            group = [r for r in rows if tasks["optimizer"][r] == line[1] and same_value(tasks[column][r], line[0])]
             check_row(line[2:], stats(tasks, group), f"{axis}={line[0]} {line[1]}")
-        expected_rows = sum(1 for r in rows if applies(tasks[axis][r]))
+        expected_rows = sum(1 for r in rows if applies(tasks[column][r]))
         check(sum(int(line[2]) for line in table) == expected_rows, f"{axis}: rows {expected_rows}")
     check("by gd.lr (12 tasks to which it does not apply left out)" in report, "gd.lr: the left-out count")
 
@@ -253,7 +254,7 @@ def mode_summary(args):
         for r in rows:
             if tasks["optimizer"][r] != name:
                 continue
-            key = (float(tasks["synthetic.cond"][r]), str(tasks["gd.lr"][r]), tasks["params"][r])
+            key = (float(tasks["synthetic.cond"][r]), str(tasks["gd.lr_spec"][r]), tasks["params"][r])
             cells.setdefault(key, []).append(float(tasks["relative_weight_error"][r]))
         medians = {k: median(v) for k, v in cells.items() if not math.isnan(median(v))}
         key = min(medians, key=medians.get)
@@ -294,8 +295,8 @@ def mode_plots(args):
         os.remove(os.path.join(out, name))
     done = run([args.plot, path, "--curves", "--heatmap", "synthetic.cond", "gd.lr",
                 "--heatmap", "synthetic.cond", "optimizer", "--out", out])
-    expected = ["curves_relative_weight_error.png", "heatmap_synthetic.cond_gd.lr_relative_weight_error.png",
-                "heatmap_synthetic.cond_optimizer_relative_weight_error.png"]
+    expected = ["curves_relative_weight_error.png", "heatmap_synthetic.cond_gd.lr_share.png",
+                "heatmap_synthetic.cond_optimizer_share.png"]
     check(sorted(os.listdir(out)) == sorted(expected), f"files {sorted(os.listdir(out))}, expected {expected}")
     for name in expected:
         check(f"wrote {os.path.join(out, name)}" in done.stdout, f"'wrote {name}' missing: {done.stdout}")

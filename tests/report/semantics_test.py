@@ -33,7 +33,8 @@ ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
 # Axes: optimizer; synthetic.cond (numeric, written 1e3 and 1e9: grid spelling differs from the
 # stored 1000); reference (text; with cholesky cond 1e9 cannot be built: NaN metrics, iterations
 # 0, exact solves without a step; with svd condition_number is measured, else NaN); gd.lr (a text
-# column because of `auto`: 1e-3 is stored as 0.001; 100 diverges); grad_tol (a study setting,
+# float64 column, NaN for `auto`, with the text column gd.lr_spec: 1e-3 is stored there as 0.001;
+# 100 diverges); grad_tol (a study setting,
 # float64, written in decreasing order: the grid's order is not the numeric one). `data` varies through synthetic.cond without being an axis.
 GRID = """optimizer = gd cg direct
 synthetic = kind=spectrum,n=40,d=6,noise=0.01,n_test=10
@@ -60,6 +61,8 @@ CASES = [
     (["synthetic.cond=1000"], ["data"], None),
     (["synthetic.cond=1e+3", "reference=svd"], ["condition_number"], "test_rmse"),
     (["gd.lr=0.001"], [], None),
+    (["gd.lr=1e-3"], [], None),
+    (["gd.lr_spec=0.001"], ["gd.lr"], None),
     (["gd.lr=auto", "synthetic.cond=10"], ["gd.lr", "grad_tol"], None),
     (["gd.lr=100"], [], "final_loss"),
     (["gd.lr="], ["optimizer", "data"], None),
@@ -78,7 +81,7 @@ CASES = [
 
 # --where that both refuse: (where list, exit status).
 MISTAKES = [
-    (["gd.lr=1e-3"], 1),                      # a text column matches the stored spelling only
+    (["gd.lr_spec=1e-3"], 1),                 # a text column matches the stored spelling only
     (["optimizer=gd", "optimizer=cg"], 1),    # several --where must all hold
     (["synthetic.cond=7"], 1),
     (["synthetic.cond=abc"], 1),              # not a number: as text, and no cell's text is abc
@@ -314,8 +317,11 @@ def main():
         check(rows == 120, f"the study has {rows} tasks, expected 120")
 
         # Examples of docs/report-semantics.md, from the file itself.
-        check(tasks["gd.lr"].count("0.001") == 24 and "1e-3" not in tasks["gd.lr"],
-              f"gd.lr is stored as {sorted(set(tasks['gd.lr']))}: the doc's example (1e-3 stored as 0.001) is wrong")
+        check(tasks["gd.lr_spec"].count("0.001") == 24 and "1e-3" not in tasks["gd.lr_spec"],
+              f"gd.lr_spec is stored as {sorted(set(tasks['gd.lr_spec']))}: the doc's example (1e-3 stored as 0.001) is wrong")
+        check(sum(1 for v in tasks["gd.lr"] if v == 0.001) == 24 and
+              sum(1 for v, t in zip(tasks["gd.lr"], tasks["gd.lr_spec"]) if v != v and t == "auto") == 24,
+              "gd.lr is float64: 0.001 for the 24 lr-1e-3 tasks, NaN where gd.lr_spec is auto")
         check(any(math.isnan(v) for v in tasks["relative_weight_error"]), "no task without a metric (cond 1e9, cholesky)")
         check(any(math.isnan(v) for v in tasks["condition_number"]) and not all(math.isnan(v) for v in tasks["condition_number"]),
               "condition_number should apply to some tasks only")
@@ -334,7 +340,7 @@ def main():
             check(selected > 0 and report["optimizers"], f"{what}: nothing compared")
             compared += groups + len(report["optimizers"])
             # The doc's examples of --where.
-            if where == ["gd.lr=0.001"]:
+            if where in (["gd.lr=0.001"], ["gd.lr=1e-3"], ["gd.lr_spec=0.001"]):
                 check(selected == 24, f"{what}: {selected} tasks, expected the 24 with lr 1e-3")
             if where == ["gd.lr="]:
                 check(selected == 48, f"{what}: {selected} tasks, expected the 48 of cg and direct")
@@ -380,13 +386,16 @@ def main():
         module = load_plot_module(args.plot)
         import numpy
         results = module.Results(path, numpy, h5py, traces=False)
-        panels = module.heatmap_panels(results, results.select([]), "synthetic.cond", "reference", "relative_weight_error")
+        # agg median: the report's medians (the hits only count reached tasks, unused here)
+        no_hits = [False] * len(results.cells("optimizer"))
+        panels = module.heatmap_panels(results, results.select([]), "synthetic.cond", "reference", "median",
+                                       "relative_weight_error", no_hits)
         cells = 0
         for reference in ("cholesky", "svd"):
             report = parse_report(run([args.kappa, "report", path, "--where", f"reference={reference}",
                                        "--by", "synthetic.cond"]).stdout)
             medians = {(label, name): fields[4] for label, name, fields in report["by"][0][2]}
-            for name, xs, ys, grid_values in panels:
+            for name, xs, ys, grid_values, _, _ in panels:
                 y = ys.index(reference)
                 for x, label in enumerate(xs):
                     check(scientific(grid_values[y][x]) == medians[(label, name)],

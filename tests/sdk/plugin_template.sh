@@ -111,7 +111,7 @@ check_row() {  # check_row CSV STATUS MAX_REL_ERR [MESSAGE_FRAGMENT]
 import csv, math, sys
 path, status, max_error = sys.argv[1], sys.argv[2], float(sys.argv[3])
 message = sys.argv[4] if len(sys.argv) > 4 else ""
-rows = {row["method"]: row for row in csv.DictReader(open(path))}
+rows = {row["optimizer"]: row for row in csv.DictReader(open(path))}
 bb = rows.get("bb")
 if bb is None or "direct:svd" not in rows:
     sys.exit(f"FAIL: {path} lacks the rows bb and direct:svd: {sorted(rows)}")

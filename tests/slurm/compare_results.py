@@ -7,7 +7,7 @@ import sys
 import h5py
 import numpy as np
 
-RUN_DEPENDENT = {"seconds", "setup_seconds", "rank", "host", "trace_start"}
+RUN_DEPENDENT = {"seconds", "setup_seconds", "mpi_rank", "host", "trace_start"}
 
 
 def rows(path):
@@ -57,7 +57,7 @@ def main():
                         sys.exit(f"FAIL: {what}: task {key}: trace column {c} differs from the local run")
             elif not same(value, other):
                 sys.exit(f"FAIL: {what}: task {key}: {column} {other!r}, the local run {value!r}")
-    ranks = sorted({int(r["rank"]) for r in slurm.values()})
+    ranks = sorted({int(r["mpi_rank"]) for r in slurm.values()})
     print(f"{what}: {len(slurm)} tasks, each once, identical to the local run (ranks used: {ranks})")
 
 

@@ -103,8 +103,8 @@ def test_crash(args):
         check(row["status"] == "crashed", what)
         check(re.match(r"^the task process \(pid \d+\) " + DEATHS[row["optimizer"]], row["message"]), what)
         # The fault comes at iteration 2, before its report: 1 was the last one reported.
-        check(row["iterations"] == 1 and row["grad_norm"] > 0 and row["rank"] in (0, 1, 2), what)
-        check(f"task {row['task']} (key {row['key']}) crashed on rank {row['rank']}: {row['message']}" in done.stderr, what)
+        check(row["iterations"] == 1 and row["grad_norm"] > 0 and row["mpi_rank"] in (0, 1, 2), what)
+        check(f"task {row['task']} (key {row['key']}) crashed on rank {row['mpi_rank']}: {row['message']}" in done.stderr, what)
 
     # Every other row is what a run without any fault gives, isolated or not.
     st.remove(args, "in_process.h5", "in_process.csv")
@@ -207,7 +207,7 @@ def lose_rank_1(args, grid, how, *mpirun_options):
     check(re.search(r"^kappa study: 1 rank was lost; 12 of 12 tasks in frozen.h5; exit status 4$", stderr, re.M), stderr)
     rows, task_count = st.read_results(args, "frozen.h5")
     check(len(rows) == task_count == 12, f"{len(rows)} rows of {task_count}")
-    check(all(row["rank"] != 1 or row["status"] == "max-iterations" for row in rows.values()), "a row of rank 1 is wrong")
+    check(all(row["mpi_rank"] != 1 or row["status"] == "max-iterations" for row in rows.values()), "a row of rank 1 is wrong")
     return rows, process.returncode, int(match.group(1)), took
 
 

@@ -68,7 +68,7 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 # Columns that legitimately differ between runs of the same task.
 # lockstep_size and shared_epochs: how many runs shared its passes, which a resume that runs only
 # part of a group changes (the row's results do not change: docs/study.md, "Lockstep groups").
-RUN_DEPENDENT = {"seconds", "setup_seconds", "rank", "host", "trace_start", "lockstep_size", "shared_epochs"}
+RUN_DEPENDENT = {"seconds", "setup_seconds", "mpi_rank", "host", "trace_start", "lockstep_size", "shared_epochs"}
 
 
 class Failure(Exception):
@@ -264,7 +264,7 @@ repeats = 2
     for ranks in (1, 2, 3):
         for key, row in serial.items():
             compare_rows(row, results[ranks][key], f"{ranks} ranks, task {row['task']} ({row['optimizer']})")
-    used = sorted({int(r["rank"]) for r in results[3].values()})
+    used = sorted({int(r["mpi_rank"]) for r in results[3].values()})
     statuses = sorted({r["status"] for r in serial.values()})
     return f"{len(keys)} tasks, identical rows serially and with 1, 2, 3 ranks (3 ranks used ranks {used}); statuses {statuses}"
 
@@ -470,13 +470,13 @@ max_iterations = 300
         if row["data"] == "missing.h5":
             check(row["status"] == "failed" and "problem cannot be built" in row["message"] and "does not exist" in row["message"], what)
             seen.add("missing")
-        elif row["optimizer"] == "gd" and row["gd.lr"] == "auto" and row["loss"] == "l1":
+        elif row["optimizer"] == "gd" and row["gd.lr_spec"] == "auto" and row["loss"] == "l1":
             check(row["status"] == "failed" and "smooth" in row["message"], what)  # no smoothness constant for l1
             seen.add("failed")
         elif row["optimizer"] == "cg" and row["loss"] == "l1":
             check(row["status"] == "failed" and "quadratic" in row["message"], what)  # cg needs l2
             seen.add("failed")
-        elif row["optimizer"] == "gd" and row["gd.lr"] == "100" and row["loss"] == "l2":
+        elif row["optimizer"] == "gd" and row["gd.lr_spec"] == "100" and row["loss"] == "l2":
             check(row["status"] == "diverged", what)
             seen.add("diverged")
         else:
@@ -500,7 +500,7 @@ max_iterations = 300
     with h5py.File(os.path.join(args.work, "failures.h5"), "r+") as f:
         f.attrs["format_version"] = 99
     refused = run(args, None, grid, "-o", "failures.h5", "--resume", expect=1)
-    check("has format version 99, this kappa writes version 4" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1,
+    check("has format version 99, this kappa writes version 5" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1,
           refused.stderr)
     return f"{task_count} tasks: missing file, failing and diverging tasks marked, the others done; reruns refused as expected"
 
@@ -519,8 +519,17 @@ def documented_marker(row, column, value, grid_keys):
         return row["loss"] != "l2" and math.isnan(value)              # l2 regression only
     if column == "predicted_iterations":
         return math.isnan(value) or value == math.inf                  # no prediction / cannot converge
+    if column == "lr_used":
+        return math.isnan(value) and "lr=" not in row["params"]         # no step size (cg, lbfgs, direct)
+    if column == "setup_epochs":
+        return row["status"] == "crashed" and math.isnan(value)         # not known after a crash
     if column == "shared_epochs":
         return int(row["lockstep_size"]) == 1 and math.isnan(value)   # ran alone: nothing shared
+    if row.get(column + "_spec", "") not in ("", None):                 # a keyword (lr=auto): its text in COLUMN_spec
+        try:
+            float(row[column + "_spec"])
+        except ValueError:
+            return math.isnan(value)
     if column in grid_keys:                                            # a grid key that does not apply
         optimizer = column.split(".")[0] if "." in column and not column.startswith("synthetic.") else None
         return math.isnan(value) and optimizer is not None and optimizer != row["optimizer"]
@@ -566,13 +575,13 @@ max_iterations = 200
     done = run(args, 2, grid, "-o", "nonfinite.h5", *extra)
     rows, task_count = read_results(args, "nonfinite.h5")
     check(len(rows) == task_count == 2 * 3 * (3 + 3 + 3 + 2 + 1 + len(throwing)), f"{len(rows)} rows of {task_count}")
-    check(len({int(r["rank"]) for r in rows.values()}) == 2, "both ranks ran tasks")
+    check(len({int(r["mpi_rank"]) for r in rows.values()}) == 2, "both ranks ran tasks")
     counts = {}
     for row in rows.values():
         counts[row["status"]] = counts.get(row["status"], 0) + 1
         what = f"task {row['task']}: {row['optimizer']} {row['params']} {row['loss']}: {row['status']} {row['message']}"
-        lr = row.get(f"{row['optimizer']}.lr", "")
-        if row["loss"] == "l2" and lr in ("1e3", "1e200") or (row["optimizer"] == "adam" and lr == "1e200"):
+        lr = float(row.get(f"{row['optimizer']}.lr", math.nan))  # NaN for auto (its text in .lr_spec)
+        if row["loss"] == "l2" and lr in (1e3, 1e200) or (row["optimizer"] == "adam" and lr == 1e200):
             check(row["status"] == "diverged" and row["message"], what)
         if row["optimizer"] in throwing:
             check(row["status"] == "failed" and "threw" in row["message"], what)
@@ -791,7 +800,8 @@ def vanished_once(args, ranks, iterations):
 
 def lock_once(args, ranks):
     grid = write_grid(args, "lock.ini", slow_grid(200000))
-    remove(args, "lock.h5", "lock.csv")
+    # A lock file left by a killed run would hold an old holder's text: the wait below needs the new one.
+    remove(args, "lock.h5", "lock.csv", "lock.h5.lock")
     holder = subprocess.Popen(kappa_command(args, ranks) + [grid, "-o", "lock.h5"], env=ENV, cwd=args.work,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lock_file = os.path.join(args.work, "lock.h5.lock")

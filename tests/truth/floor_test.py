@@ -30,13 +30,13 @@ for label, spec in (("kernel", "kind=kernel,kernel=gaussian,n=400,n_test=100,inp
 for row, w_star in rows:
     error = relative_error(row["weights"], w_star)
     status = row["status"]
-    print(f"{row['method']:12s} {status:20s} {row['iterations']:6d} iterations, |w - w*|/|w*| = {error:.2e} (numpy)")
+    print(f"{row['optimizer']:12s} {status:20s} {row['iterations']:6d} iterations, |w - w*|/|w*| = {error:.2e} (numpy)")
     if error <= 1e-8 and status in ("failed", "diverged"):
-        t.fail(f"{row['method']}: {status} with |w - w*|/|w*| = {error:.1e}: {row['message']}")
+        t.fail(f"{row['optimizer']}: {status} with |w - w*|/|w*| = {error:.1e}: {row['message']}")
     if status == "converged-precision":
         precision_runs += 1
         if not error <= 1e-8:
-            t.fail(f"{row['method']}: converged-precision but |w - w*|/|w*| = {error:.1e}")
+            t.fail(f"{row['optimizer']}: converged-precision but |w - w*|/|w*| = {error:.1e}")
 if precision_runs < 5:
     t.fail(f"only {precision_runs} runs ended converged-precision on a problem at cond 2.7")
 

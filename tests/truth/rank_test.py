@@ -78,7 +78,7 @@ def condition_of_diagnose(stdout):
 def solve(path, *options):
     out = os.path.join(work, "rank.json")
     stdout = run("solve", "--data", path, "--plugin-dir", plugin_dir, "--output", out, *options)
-    return stdout, {row["method"]: row for row in json.load(open(out))["rows"]}
+    return stdout, {row["optimizer"]: row for row in json.load(open(out))["rows"]}
 
 
 rng = np.random.default_rng(7)

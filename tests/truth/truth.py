@@ -81,7 +81,7 @@ class Truth:
         names = options[options.index("--optimizer") + 1].split(",")
         out = os.path.join(self.work, (name or os.path.basename(data).replace(".h5", "")) + ".json")
         self.run("solve", "--data", data, "--plugin-dir", self.plugin_dir, *options, "--output", out)
-        return [row for row in json.load(open(out))["rows"] if row["method"] in names]
+        return [row for row in json.load(open(out))["rows"] if row["optimizer"] in names]
 
     def fail(self, text):
         self.failures.append(text)

@@ -90,6 +90,14 @@ BOOST_AUTO_TEST_CASE(grid_syntax_sections_comments_quotes_and_repeated_keys) {
   BOOST_TEST(grid.entries[2].lines[0] == 7);
 }
 
+BOOST_AUTO_TEST_CASE(grid_syntax_hash_inside_quotes_is_part_of_the_value) {
+  const GridFile grid = parse_grid("data = \"runs #2/a.h5\" b#c.h5 # a comment \"not a value\"\n"
+                                   "optimizer = gd#cg\n", "g.ini");
+  BOOST_TEST_REQUIRE(grid.entries.size() == 2u);
+  BOOST_TEST((grid.entries[0].values == std::vector<std::string>{"runs #2/a.h5", "b"}));
+  BOOST_TEST((grid.entries[1].values == std::vector<std::string>{"gd"}));
+}
+
 BOOST_AUTO_TEST_CASE(grid_syntax_errors_name_file_and_line) {
   require_throws_naming<InputError>([] { parse_grid("optimizer = gd\nnonsense\n", "g.ini"); }, {"g.ini:2:", "nonsense"});
   require_throws_naming<InputError>([] { parse_grid("lr =\n", "g.ini"); }, {"g.ini:1:", "'lr' has no value"});
@@ -199,6 +207,37 @@ BOOST_FIXTURE_TEST_CASE(keys_that_do_not_apply_are_dropped_and_left_empty, Plugi
   }
 }
 
+BOOST_FIXTURE_TEST_CASE(numeric_parameters_are_numeric_columns_with_their_keyword_beside, Plugins) {
+  const StudyPlan plan = plan_of(registry, std::string("optimizer = sgd cg\nsynthetic = ") + kSmall +
+                                               "\nsgd.lr = auto 1e-3\nsgd.batch_size = full 2\n[sgd]\naveraging = none polyak\n");
+  const auto type_of = [&](const std::string& name) {
+    for (const ColumnSpec& column : plan.columns)
+      if (column.name == name) return static_cast<int>(column.type);
+    return -1;
+  };
+  BOOST_TEST(type_of("sgd.lr") == static_cast<int>(ColumnType::real));
+  BOOST_TEST(type_of("sgd.lr_spec") == static_cast<int>(ColumnType::text));
+  BOOST_TEST(type_of("sgd.batch_size") == static_cast<int>(ColumnType::real));  // 'full': NaN
+  BOOST_TEST(type_of("sgd.batch_size_spec") == static_cast<int>(ColumnType::text));
+  BOOST_TEST(type_of("sgd.averaging") == static_cast<int>(ColumnType::text));
+  BOOST_TEST(type_of("sgd.averaging_spec") == -1);
+  std::size_t autos = 0;
+  for (const StudyTask& task : plan.tasks) {
+    const std::string spec = text_cell(plan, task, "sgd.lr_spec");
+    const std::string lr = text_cell(plan, task, "sgd.lr");
+    if (plan.optimizers.name(task.optimizer) == "cg") BOOST_TEST((spec.empty() && lr == "nan"));
+    else BOOST_TEST(((spec == "auto" && lr == "nan") || (spec == "0.001" && lr == "0.001")));
+    autos += spec == "auto";
+  }
+  BOOST_TEST(autos == 4u);
+  // A numeric integer parameter of every optimizer of the grid, without keywords: int64.
+  const StudyPlan integers = plan_of(registry, std::string("optimizer = sgd\nsynthetic = ") + kSmall + "\nbatch_size = 1 2\n");
+  bool found = false;
+  for (const ColumnSpec& column : integers.columns)
+    if (column.name == "batch_size") found = column.type == ColumnType::integer;
+  BOOST_TEST(found);
+}
+
 BOOST_FIXTURE_TEST_CASE(task_keys_are_stable_and_normalized, Plugins) {
   const std::string base = std::string("synthetic = ") + kSmall + "\n";
   const StudyPlan a = plan_of(registry, "optimizer = gd cg\nlr = 1e-3\n" + base);
@@ -303,7 +342,7 @@ TaskOutcome sample_outcome(const StudyPlan& plan, std::size_t task) {
   o.predicted_iterations = arma::datum::inf;
   o.samples = 40;
   o.features = 6;
-  o.rank = 2;
+  o.mpi_rank = 2;
   o.host = "node-7";
   for (long k = 0; k < 3; ++k) o.trace.push_back({k, 0.1 * k, 1.0 + k, 1.0 / (k + 1), 2.0 / (k + 1), 0.5});
   return o;
@@ -380,6 +419,16 @@ BOOST_AUTO_TEST_CASE(schema_tables_are_consistent) {
   BOOST_TEST(csv_field("say \"x\"") == "\"say \"\"x\"\"\"");
   BOOST_TEST(csv_field("two\nlines") == "\"two\nlines\"");
   BOOST_TEST(csv_field("cr\r") == "\"cr\r\"");
+  // csv_cell: reals read back as floats, empty text as a quoted empty string.
+  BOOST_TEST(csv_cell(Cell(0.0)) == "0.0");
+  BOOST_TEST(csv_cell(Cell(1e10)) == "10000000000.0");
+  BOOST_TEST(csv_cell(Cell(1e-3)) == "0.001");
+  BOOST_TEST(csv_cell(Cell(1e300)) == "1e+300");
+  BOOST_TEST(csv_cell(Cell(arma::datum::nan)) == "nan");
+  BOOST_TEST(csv_cell(Cell(-arma::datum::inf)) == "-inf");
+  BOOST_TEST(csv_cell(Cell(7LL)) == "7");
+  BOOST_TEST(csv_cell(Cell(std::string())) == "\"\"");
+  BOOST_TEST(csv_cell(Cell(std::string("a,b"))) == "\"a,b\"");
 }
 
 BOOST_AUTO_TEST_CASE(every_schema_column_round_trips_through_messages) {
@@ -573,7 +622,7 @@ BOOST_FIXTURE_TEST_CASE(runner_matches_a_direct_run_and_isolates_failures, Plugi
   for (const StudyTask& task : plan.tasks) {
     const TaskOutcome outcome = runner.run(task.index);
     BOOST_TEST(outcome.key == task.key);
-    BOOST_TEST(outcome.rank == 4);
+    BOOST_TEST(outcome.mpi_rank == 4);
     // The class its plugin declares, also for a task whose problem cannot be built.
     BOOST_TEST(outcome.method_class == to_string(registry.find(plan.optimizers[task.optimizer].name).info.theory.method));
     const ProblemSpec& problem = plan.problems[task.problem];

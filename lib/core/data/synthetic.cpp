@@ -340,38 +340,82 @@ KernelKind kernel_kind_value(const Entry& entry) {
   bad_value(entry, "'gaussian' or 'laplacian'");
 }
 
-[[noreturn]] void unknown_key(const Entry& entry, const std::string& kind,
-                              const std::string& known) {
-  if (entry.key == "kind")
-    throw InputError(kSpecPrefix + "key 'kind' may only be the first entry");
-  throw InputError(kSpecPrefix + "unknown key '" + entry.key + "' for kind=" + kind +
-                   " (known: " + known + ")");
-}
-
 bool at_least_one(real value) { return value >= 1.0; }
 bool non_negative(real value) { return value >= 0.0; }
 bool positive(real value) { return value > 0.0; }
 
-void set_key(SpectrumSpec& spec, const Entry& entry) {
-  if (entry.key == "n") spec.n = count_value(entry, 1);
-  else if (entry.key == "d") spec.d = count_value(entry, 1);
-  else if (entry.key == "n_test") spec.n_test = count_value(entry, 0);
-  else if (entry.key == "cond") spec.condition = real_value(entry, "a number >= 1", at_least_one);
-  else if (entry.key == "profile") spec.profile = profile_value(entry);
-  else if (entry.key == "noise") spec.noise = real_value(entry, "a number >= 0", non_negative);
-  else if (entry.key == "seed") spec.seed = count_value(entry, 0);
-  else unknown_key(entry, "spectrum", "n, d, n_test, cond, profile, noise, seed");
+// One line per key of a kind: its name, what it means, how a value sets it and how its default
+// reads. The parser, its "known:" list and the help text (synthetic_spec_help) all derive from it.
+template <typename Spec>
+struct SpecKey {
+  const char* key;
+  const char* meaning;
+  void (*set)(Spec&, const Entry&);
+  std::string (*show)(const Spec&);
+};
+
+const SpecKey<SpectrumSpec> kSpectrumKeys[] = {
+    {"n", "training rows", [](SpectrumSpec& s, const Entry& e) { s.n = count_value(e, 1); },
+     [](const SpectrumSpec& s) { return std::to_string(s.n); }},
+    {"d", "columns (features)", [](SpectrumSpec& s, const Entry& e) { s.d = count_value(e, 1); },
+     [](const SpectrumSpec& s) { return std::to_string(s.d); }},
+    {"n_test", "test rows", [](SpectrumSpec& s, const Entry& e) { s.n_test = count_value(e, 0); },
+     [](const SpectrumSpec& s) { return std::to_string(s.n_test); }},
+    {"cond", "condition number of X (>= 1)",
+     [](SpectrumSpec& s, const Entry& e) { s.condition = real_value(e, "a number >= 1", at_least_one); },
+     [](const SpectrumSpec& s) { return round_trip_text(s.condition); }},
+    {"profile", "how the singular values fall: geometric, linear or clustered",
+     [](SpectrumSpec& s, const Entry& e) { s.profile = profile_value(e); },
+     [](const SpectrumSpec& s) { return std::string(profile_name(s.profile)); }},
+    {"noise", "standard deviation of the Gaussian noise on y",
+     [](SpectrumSpec& s, const Entry& e) { s.noise = real_value(e, "a number >= 0", non_negative); },
+     [](const SpectrumSpec& s) { return round_trip_text(s.noise); }},
+    {"seed", "random seed", [](SpectrumSpec& s, const Entry& e) { s.seed = count_value(e, 0); },
+     [](const SpectrumSpec& s) { return std::to_string(s.seed); }},
+};
+
+const SpecKey<KernelSpec> kKernelKeys[] = {
+    {"kernel", "gaussian or laplacian", [](KernelSpec& s, const Entry& e) { s.kernel = kernel_kind_value(e); },
+     [](const KernelSpec& s) { return std::string(kernel_name(s.kernel)); }},
+    {"n", "training points (the design is n x n)", [](KernelSpec& s, const Entry& e) { s.n = count_value(e, 1); },
+     [](const KernelSpec& s) { return std::to_string(s.n); }},
+    {"n_test", "test points", [](KernelSpec& s, const Entry& e) { s.n_test = count_value(e, 0); },
+     [](const KernelSpec& s) { return std::to_string(s.n_test); }},
+    {"input_dim", "dimension of the points (uniform in [0, 1]^input_dim)",
+     [](KernelSpec& s, const Entry& e) { s.input_dim = count_value(e, 1); },
+     [](const KernelSpec& s) { return std::to_string(s.input_dim); }},
+    {"width", "kernel width (> 0)", [](KernelSpec& s, const Entry& e) { s.width = real_value(e, "a number > 0", positive); },
+     [](const KernelSpec& s) { return round_trip_text(s.width); }},
+    {"noise", "standard deviation of the Gaussian noise on y",
+     [](KernelSpec& s, const Entry& e) { s.noise = real_value(e, "a number >= 0", non_negative); },
+     [](const KernelSpec& s) { return round_trip_text(s.noise); }},
+    {"seed", "random seed", [](KernelSpec& s, const Entry& e) { s.seed = count_value(e, 0); },
+     [](const KernelSpec& s) { return std::to_string(s.seed); }},
+};
+
+const auto& keys_of(const SpectrumSpec&) { return kSpectrumKeys; }
+const auto& keys_of(const KernelSpec&) { return kKernelKeys; }
+const char* kind_name(const SpectrumSpec&) { return "spectrum"; }
+const char* kind_name(const KernelSpec&) { return "kernel"; }
+
+template <typename Spec>
+void set_key(Spec& spec, const Entry& entry) {
+  for (const SpecKey<Spec>& key : keys_of(spec))
+    if (entry.key == key.key) return key.set(spec, entry);
+  if (entry.key == "kind") throw InputError(kSpecPrefix + "key 'kind' may only be the first entry");
+  std::string known;
+  for (const SpecKey<Spec>& key : keys_of(spec)) known += (known.empty() ? "" : ", ") + std::string(key.key);
+  throw InputError(kSpecPrefix + "unknown key '" + entry.key + "' for kind=" + kind_name(spec) + " (known: " + known + ")");
 }
 
-void set_key(KernelSpec& spec, const Entry& entry) {
-  if (entry.key == "kernel") spec.kernel = kernel_kind_value(entry);
-  else if (entry.key == "n") spec.n = count_value(entry, 1);
-  else if (entry.key == "n_test") spec.n_test = count_value(entry, 0);
-  else if (entry.key == "input_dim") spec.input_dim = count_value(entry, 1);
-  else if (entry.key == "width") spec.width = real_value(entry, "a number > 0", positive);
-  else if (entry.key == "noise") spec.noise = real_value(entry, "a number >= 0", non_negative);
-  else if (entry.key == "seed") spec.seed = count_value(entry, 0);
-  else unknown_key(entry, "kernel", "kernel, n, n_test, input_dim, width, noise, seed");
+template <typename Spec>
+std::string keys_help(const Spec& defaults) {
+  std::string text = std::string("kind=") + kind_name(defaults) + ":\n";
+  for (const SpecKey<Spec>& key : keys_of(defaults)) {
+    const std::string name = std::string("  ") + key.key + " (=" + key.show(defaults) + ")";
+    text += name + std::string(name.size() < 24 ? 24 - name.size() : 1, ' ') + key.meaning + "\n";
+  }
+  return text;
 }
 
 // Applies entries[1..] to the defaults of Spec. A key given twice is an error: the second value
@@ -407,6 +451,11 @@ Dataset generate_from_spec(const std::string& spec) {
   Dataset data = std::visit([](const auto& parsed) { return generate(parsed); }, parse_entries(split_list(spec, kSpecWhat)));
   data.source = spec;
   return data;
+}
+
+std::string synthetic_spec_help() {
+  return keys_help(SpectrumSpec{}) + keys_help(KernelSpec{}) +
+         "seedlike: kind=kernel with the defaults above (the seed question's shape), keys may follow\n";
 }
 
 SyntheticShape check_spec(const std::string& spec) {

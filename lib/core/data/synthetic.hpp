@@ -76,6 +76,9 @@ KernelPoints kernel_points(const KernelSpec& spec);
 // value out of range (n, d >= 1, cond >= 1, width >= 1e-100, noise >= 0).
 Dataset generate_from_spec(const std::string& spec);
 
+// The keys of each kind with their defaults and meanings, one per line (kappa generate --help).
+std::string synthetic_spec_help();
+
 // The same checks without generating anything (for planning many problems up front): throws
 // what generate_from_spec would throw, and otherwise gives the training shape.
 struct SyntheticShape {

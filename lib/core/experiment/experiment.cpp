@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kappa/error.hpp"
+#include "kappa/first_order.hpp"
 #include "core/experiment/framework_access.hpp"
 #include "core/experiment/lockstep.hpp"
 #include "core/experiment/run_monitor.hpp"
@@ -236,6 +237,7 @@ RunResult Experiment::finish_run(const std::string& name, RunMonitor& monitor, c
   result.message = monitor.message();
   result.iterations = monitor.iterations();
   result.data_passes = counted.data_passes();
+  result.setup_passes = monitor.setup_passes();
   result.seconds = monitor.seconds();
   result.grad_norm = monitor.final_grad_norm();  // NaN when nothing was reported
   result.trace = monitor.trace();
@@ -247,6 +249,20 @@ RunResult Experiment::finish_run(const std::string& name, RunMonitor& monitor, c
     result.message = "the weights are not finite";
   }
   return result;
+}
+
+double used_step_size(const Params& params, const std::string& step_parameter, const Problem& problem) {
+  const auto& texts = params.as_text();
+  if (step_parameter.empty() || texts.count(step_parameter) == 0) return arma::datum::nan;
+  try {
+    if (!params.is_auto(step_parameter)) return params.get_real(step_parameter);
+    // The first-order loop's rule (first_order.hpp) for lr; another parameter's auto is 1/L.
+    if (step_parameter == "lr" && texts.count("batch_size") > 0)
+      return resolve_batch_step_size(params, problem, resolve_batch_size(params, problem));
+    return resolve_step_size(params, problem, step_parameter);
+  } catch (const std::exception&) {
+    return arma::datum::nan;  // the run failed on it too, and says why
+  }
 }
 
 RunResult Experiment::run(const std::string& name, const Optimizer& optimizer, const RunControls& controls,

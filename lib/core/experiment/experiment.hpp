@@ -61,7 +61,8 @@ struct RunResult {
   Status status = Status::failed;
   std::string message;
   long iterations = 0;
-  double data_passes = 0;  // gradient evaluations in full-data equivalents
+  double data_passes = 0;  // gradient evaluations in full-data equivalents, set-up included
+  double setup_passes = 0; // of which before the report of iteration 0 (RunMonitor::setup_passes)
   double seconds = 0;
   real grad_norm = arma::datum::nan;  // of the objective the optimizer saw (solver coordinates);
                                       // NaN when the run failed before reporting anything
@@ -71,6 +72,14 @@ struct RunResult {
   Evaluation evaluation;
   std::vector<TracePoint> trace;
 };
+
+// The base step size a run of an optimizer with `params` used on `problem` (the solver problem):
+// the step-size parameter `step_parameter` (MethodTheory::step_size) as given, or what lr=auto
+// resolves to there (resolve_batch_step_size with the run's batch_size: 1/L, 1/L_b for
+// minibatches). NaN when the optimizer has no such parameter or auto cannot be resolved. An
+// auto step costs the Lanczos steps of L again, counted on `problem`'s work counter (which
+// every run resets).
+double used_step_size(const Params& params, const std::string& step_parameter, const Problem& problem);
 
 // A RunResult as bytes and back, for a run made in another process of the same build (a task
 // process of kappa solve). decode_run_result throws kappa::Error for malformed bytes.

@@ -97,6 +97,9 @@ class RunMonitor final : public Monitor {
   // Whether any iteration was reported. Before that, final_loss() and final_grad_norm() are NaN.
   bool reported() const { return started_; }
   long iterations() const { return last_.iteration; }
+  // The work counter at the report of iteration 0 (set-up such as lr=auto's Lanczos steps and
+  // the evaluation of w_0), from which max_epochs counts; the whole count when nothing was reported.
+  double setup_passes() const { return started_ ? first_.data_passes : data_passes_ ? data_passes_() : 0.0; }
   real final_loss() const { return started_ ? last_.loss : arma::datum::nan; }
   real final_grad_norm() const { return started_ ? last_.grad_norm : arma::datum::nan; }
   double seconds() const;

@@ -7,7 +7,7 @@
 namespace kappa {
 namespace {
 
-constexpr std::uint32_t kRunResultMagic = 0x4b525231;  // "KRR1"
+constexpr std::uint32_t kRunResultMagic = 0x4b525232;  // "KRR2": with setup_passes
 
 // The reals of an Evaluation, in one order for both directions.
 template <class E, class F>
@@ -27,6 +27,7 @@ std::string encode_run_result(const RunResult& r) {
   out.put(r.message);
   out.put(static_cast<long long>(r.iterations));
   out.put(r.data_passes);
+  out.put(r.setup_passes);
   out.put(r.seconds);
   out.put(static_cast<double>(r.grad_norm));
   out.put(static_cast<std::uint8_t>(r.input_error));
@@ -49,6 +50,7 @@ RunResult decode_run_result(const std::string& bytes) {
   r.message = in.text();
   r.iterations = static_cast<long>(in.get<long long>());
   r.data_passes = in.get<double>();
+  r.setup_passes = in.get<double>();
   r.seconds = in.get<double>();
   r.grad_norm = in.get<double>();
   r.input_error = in.get<std::uint8_t>() != 0;

@@ -68,11 +68,12 @@ real PreconditionedProblem::compute_max_sample_smoothness() const {
   const LossKind kind = linear->spec().kind;
   if (kind == LossKind::l1) throw NumericalError("the l1 loss is not smooth: give the step size explicitly");
   const real rho_second = kind == LossKind::l2 ? 2.0 : 1.0;
-  real ridge_curvature = 0;  // of ridge/2 |(P z)_f|^2: ridge lambda_max(P_f^T P_f) <= ridge |P_f|_F^2
+  real ridge_curvature = 0;  // of ridge/2 |(P z)_f|^2: ridge lambda_max(P_f^T P_f) = ridge |P_f|_2^2
   if (linear->spec().ridge > 0) {
     const Index features = linear->dim() - (linear->spec().intercept ? 1 : 0);
     const Mat P = preconditioner_.transform_design(Mat(linear->dim(), linear->dim(), arma::fill::eye));
-    ridge_curvature = linear->spec().ridge * arma::accu(arma::square(P.head_rows(features)));
+    const real spectral_norm = arma::norm(Mat(P.head_rows(features)), 2);  // one SVD of a dim x dim matrix, once
+    ridge_curvature = linear->spec().ridge * spectral_norm * spectral_norm;
   }
   // transformed_ holds the rows of A P without a ridge: its own bound is rho''_max max |P^T a_i|^2.
   const real data_curvature = transformed_ ? transformed_->max_sample_smoothness()
