@@ -3,8 +3,8 @@
 
 Generates a data file with `kappa generate`, runs a small study of it (on 2 ranks under mpirun
 when there is one) and a `kappa solve --output X.json`, then checks each manifest against facts
-found here: every key is present; the git commit is `git rev-parse HEAD` of the source (when it is
-a git checkout); the plugin files are those of the plugin directory and their content hashes are
+found here: every key is present; the git commit is `git rev-parse HEAD` of the source or one of its
+ancestors (when it is a git checkout; a commit after the build); the plugin files are those of the plugin directory and their content hashes are
 StableHasher (lib/study/fingerprint.cpp) of their bytes, computed here in Python; the data
 fingerprint is the hash of the data's values, computed here from h5py, and changes with the file;
 ranks and hosts; the command line as run; start <= end within this test's time window; the MPI
@@ -122,8 +122,13 @@ def check_common(manifest, what, command, window, ranks, source):
     # The build: the commit of the source this kappa was built from.
     git = subprocess.run(["git", "--no-optional-locks", "-C", source, "rev-parse", "HEAD"], capture_output=True, text=True)
     if git.returncode == 0 and os.path.exists(os.path.join(source, ".git")):
-        commit = git.stdout.strip()
-        check(manifest["kappa.git_commit"] == commit, f"{what}: git commit {manifest['kappa.git_commit']}, git rev-parse says {commit}")
+        head = git.stdout.strip()
+        commit = manifest["kappa.git_commit"]
+        # The build records the commit it was built from: HEAD, or (when commits were made after
+        # the build, before this test) one of HEAD's ancestors; never a commit foreign to the source.
+        ancestor = subprocess.run(["git", "--no-optional-locks", "-C", source, "merge-base", "--is-ancestor", commit, head],
+                                  capture_output=True, text=True).returncode == 0
+        check(commit == head or ancestor, f"{what}: git commit {commit} is neither HEAD {head} nor one of its ancestors")
         check(commit.startswith(manifest["kappa.git_describe"].split("-g")[-1].removesuffix("-dirty")),
               f"{what}: git describe {manifest['kappa.git_describe']} does not name {commit}")
     else:

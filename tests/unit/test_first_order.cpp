@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -105,6 +106,18 @@ BOOST_AUTO_TEST_CASE(decay_steps_auto_follows_the_run_budget) {
   const StepSchedule step = StepSchedule::from_params(first_order({{"schedule", "step"}}), problem, controls, 30);
   BOOST_TEST(step.at(9) == 0.1);  // T = max_iterations / 10 = 10
   BOOST_TEST(step.at(10) == 0.1 * 0.1, boost::test_tools::tolerance(1e-14));
+
+  // Bounded by epochs alone (no iteration cap, as kappa solve --max-epochs): 4 epochs of
+  // batches of 6 out of 30 rows are 20 updates, the cosine's length.
+  controls.max_iterations = std::numeric_limits<long>::max();
+  controls.max_epochs = 4;
+  const StepSchedule by_epochs = StepSchedule::from_params(first_order({{"schedule", "cosine"}}), problem, controls, 6);
+  BOOST_TEST(by_epochs.at(20) == 0.0);
+  BOOST_TEST(by_epochs.at(10) == 0.05, boost::test_tools::tolerance(1e-14));
+  // The fewer of the two budgets: 100 updates allowed, 4 epochs of the full batch are 4.
+  controls.max_iterations = 100;
+  const StepSchedule full_batch = StepSchedule::from_params(first_order({{"schedule", "cosine"}}), problem, controls, 30);
+  BOOST_TEST(full_batch.at(4) == 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(bad_schedule_values_are_refused) {

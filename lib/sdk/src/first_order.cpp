@@ -28,7 +28,8 @@ ParamSchema first_order_params(const std::string& default_lr, const std::string&
                                   "rows per update, drawn without replacement and reshuffled every epoch; full = all n", 1);
   batch.keyword = "full";
   ParamSpec decay_steps = integer_param("decay_steps", "auto",
-                                        "T of the schedule, in updates; auto = max_iterations for cosine, max_iterations/10 otherwise", 1);
+                                        "T of the schedule, in updates; auto = the update budget (max_iterations, or max_epochs n / batch_size "
+                                        "when fewer) for cosine, a tenth of it otherwise", 1);
   decay_steps.keyword = "auto";
   return {step_size_param(default_lr),
           batch,
@@ -64,7 +65,15 @@ StepSchedule StepSchedule::from_params(const Params& params, const Problem& prob
   const Kind kind = parse_schedule(params.get_choice("schedule"));
   long decay_steps = 0;
   if (params.is_keyword("decay_steps")) {
-    decay_steps = kind == Kind::cosine ? controls.max_iterations : std::max(1L, controls.max_iterations / 10);
+    // The run's budget in updates: max_iterations, or what max_epochs allows when that is fewer
+    // (an update of b rows is b/n of a data pass), so that a run bounded by epochs alone (no
+    // iteration cap) still decays over its length.
+    long budget = controls.max_iterations;
+    if (controls.max_epochs > 0 && batch_size > 0) {
+      const double updates = std::ceil(controls.max_epochs * static_cast<double>(problem.num_samples()) / static_cast<double>(batch_size));
+      if (updates < static_cast<double>(budget)) budget = std::max(1L, static_cast<long>(updates));
+    }
+    decay_steps = kind == Kind::cosine ? budget : std::max(1L, budget / 10);
   } else {
     decay_steps = static_cast<long>(params.get_integer("decay_steps"));
   }

@@ -54,7 +54,8 @@ class StepSchedule {
 
   StepSchedule(Kind kind, real lr, real decay, long decay_steps, long warmup, real lr_min);
   // From first_order_params(): resolves lr = auto (see resolve_batch_step_size) and
-  // decay_steps = auto (the run's max_iterations for cosine, a tenth of it otherwise).
+  // decay_steps = auto (the run's update budget: max_iterations, or max_epochs n / batch_size when
+  // fewer; for cosine, a tenth of it otherwise).
   static StepSchedule from_params(const Params& params, const Problem& problem, const RunControls& controls,
                                   Index batch_size);
 
