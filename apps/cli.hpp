@@ -75,6 +75,9 @@ void require_writable(const std::string& file);
 // finite (JSON has no NaN or infinity).
 std::string json_string(const std::string& text);
 std::string json_number(double value);
+// The reader of json_string's text: the string at `at` (its opening quote), `at` advanced past
+// it; every JSON escape (\uXXXX of the basic plane as UTF-8). False on malformed text.
+bool parse_json_string(const std::string& text, std::size_t& at, std::string& value);
 
 // Writes `content` to `file` through a temporary file and a rename: never a partial file.
 void write_file_atomically(const std::string& file, const std::string& content);

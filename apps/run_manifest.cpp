@@ -11,50 +11,6 @@
 namespace kappa::cli {
 namespace {
 
-// One JSON string at `at` (which is at its opening quote), advancing `at` past it; the escapes
-// json_string writes and the others of JSON (\uXXXX of the basic plane as UTF-8).
-bool parse_json_string(const std::string& text, std::size_t& at, std::string& value) {
-  if (at >= text.size() || text[at] != '"') return false;
-  value.clear();
-  for (++at; at < text.size(); ++at) {
-    const char c = text[at];
-    if (c == '"') {
-      ++at;
-      return true;
-    }
-    if (c != '\\') {
-      value += c;
-      continue;
-    }
-    if (++at >= text.size()) return false;
-    switch (text[at]) {
-      case 'n': value += '\n'; break;
-      case 't': value += '\t'; break;
-      case 'r': value += '\r'; break;
-      case 'b': value += '\b'; break;
-      case 'f': value += '\f'; break;
-      case 'u': {
-        if (at + 4 >= text.size() || text.substr(at + 1, 4).find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return false;
-        const unsigned code = static_cast<unsigned>(std::stoul(text.substr(at + 1, 4), nullptr, 16));
-        at += 4;
-        if (code < 0x80) {
-          value += static_cast<char>(code);
-        } else if (code < 0x800) {
-          value += static_cast<char>(0xc0 | (code >> 6));
-          value += static_cast<char>(0x80 | (code & 0x3f));
-        } else {
-          value += static_cast<char>(0xe0 | (code >> 12));
-          value += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
-          value += static_cast<char>(0x80 | (code & 0x3f));
-        }
-        break;
-      }
-      default: value += text[at];  // \" \\ \/
-    }
-  }
-  return false;
-}
-
 void skip_blanks(const std::string& text, std::size_t& at) {
   while (at < text.size() && (text[at] == ' ' || text[at] == '\n' || text[at] == '\t' || text[at] == '\r')) ++at;
 }
