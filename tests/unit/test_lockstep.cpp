@@ -22,6 +22,7 @@
 #include "core/loader/plugin_registry.hpp"
 #include "core/preconditioners/preconditioner.hpp"
 #include "core/problems/linear_model.hpp"
+#include "core/problems/multi_point_products.hpp"
 #include "test_support.hpp"
 
 using namespace kappa;
@@ -124,6 +125,53 @@ BOOST_AUTO_TEST_CASE(multi_point_matches_single_point_and_the_formula) {
             }
           }
         }
+}
+
+// The vectorized block products (multi_point_products.hpp) against Armadillo's (BLAS) products
+// on every edge of their tiles: feature counts around the 4- and 12-wide tiles, sample counts
+// around the 3-sample tile, point counts around the 4-point tile, a leading dimension larger
+// than the features, and accumulation into a gradient already there. And the order of every
+// element's sum does not depend on the number of points: a point's column is bit for bit the
+// same computed alone or with 16 others.
+BOOST_AUTO_TEST_CASE(vectorized_block_products_match_blas) {
+  if (!detail::vectorized_multi_point_products()) {
+    BOOST_TEST_MESSAGE("skipped: this CPU or build has no AVX2 + FMA (the multi-point pass uses BLAS)");
+    return;
+  }
+  std::mt19937_64 rng(5);
+  for (Index features : {1u, 3u, 4u, 5u, 11u, 12u, 13u, 16u, 25u, 600u})
+    for (Index count : {1u, 2u, 3u, 4u, 7u, 65u})
+      for (Index points : {1u, 2u, 3u, 4u, 5u, 7u, 16u, 17u}) {
+        const Mat S = gaussian(rng, features, count);
+        const Index ld_points = features + 3;
+        const Mat P = gaussian(rng, ld_points, points);  // the first `features` rows are the points
+        const Mat T = gaussian(rng, count, points);
+        const Mat G0 = gaussian(rng, features + 2, points);
+        const Mat expected_R = S.t() * P.head_rows(features);
+        const Mat expected_G = S * T;
+        Mat R(count, points);
+        detail::residual_products(S.memptr(), features, count, P.memptr(), ld_points, points, R.memptr());
+        Mat G = G0;  // leading dimension features + 2: the last two rows stay untouched
+        detail::gradient_products(S.memptr(), features, count, T.memptr(), points, G.memptr(), G.n_rows, false);
+        Mat H = G0;
+        detail::gradient_products(S.memptr(), features, count, T.memptr(), points, H.memptr(), H.n_rows, true);
+        BOOST_TEST_CONTEXT("features " << features << " samples " << count << " points " << points) {
+          // Sums of count or features products of N(0,1) terms: errors ~ sqrt(terms) u |terms|.
+          BOOST_TEST(arma::abs(R - expected_R).max() <= 1e-13 * std::sqrt(static_cast<real>(features)) * 10);
+          BOOST_TEST(arma::abs(G.head_rows(features) - expected_G).max() <= 1e-13 * std::sqrt(static_cast<real>(count)) * 10);
+          BOOST_TEST(arma::approx_equal(G.tail_rows(2), G0.tail_rows(2), "absdiff", 0.0));
+          BOOST_TEST(arma::abs(H.head_rows(features) - G0.head_rows(features) - expected_G).max() <=
+                     1e-13 * std::sqrt(static_cast<real>(count)) * 10);
+          BOOST_TEST(arma::approx_equal(H.tail_rows(2), G0.tail_rows(2), "absdiff", 0.0));
+          for (Index c : {Index{0}, points - 1}) {  // one point alone gives the same bits
+            Vec alone_r(count), alone_g(features);
+            detail::residual_products(S.memptr(), features, count, P.colptr(c), ld_points, 1, alone_r.memptr());
+            detail::gradient_products(S.memptr(), features, count, T.colptr(c), 1, alone_g.memptr(), features, false);
+            BOOST_TEST(arma::approx_equal(alone_r, Vec(R.col(c)), "absdiff", 0.0));
+            BOOST_TEST(arma::approx_equal(alone_g, Vec(G.col(c).head(features)), "absdiff", 0.0));
+          }
+        }
+      }
 }
 
 // Preconditioned forms: wrapped (standardize, target-scale) and materialized (whiten).

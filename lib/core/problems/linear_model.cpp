@@ -10,6 +10,7 @@
 #include "kappa/enum_names.hpp"
 #include "kappa/error.hpp"
 #include "kappa/parse.hpp"
+#include "core/problems/multi_point_products.hpp"
 #include "core/problems/transpose.hpp"
 
 namespace kappa {
@@ -155,11 +156,12 @@ real loss_derivative(const LossSpec& spec, real r) {
 // (multi_point.hpp) The k points are the columns of a features x k matrix P (leading dimension
 // ld_points); with an intercept, biases[j] is point j's last weight.
 
-// Samples per block of a multi-point pass: about 512 KiB of S, read by the residual product and
-// again, still in (L2) cache, by the gradient product.
+// Samples per block of a multi-point pass: about 256 KiB of S, read by the residual product and
+// again, still in (L2) cache, by the gradient product (with the vectorized products at 200000 x 500
+// and k = 16, 128 and 256 KiB measured alike and 512 KiB 9% slower: bench/lockstep_kernel.cpp).
 template <class eT>
 Index multi_point_block_samples(Index features) {
-  return std::max<Index>(16, (512 * 1024 / sizeof(eT)) / std::max<Index>(features, 1));
+  return std::max<Index>(16, (256 * 1024 / sizeof(eT)) / std::max<Index>(features, 1));
 }
 
 template <class eT>
@@ -195,7 +197,12 @@ void multi_point_block(const LossSpec& spec, const eT* block, const eT* targets,
   const eT one = 1;
   const eT zero = 0;
   eT* T = buffers.products.data();
-  arma::blas::gemm<eT>("T", "N", &m, &n, &f, &one, block, &f, P, &ldp, &zero, T, &m);  // R = S_block^T P
+  // Double precision on AVX2 runs the unpacked kernels (multi_point_products.hpp), else dgemm/sgemm.
+  [[maybe_unused]] const bool vectorized = std::is_same_v<eT, double> && detail::vectorized_multi_point_products();
+  if constexpr (std::is_same_v<eT, double>) {
+    if (vectorized) detail::residual_products(block, features, count, P, ld_points, points, T);
+  }
+  if (!vectorized) arma::blas::gemm<eT>("T", "N", &m, &n, &f, &one, block, &f, P, &ldp, &zero, T, &m);  // R = S_block^T P
   for (Index j = 0; j < points; ++j) {
     eT* column = T + j * count;
     const eT bias = biases != nullptr ? biases[j] : eT(0);
@@ -210,7 +217,10 @@ void multi_point_block(const LossSpec& spec, const eT* block, const eT* targets,
     buffers.loss_sums[j] += sum;
     buffers.bias_gradients[j] += bias_gradient;
   }
-  arma::blas::gemm<eT>("N", "N", &f, &n, &m, &one, block, &f, T, &m, &beta, gradients, &ldg);  // G += S_block T
+  if constexpr (std::is_same_v<eT, double>) {
+    if (vectorized) detail::gradient_products(block, features, count, T, points, gradients, ld_gradients, beta != eT(0));
+  }
+  if (!vectorized) arma::blas::gemm<eT>("N", "N", &f, &n, &m, &one, block, &f, T, &m, &beta, gradients, &ldg);  // G += S_block T
 }
 
 // Runs `pass(P, ld_points, biases, gradients, ld_gradients, buffers)` with W's points in the
