@@ -44,24 +44,38 @@ bool LinearModelProblem::compute_gradient_rounding(const Vec& w, Vec& estimate) 
     const real residual_scale = slope * std::sqrt(static_cast<real>(num_features_ + 2)) * u;
     const real sum_scale = std::sqrt(static_cast<real>(n)) * u;
     const real intercept = spec_.intercept ? w(num_features_) : 0;
+    const real* weights = w.memptr();
+    real* sums = estimate.memptr();
+    const Index features = num_features_;
     for (Index i = 0; i < n; ++i) {
       const eT* a = S.colptr(i);
       const real target = static_cast<real>(y[i]);
-      real squares = target * target + intercept * intercept;
-      real residual = intercept - target;
-      for (Index j = 0; j < num_features_; ++j) {
-        const real product = static_cast<real>(a[j]) * w(j);
-        squares += product * product;
-        residual += product;
+      // Four partial sums of each: independent chains the compiler can vectorize (one chain
+      // waits an add latency per feature; this pass ran at a fifth of the gradient's speed).
+      real squares_of[4] = {0, 0, 0, 0};
+      real residual_of[4] = {0, 0, 0, 0};
+      Index j = 0;
+      for (; j + 4 <= features; j += 4)
+        for (Index lane = 0; lane < 4; ++lane) {
+          const real product = static_cast<real>(a[j + lane]) * weights[j + lane];
+          squares_of[lane] += product * product;
+          residual_of[lane] += product;
+        }
+      for (; j < features; ++j) {
+        const real product = static_cast<real>(a[j]) * weights[j];
+        squares_of[0] += product * product;
+        residual_of[0] += product;
       }
+      const real squares = target * target + intercept * intercept + (squares_of[0] + squares_of[1]) + (squares_of[2] + squares_of[3]);
+      const real residual = intercept - target + (residual_of[0] + residual_of[1]) + (residual_of[2] + residual_of[3]);
       const real derivative = spec_.kind == LossKind::l2 ? 2 * residual
                                                           : std::max(-spec_.huber_delta, std::min(spec_.huber_delta, residual));
       // Huber's derivative is flat beyond delta: the residual's rounding does not reach it there.
       const bool flat = spec_.kind == LossKind::huber && std::fabs(residual) > spec_.huber_delta;
       const real derivative_error = flat ? 0 : residual_scale * std::sqrt(squares);
       const real term = derivative_error * derivative_error + sum_scale * sum_scale * derivative * derivative;
-      for (Index j = 0; j < num_features_; ++j) estimate(j) += static_cast<real>(a[j]) * static_cast<real>(a[j]) * term;
-      if (spec_.intercept) estimate(num_features_) += term;
+      for (Index f = 0; f < features; ++f) sums[f] += static_cast<real>(a[f]) * static_cast<real>(a[f]) * term;
+      if (spec_.intercept) sums[features] += term;
     }
   });
   estimate = arma::sqrt(estimate) / static_cast<real>(n);
