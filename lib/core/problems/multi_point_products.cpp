@@ -114,26 +114,29 @@ KAPPA_AVX2 void dot_edge_points(Index remaining, const double* x0, Index feature
   }
 }
 
+// The last one or two samples of a block, all points.
 template <int Samples>
-KAPPA_AVX2 void dot_samples(const double* x0, Index features, const double* P, Index ld_points, Index points, double* R, Index ld_r,
-                            bool next_triple_in_block = false) {
+KAPPA_AVX2 void dot_samples(const double* x0, Index features, const double* P, Index ld_points, Index points, double* R, Index ld_r) {
   Index c = 0;
-  for (; c + 4 <= points; c += 4) {
-    if constexpr (Samples == 3) {
-      dot_3x4(x0, features, P + c * ld_points, ld_points, R + c * ld_r, ld_r, c == 0 && next_triple_in_block);
-    } else {
-      dot_edge<Samples, 4>(x0, features, P + c * ld_points, ld_points, R + c * ld_r, ld_r);
-    }
-  }
+  for (; c + 4 <= points; c += 4) dot_edge<Samples, 4>(x0, features, P + c * ld_points, ld_points, R + c * ld_r, ld_r);
   dot_edge_points<Samples>(points - c, x0, features, P + c * ld_points, ld_points, R + c * ld_r, ld_r);
 }
 
+// Points outermost: a tile of 4 points (4 x features doubles) stays in L1 while the block's
+// sample triples stream past it from L2 (measured 3% faster than triples outermost, which read
+// all k points from L2 for every triple).
 KAPPA_AVX2 void residual_products_avx2(const double* S, Index features, Index count, const double* P, Index ld_points, Index points,
                                        double* R) {
-  Index i = 0;
-  for (; i + 3 <= count; i += 3) dot_samples<3>(S + i * features, features, P, ld_points, points, R + i, count, i + 6 <= count);
-  if (count - i == 2) dot_samples<2>(S + i * features, features, P, ld_points, points, R + i, count);
-  if (count - i == 1) dot_samples<1>(S + i * features, features, P, ld_points, points, R + i, count);
+  const Index triples = count / 3 * 3;  // samples in whole triples
+  const Index tiled = points / 4 * 4;     // points in whole tiles of 4
+  for (Index c = 0; c < tiled; c += 4)
+    for (Index i = 0; i < triples; i += 3)
+      dot_3x4(S + i * features, features, P + c * ld_points, ld_points, R + i + c * count, count, c == 0 && i + 6 <= count);
+  for (Index i = 0; i < triples; i += 3)
+    dot_edge_points<3>(points - tiled, S + i * features, features, P + tiled * ld_points, ld_points, R + i + tiled * count, count);
+  const double* rest = S + triples * features;
+  if (count - triples == 2) dot_samples<2>(rest, features, P, ld_points, points, R + triples, count);
+  if (count - triples == 1) dot_samples<1>(rest, features, P, ld_points, points, R + triples, count);
 }
 
 // G(j .. j + 11, c .. c + 3) (+)= sum_i S(j .., i) T(i, c ..).
