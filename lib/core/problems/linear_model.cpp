@@ -198,8 +198,9 @@ void multi_point_block(const LossSpec& spec, const eT* block, const eT* targets,
   const eT zero = 0;
   eT* T = buffers.products.data();
   // Double precision on AVX2 runs the unpacked kernels (multi_point_products.hpp), else dgemm/sgemm.
-  [[maybe_unused]] const bool vectorized = std::is_same_v<eT, double> && detail::vectorized_multi_point_products();
+  bool vectorized = false;
   if constexpr (std::is_same_v<eT, double>) {
+    vectorized = detail::vectorized_multi_point_products();
     if (vectorized) detail::residual_products(block, features, count, P, ld_points, points, T);
   }
   if (!vectorized) arma::blas::gemm<eT>("T", "N", &m, &n, &f, &one, block, &f, P, &ldp, &zero, T, &m);  // R = S_block^T P

@@ -50,8 +50,8 @@ bool LinearModelProblem::compute_gradient_rounding(const Vec& w, Vec& estimate) 
     for (Index i = 0; i < n; ++i) {
       const eT* a = S.colptr(i);
       const real target = static_cast<real>(y[i]);
-      // Four partial sums of each: independent chains the compiler can vectorize (one chain
-      // waits an add latency per feature; this pass ran at a fifth of the gradient's speed).
+      // Four partial sums of each: independent chains the compiler can vectorize (a single
+      // chain waits an add latency per feature).
       real squares_of[4] = {0, 0, 0, 0};
       real residual_of[4] = {0, 0, 0, 0};
       Index j = 0;
