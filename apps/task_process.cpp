@@ -169,6 +169,32 @@ void become_task_process(pid_t parent) {
 
 // --- parent side ------------------------------------------------------------------------------
 
+std::vector<std::string> task_process_environment(char* const* current) {
+  static const std::string variable = "GLIBC_TUNABLES=";
+  static const std::string tunable = "glibc.malloc.hugetlb";
+  std::vector<std::string> environment;
+  bool found = false;
+  for (char* const* entry = current; entry && *entry; ++entry) {
+    std::string text = *entry;
+    if (text.compare(0, variable.size(), variable) == 0) {
+      found = true;
+      const std::string value = text.substr(variable.size());
+      // The user's own choice of the tunable stands (a colon-separated list of name=value).
+      const std::string prefix = tunable + "=";
+      bool chosen = false;
+      for (std::size_t start = 0; start <= value.size();) {
+        const std::size_t colon = std::min(value.find(':', start), value.size());
+        if (colon - start >= prefix.size() && value.compare(start, prefix.size(), prefix) == 0) chosen = true;
+        start = colon + 1;
+      }
+      if (!chosen) text += (value.empty() ? "" : ":") + tunable + "=1";
+    }
+    environment.push_back(std::move(text));
+  }
+  if (!found) environment.push_back(variable + tunable + "=1");
+  return environment;
+}
+
 std::unique_ptr<ChildProcess> ChildProcess::spawn(const std::vector<std::string>& argv) {
   int sockets[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
@@ -191,7 +217,11 @@ std::unique_ptr<ChildProcess> ChildProcess::spawn(const std::vector<std::string>
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  const int error = ::posix_spawn(&pid, argv.at(0).c_str(), &actions, nullptr, args.data(), environ);
+  const std::vector<std::string> environment = task_process_environment(environ);
+  std::vector<char*> envp;
+  for (const std::string& entry : environment) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+  const int error = ::posix_spawn(&pid, argv.at(0).c_str(), &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   ::close(sockets[1]);
   ::close(page);  // the mapping stays

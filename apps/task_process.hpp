@@ -89,6 +89,15 @@ void become_task_process(pid_t parent);
 // there (the process was not started by ChildProcess::spawn).
 RunProgress& spawned_child_progress();
 
+// The environment ChildProcess::spawn gives a task process: `current` (this process's), with
+// glibc's malloc asked to back the heap with transparent huge pages (GLIBC_TUNABLES
+// glibc.malloc.hugetlb=1, glibc 2.35 on) unless the user set that tunable. Where the kernel
+// leaves huge pages to madvise (Debian's default), building a problem otherwise takes one
+// page fault per 4 KiB of its transient matrices: 16700 for a 600 x 600 problem, about 20 ms of
+// a 16-task study's 0.42 s (docs/performance.md, "Lockstep groups"). glibc ignores tunables it
+// does not know; a kernel without THP ignores the advice.
+std::vector<std::string> task_process_environment(char* const* current);
+
 // The parent's end: a child process and its socket. The destructor closes the socket, kills the
 // child (SIGKILL) if it has not ended, and reaps it.
 class ChildProcess {

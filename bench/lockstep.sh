@@ -6,9 +6,11 @@
 #   sgdm16-600  16 momentum settings of minibatch SGD with momentum (batch 32, one shared run
 #               seed), 3000 updates, on 600 x 600
 # then the multi-point kernel itself against the single pass and the dgemm roofline
-# (lockstep_kernel_bench). The study time is kappa's own ("... in X s": planning, the problem's
-# build and direct reference, and the runs), the least of 5 studies for the 600 x 600 cases
-# (KAPPA_BENCH_REPEATS) and of one for gd16-big; the speed-up is the ratio of the two.
+# (lockstep_kernel_bench). Two times per study, each the least of 5 studies for the 600 x 600
+# cases (KAPPA_BENCH_REPEATS) and of one for gd16-big, and the ratio off / auto of each:
+#   *_s       kappa's own "... in X s": from the coordinator's start to the results written (the
+#             task process's start, the problem's build and direct reference, the runs)
+#   *_wall_s  the whole command, the rank's start, grid planning and manifest included
 #
 #   bench/lockstep.sh [BUILD] [CASES]     CASES default: "gd16-600 sgdm16-600 gd16-big"
 set -euo pipefail
@@ -34,23 +36,28 @@ grid() {  # grid CASE: writes $work/CASE.ini
         "$data600" "$momenta" ;;
   esac >"$work/$1.ini"
 }
-seconds() {  # seconds CASE MODE: the study's own time, the least of `repeats CASE` studies
-  local best="" t
+least() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a < b) ? a : b }'; }
+seconds() {  # seconds CASE MODE: "STUDY WALL", each the least of `repeats CASE` studies
+  local best="" best_wall="" t start wall
   for _ in $(seq "$(repeats "$1")"); do
+    start=$(date +%s.%N)
     t=$( (cd "$work" && "$kappa" study "$1.ini" -o "$1-$2.h5" --force --lockstep "$2" 2>&1) | sed -n 's/.* in \([0-9.e+-]*\) s;.*/\1/p')
-    best=$(awk -v a="$t" -v b="$best" 'BEGIN { print (b == "" || a < b) ? a : b }')
+    wall=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+    best=$(least "$t" "$best")
+    best_wall=$(least "$wall" "$best_wall")
   done
-  echo "$best"
+  echo "$best $best_wall"
 }
 repeats() {  # the 600 x 600 studies take under a second and vary by a few percent from run to run
   case $1 in gd16-big) echo 1 ;; *) echo "${KAPPA_BENCH_REPEATS:-5}" ;; esac
 }
-printf '%-12s %12s %12s %9s\n' case off_s auto_s speedup
+printf '%-12s %9s %9s %8s   %11s %11s %8s\n' case off_s auto_s speedup off_wall_s auto_wall_s speedup
 for c in $cases; do
   grid "$c"
-  off=$(seconds "$c" off)
-  auto=$(seconds "$c" auto)
-  printf '%-12s %12s %12s %8.2fx\n' "$c" "$off" "$auto" "$(awk -v a="$off" -v b="$auto" 'BEGIN { print a / b }')"
+  read -r off off_wall <<<"$(seconds "$c" off)"
+  read -r auto auto_wall <<<"$(seconds "$c" auto)"
+  printf '%-12s %9s %9s %7.2fx   %11s %11s %7.2fx\n' "$c" "$off" "$auto" "$(awk -v a="$off" -v b="$auto" 'BEGIN { print a / b }')" \
+    "$off_wall" "$auto_wall" "$(awk -v a="$off_wall" -v b="$auto_wall" 'BEGIN { print a / b }')"
 done
 echo
 "$build/bin/lockstep_kernel_bench"

@@ -936,6 +936,71 @@ def test_vanished(args):
     return "; ".join(vanished(args, ranks) for ranks in (None, 2))
 
 
+def transparent_huge_pages():
+    """The kernel's THP mode (always, madvise or never), None without THP."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as enabled:
+            return re.search(r"\[(\w+)\]", enabled.read()).group(1)
+    except (OSError, AttributeError):
+        return None
+
+
+def task_process_huge_pages(args, tunables):
+    """Runs a one-task study of about a second with GLIBC_TUNABLES=`tunables` (None: unset) and
+    returns the most AnonHugePages (kB) its task process held while it ran."""
+    env = {k: v for k, v in ENV.items() if k != "GLIBC_TUNABLES"}
+    if tunables is not None:
+        env["GLIBC_TUNABLES"] = tunables
+    remove(args, "huge.h5", "huge.csv")
+    process = subprocess.Popen([args.kappa, "study", "huge.ini", "-o", "huge.h5"], env=env, cwd=args.work,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    most = 0
+    try:
+        while process.poll() is None:
+            for pid in children(process.pid):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                        if b"task-process" not in cmdline.read():
+                            continue
+                    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                        found = re.search(r"^AnonHugePages:\s+(\d+) kB", rollup.read(), re.M)
+                    most = max(most, int(found.group(1)) if found else 0)
+                except OSError:
+                    pass
+            time.sleep(0.005)
+        stdout, stderr = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    check(process.returncode == 0, f"the study with GLIBC_TUNABLES={tunables}: exit {process.returncode}\n{stderr}")
+    return most
+
+
+def test_huge_pages(args):
+    """Task processes back their heap with transparent huge pages (task_process_environment):
+    measured in the task process's own mappings, with the user's GLIBC_TUNABLES kept."""
+    mode = transparent_huge_pages()
+    if mode not in ("always", "madvise"):
+        return f"skipped: this kernel has transparent huge pages {mode or 'absent'}"
+    linked = subprocess.run(["ldd", args.kappa], capture_output=True, text=True).stdout
+    if "libasan" in linked:
+        return "skipped: AddressSanitizer's allocator replaces glibc's malloc in this build"
+    glibc = os.confstr("CS_GNU_LIBC_VERSION").split()[-1]
+    if tuple(int(part) for part in glibc.split(".")[:2]) < (2, 35):
+        return f"skipped: glibc {glibc} has no glibc.malloc.hugetlb (2.35 on)"
+    write_grid(args, "huge.ini", "optimizer = gd\nsynthetic = kind=spectrum,n=600,d=600,cond=1e3,n_test=0\n"
+               "lr = 1e-4\nmax_iterations = 12000\ngrad_tol = 0\n")
+    default = task_process_huge_pages(args, None)
+    check(default > 0, f"no huge pages in the task process under THP {mode} (AnonHugePages 0 kB)")
+    other = task_process_huge_pages(args, "glibc.malloc.arena_max=2")
+    check(other > 0, "the user's GLIBC_TUNABLES=glibc.malloc.arena_max=2 lost the huge pages of the task process")
+    refused = task_process_huge_pages(args, "glibc.malloc.hugetlb=0")
+    if mode == "madvise":
+        check(refused == 0, f"GLIBC_TUNABLES=glibc.malloc.hugetlb=0 was overridden: {refused} kB of huge pages")
+    return (f"THP {mode}: task process AnonHugePages {default} kB by default, {other} kB with another tunable set, "
+            f"{refused} kB with glibc.malloc.hugetlb=0")
+
+
 def main_of(modes, plugin_help, tests):
     """The command line of a test script (this one, fault_test.py): runs tests["test_" + mode],
     prints "ok: ..." or "FAIL: ..." and returns the exit status."""
@@ -958,7 +1023,7 @@ def main_of(modes, plugin_help, tests):
 
 def main():
     return main_of(["ranks", "kill", "term", "failures", "nonfinite", "time_limit", "disk_full", "vanished", "lock", "fingerprints",
-                    "journal"], "a directory with the bad_throwing_minimize plugin (mode nonfinite), "
+                    "journal", "huge_pages"], "a directory with the bad_throwing_minimize plugin (mode nonfinite), "
                    "or with libkappa_plugin_gd.so (mode fingerprints)", globals())
 
 
