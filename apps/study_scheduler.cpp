@@ -628,12 +628,7 @@ int serve_study_tasks(const StudyPlan& plan, const SchedulerOptions& options, lo
       unit.push_back(static_cast<std::size_t>(task));
     }
     progress.reset();
-    // A grouped task sent alone (the rest of its group done before a --resume, or run again
-    // after its group's task process died) still runs on the group's path, a group of one: the
-    // multi-point kernels give each run the same bits whatever its companions, so its row is
-    // the one the whole group gives. The single-run path sums in another order.
-    const bool grouped = options.lockstep && options.lockstep->grouped(unit.front());
-    if (unit.size() == 1 && !grouped) {
+    if (TaskRunner::runs_alone(unit, options.lockstep.get())) {
       const TaskOutcome outcome = runner.run(unit.front(), &progress);
       progress.reset();
       if (!link.send(MessageKind::result, encode_outcome(outcome))) return 1;

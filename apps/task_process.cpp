@@ -178,16 +178,9 @@ std::vector<std::string> task_process_environment(char* const* current) {
     std::string text = *entry;
     if (text.compare(0, variable.size(), variable) == 0) {
       found = true;
-      const std::string value = text.substr(variable.size());
-      // The user's own choice of the tunable stands (a colon-separated list of name=value).
-      const std::string prefix = tunable + "=";
-      bool chosen = false;
-      for (std::size_t start = 0; start <= value.size();) {
-        const std::size_t colon = std::min(value.find(':', start), value.size());
-        if (colon - start >= prefix.size() && value.compare(start, prefix.size(), prefix) == 0) chosen = true;
-        start = colon + 1;
-      }
-      if (!chosen) text += (value.empty() ? "" : ":") + tunable + "=1";
+      // The user's own choice of the tunable stands: the value is name=value items joined by ':'.
+      const std::string items = ":" + text.substr(variable.size());
+      if (items.find(":" + tunable + "=") == std::string::npos) text += (items.size() == 1 ? "" : ":") + tunable + "=1";
     }
     environment.push_back(std::move(text));
   }

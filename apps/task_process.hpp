@@ -94,8 +94,8 @@ RunProgress& spawned_child_progress();
 // glibc.malloc.hugetlb=1, glibc 2.35 on) unless the user set that tunable. Where the kernel
 // leaves huge pages to madvise (Debian's default), building a problem otherwise takes one
 // page fault per 4 KiB of its transient matrices: a 16-task study on 600 x 600 took 16700 page
-// faults, 6000 with huge pages, about 20 ms of its 0.42 s (docs/performance.md, "Lockstep groups"). glibc ignores tunables it
-// does not know; a kernel without THP ignores the advice.
+// faults, 6000 with huge pages, about 20 ms of its 0.42 s (docs/performance.md, "Lockstep
+// groups"). glibc ignores tunables it does not know; a kernel without THP ignores the advice.
 std::vector<std::string> task_process_environment(char* const* current);
 
 // The parent's end: a child process and its socket. The destructor closes the socket, kills the

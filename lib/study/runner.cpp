@@ -253,8 +253,12 @@ TaskOutcome TaskRunner::run(std::size_t index, RunProgress* progress) {
   return outcome;
 }
 
+bool TaskRunner::runs_alone(const std::vector<std::size_t>& tasks, const LockstepGroups* groups) {
+  return tasks.size() == 1 && (groups == nullptr || !groups->grouped(tasks.front()));
+}
+
 std::vector<TaskOutcome> TaskRunner::run_group(const std::vector<std::size_t>& indices, const LockstepGroups* groups) {
-  if (indices.size() == 1 && (groups == nullptr || !groups->grouped(indices.front()))) return {run(indices.front())};
+  if (runs_alone(indices, groups)) return {run(indices.front())};
   struct Member {
     StudyTask task;
     PlannedOptimizer optimizer;  // a copy: OptimizerInstances keeps only the last one valid

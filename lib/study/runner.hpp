@@ -87,6 +87,12 @@ class TaskRunner {
   // exactly these tasks). Never throws. The passes the group made for all of them are each
   // outcome's shared_epochs.
   std::vector<TaskOutcome> run_group(const std::vector<std::size_t>& tasks, const LockstepGroups* groups);
+  // Whether `tasks` run by run() rather than run_group(): one task that `groups` (null: none)
+  // does not group. A grouped task alone (the rest of its group done before a --resume, or run
+  // again after its group's task process died) is a group of one, so its bits are the whole
+  // group's: the multi-point kernels sum each run alike whatever its companions, the single-run
+  // path in another order.
+  static bool runs_alone(const std::vector<std::size_t>& tasks, const LockstepGroups* groups);
 
   const ExperimentCache& cache() const { return cache_; }
 

@@ -968,7 +968,7 @@ def task_process_huge_pages(args, tunables):
                 except OSError:
                     pass
             time.sleep(0.005)
-        stdout, stderr = process.communicate(timeout=600)
+        _, stderr = process.communicate(timeout=600)
     finally:
         if process.poll() is None:
             process.kill()
@@ -994,11 +994,13 @@ def test_huge_pages(args):
     check(default > 0, f"no huge pages in the task process under THP {mode} (AnonHugePages 0 kB)")
     other = task_process_huge_pages(args, "glibc.malloc.arena_max=2")
     check(other > 0, "the user's GLIBC_TUNABLES=glibc.malloc.arena_max=2 lost the huge pages of the task process")
+    empty = task_process_huge_pages(args, "")
+    check(empty > 0, "an empty GLIBC_TUNABLES lost the huge pages of the task process")
     refused = task_process_huge_pages(args, "glibc.malloc.hugetlb=0")
     if mode == "madvise":
         check(refused == 0, f"GLIBC_TUNABLES=glibc.malloc.hugetlb=0 was overridden: {refused} kB of huge pages")
     return (f"THP {mode}: task process AnonHugePages {default} kB by default, {other} kB with another tunable set, "
-            f"{refused} kB with glibc.malloc.hugetlb=0")
+            f"{empty} kB with an empty GLIBC_TUNABLES, {refused} kB with glibc.malloc.hugetlb=0")
 
 
 def main_of(modes, plugin_help, tests):
