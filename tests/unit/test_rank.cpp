@@ -4,8 +4,10 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <vector>
 
 #include <kappa/dense_solve.hpp>
+#include <kappa/error.hpp>
 #include "core/experiment/experiment.hpp"
 #include "core/references/least_squares_reduction.hpp"
 #include "core/references/reference.hpp"
@@ -128,6 +130,50 @@ BOOST_AUTO_TEST_CASE(svd_solve_rank_and_row_space_agree_with_the_definition) {
   const Mat full = gaussian(rng, 30, 6);
   solve_least_squares(full, y, DirectMethod::qr, -1, &row_space);
   BOOST_TEST(row_space.is_empty());
+}
+
+// solve_least_squares(svd) takes two routes to the same minimum-norm solution: LAPACK's gelsd
+// (no singular vectors) unless the caller wants the row space of a rank-deficient A, then the
+// explicit thin SVD (V_r). Both must give pinv(A) b, the same rank and the same singular values,
+// whichever is taken; at full column rank the row space is R^d, returned as the identity.
+BOOST_AUTO_TEST_CASE(svd_routes_with_and_without_the_row_space_agree) {
+  std::mt19937_64 rng(13);
+  struct Case {
+    const char* name;
+    Mat A;
+    Index rank;
+  };
+  const std::vector<Case> cases = {{"tall full rank", gaussian(rng, 40, 6), 6},
+                                   {"tall rank 4", dependent_columns(rng, 40), 4},
+                                   {"wide", gaussian(rng, 4, 9), 4},
+                                   {"zero", Mat(5, 3, arma::fill::zeros), 0}};
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const Vec y = gaussian_vec(rng, c.A.n_rows);
+      const Vec truth = arma::pinv(c.A) * y;  // Armadillo's pinv: its own SVD, rcond max(m, n) eps
+      Mat row_space;
+      const DirectSolution plain = solve_least_squares(c.A, y, DirectMethod::svd);
+      const DirectSolution with_basis = solve_least_squares(c.A, y, DirectMethod::svd, -1, &row_space);
+      BOOST_TEST(plain.rank == c.rank);
+      BOOST_TEST(with_basis.rank == c.rank);
+      const real scale = std::max<real>(arma::norm(truth), 1);
+      BOOST_TEST(arma::norm(plain.w - truth) <= 1e-12 * scale);
+      BOOST_TEST(arma::norm(with_basis.w - truth) <= 1e-12 * scale);
+      BOOST_TEST(arma::norm(plain.singular_values - with_basis.singular_values) <= 1e-13 * std::max<real>(plain.singular_values.max(), 1));
+      BOOST_TEST(row_space.n_rows == c.A.n_cols);
+      BOOST_TEST(row_space.n_cols == c.rank);
+      if (c.rank > 0) {
+        BOOST_TEST(arma::norm(row_space.t() * row_space - arma::eye<Mat>(c.rank, c.rank), "fro") <= 1e-13);
+        // V_r V_r^T is the projector onto range(A^T): pinv(A) A.
+        const Mat projector = arma::pinv(c.A) * c.A;
+        BOOST_TEST(arma::norm(row_space * row_space.t() - projector, "fro") <= 1e-12 * std::sqrt(real(c.rank)));
+      }
+    }
+  }
+  // A non-finite entry is refused, not solved.
+  Mat bad = gaussian(rng, 8, 3);
+  bad(2, 1) = arma::datum::nan;
+  BOOST_CHECK_THROW(solve_least_squares(bad, gaussian_vec(rng, 8), DirectMethod::svd), NumericalError);
 }
 
 BOOST_AUTO_TEST_CASE(row_space_projection_matches_pinv) {

@@ -23,7 +23,9 @@ real default_rcond(Index rows, Index cols) {
   return std::numeric_limits<real>::epsilon() * static_cast<real>(std::max(rows, cols));
 }
 
-void solve_svd(const Mat& A, const Vec& b, real rcond, DirectSolution& out, Mat* row_space) {
+// The minimum-norm solution through the explicit thin SVD A = U diag(sigma) V^T:
+// w = V_r diag(1/sigma_r) U_r^T b, V_r the right singular vectors kept (a basis of range(A^T)).
+void solve_svd_explicit(const Mat& A, const Vec& b, real rcond, DirectSolution& out, Mat* row_space) {
   Mat U, V;
   Vec sigma;
   if (!arma::svd_econ(U, sigma, V, A)) throw NumericalError("svd: the singular value decomposition did not converge");
@@ -31,10 +33,57 @@ void solve_svd(const Mat& A, const Vec& b, real rcond, DirectSolution& out, Mat*
   // svd_econ returns sigma descending: the kept values are the first `rank`.
   out.rank = numerical.rank;
   out.condition = numerical.nonzero_condition;  // the kappa of the minimum-norm solution's bound
-  // w = V_r diag(1/sigma_r) U_r^T b: the minimum-norm least-squares solution (0 when rank = 0).
-  out.w = V.head_cols(out.rank) * ((U.head_cols(out.rank).t() * b) / sigma.head(out.rank));
+  out.w = V.head_cols(out.rank) * ((U.head_cols(out.rank).t() * b) / sigma.head(out.rank));  // 0 when rank = 0
   if (row_space) *row_space = V.head_cols(out.rank);
   out.singular_values = std::move(sigma);
+}
+
+// LAPACK's dgelsd (NumPy's lstsq): the same minimum-norm solution under the same cutoff, from the
+// bidiagonal form without forming U or V, in about half the time of the explicit SVD (600 x 600:
+// 40 ms against 73 ms, docs/performance.md). Returns false, leaving `out` alone, when it cannot
+// serve: the caller wants the row space of a rank-deficient A (V_r is needed, and only the
+// explicit SVD has it), or gelsd's rank (decided on its internally scaled bidiagonal) differs from
+// numerical_rank's on the returned values, a singular value within rounding of the cutoff.
+bool solve_svd_without_vectors(const Mat& A, const Vec& b, real rcond, DirectSolution& out, bool want_row_space) {
+  if (!A.is_finite() || !b.is_finite()) throw NumericalError("svd: the singular value decomposition did not converge");
+  arma::blas_int rows = static_cast<arma::blas_int>(A.n_rows), cols = static_cast<arma::blas_int>(A.n_cols);
+  arma::blas_int rhs_count = 1, leading_b = std::max(rows, cols), rank = 0, info = 0, work_size = -1;
+  real cutoff = rcond < 0 ? default_rcond(A.n_rows, A.n_cols) : rcond;
+  Mat factor = A;  // gelsd overwrites A, and b with the solution (leading_b rows, so a wide A fits)
+  Vec solution(static_cast<Index>(leading_b), arma::fill::zeros);
+  solution.head(A.n_rows) = b;
+  Vec sigma(std::min(A.n_rows, A.n_cols));
+  real work_query = 0;
+  arma::blas_int iwork_query = 0;
+  // arma::lapack is Armadillo's own binding of LAPACK (the one its solve() uses), so the symbol
+  // resolves through the same wrapper library as every other factorization here.
+  arma::lapack::gelsd(&rows, &cols, &rhs_count, factor.memptr(), &rows, solution.memptr(), &leading_b, sigma.memptr(),
+                      &cutoff, &rank, &work_query, &work_size, &iwork_query, &info);
+  if (info != 0) throw NumericalError("svd: the LAPACK workspace query of gelsd failed (info " + std::to_string(info) + ")");
+  work_size = static_cast<arma::blas_int>(work_query);
+  std::vector<real> work(static_cast<std::size_t>(std::max<arma::blas_int>(work_size, 1)));
+  std::vector<arma::blas_int> iwork(static_cast<std::size_t>(std::max<arma::blas_int>(iwork_query, 1)));
+  arma::lapack::gelsd(&rows, &cols, &rhs_count, factor.memptr(), &rows, solution.memptr(), &leading_b, sigma.memptr(),
+                      &cutoff, &rank, work.data(), &work_size, iwork.data(), &info);
+  if (info != 0) throw NumericalError("svd: the singular value decomposition did not converge");
+  const NumericalRank numerical = numerical_rank(sigma, A.n_rows, A.n_cols, cutoff);
+  if (static_cast<Index>(rank) != numerical.rank) return false;
+  if (want_row_space && numerical.rank < A.n_cols) return false;
+  out.rank = numerical.rank;
+  out.condition = numerical.nonzero_condition;
+  out.w = solution.head(A.n_cols);
+  out.singular_values = std::move(sigma);
+  return true;
+}
+
+// At full column rank the row space is all of R^d: the identity is its orthonormal basis (and costs
+// no factorization).
+void solve_svd(const Mat& A, const Vec& b, real rcond, DirectSolution& out, Mat* row_space) {
+  if (solve_svd_without_vectors(A, b, rcond, out, row_space != nullptr)) {
+    if (row_space) *row_space = arma::eye<Mat>(A.n_cols, A.n_cols);
+    return;
+  }
+  solve_svd_explicit(A, b, rcond, out, row_space);
 }
 
 void require_tall(const Mat& A, const char* method) {

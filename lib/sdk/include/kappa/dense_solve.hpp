@@ -2,10 +2,12 @@
 // Direct (non-iterative) least-squares solutions: the reference w* every iterative run is
 // compared with. Always computed in double precision.
 //
-//   svd       minimum-norm solution through the thin SVD, singular values at or below
-//             rcond * sigma_max treated as zero (the rule of LAPACK's gelsd; rcond defaults to
-//             eps * max(n, d), NumPy's lstsq default; numerical_rank below). Works for any shape
-//             and rank; reports the numerical rank. On full-rank data with cond(A) < 1 / (eps max(n, d)) it is the
+//   svd       minimum-norm solution through the SVD, singular values at or below
+//             rcond * sigma_max treated as zero (rcond defaults to eps * max(n, d), NumPy's lstsq
+//             default; numerical_rank below). Computed by LAPACK's gelsd (NumPy's lstsq), which
+//             forms no singular vectors; the explicit thin SVD only when the caller asks for the
+//             row space of a rank-deficient A. Works for any shape and rank; reports the
+//             numerical rank. On full-rank data with cond(A) < 1 / (eps max(n, d)) it is the
 //             solution scikit-learn's LinearRegression computes.
 //   qr        Householder QR of A (Golub & Van Loan, Alg. 5.3.2): R w = Q^T b. Needs n >= d and
 //             full column rank; refuses a numerically rank-deficient R.
@@ -105,8 +107,9 @@ DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod meth
 
 // The same; with svd, also sets *row_space to the right singular vectors of the kept singular
 // values (cols x rank, orthonormal): a basis of range(A^T), in which the minimum-norm solution
-// lies. Its orthogonal complement is the numerical null space of A, along which all least-squares
-// solutions differ. qr and cholesky compute no such basis: *row_space is left empty (0 x 0).
+// lies; at full column rank that is all of R^cols and the basis is the identity. Its orthogonal
+// complement is the numerical null space of A, along which all least-squares solutions differ.
+// qr and cholesky compute no such basis: *row_space is left empty (0 x 0).
 DirectSolution solve_least_squares(const Mat& A, const Vec& b, DirectMethod method, real rcond, Mat* row_space);
 
 }  // namespace kappa
