@@ -12,8 +12,9 @@ export OPENBLAS_NUM_THREADS=1
 
 # Test-only packages (not in setup.sh's list: the build does not need them), installed before
 # setup.sh configures the build, which looks for them: valgrind runs valgrind.plugins; scipy and
-# torch are the independent truth of the cross-checks (crosscheck.*), which skip without them.
-test_packages=(valgrind python3-scipy python3-torch slurm-wlm munge chromium)
+# torch are the independent truth of the cross-checks (crosscheck.*), which skip without them;
+# pandas reads the CSV in study.columns as docs/study.md tells users to.
+test_packages=(valgrind python3-scipy python3-torch python3-pandas slurm-wlm munge chromium)
 scripts/install-packages.sh test "${test_packages[@]}"
 
 scripts/setup.sh

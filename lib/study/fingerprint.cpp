@@ -15,6 +15,7 @@
 #include "kappa/enum_names.hpp"
 #include "kappa/error.hpp"
 #include "kappa/plugin.hpp"
+#include "core/data/synthetic.hpp"
 #include "study/results.hpp"
 
 namespace kappa {
@@ -138,7 +139,10 @@ std::vector<Fingerprint> study_fingerprints(const StudyPlan& plan, const PluginR
   for (const ProblemSpec& problem : plan.problems) {
     if (problem.data_file.empty()) {
       if (specs.insert(problem.data).second)
-        fingerprints.push_back({FingerprintKind::data, problem.data, stable_hash(problem.synthetic), {problem.data}});
+        fingerprints.push_back({FingerprintKind::data, problem.data,
+                                stable_hash("generator_version=" + std::to_string(kSyntheticGeneratorVersion) + ";" +
+                                            problem.synthetic),
+                                {problem.data}});
       continue;
     }
     auto& entry = of_file[problem.data_file];

@@ -63,10 +63,11 @@ struct Fingerprint {
 
 // The fingerprints of a plan: one per distinct data file of plan.problems (hash_data_file over
 // the datasets its problems read; a file that does not exist or cannot be read gets none: its
-// tasks fail anyway), one per synthetic spec (the hash of its text: regenerated
-// deterministically), one per plugin library of the plan's optimizers (the hash of the
-// library's bytes and KAPPA_PLUGIN_ABI_VERSION), and one of kind format (kStudyFormatVersion and
-// kTaskKeyVersion). Reads every data file once: call it on the rank that writes the results.
+// tasks fail anyway), one per synthetic spec (the hash of its text and of
+// kSyntheticGeneratorVersion: regenerated deterministically), one per plugin library of the
+// plan's optimizers (the hash of the library's bytes and KAPPA_PLUGIN_ABI_VERSION), and one of
+// kind format (kStudyFormatVersion and kTaskKeyVersion). Reads every data file once: call it on
+// the rank that writes the results.
 std::vector<Fingerprint> study_fingerprints(const StudyPlan& plan, const PluginRegistry& registry);
 
 // As stored in a results file: one line per fingerprint, "kind<TAB>name<TAB>value" followed by

@@ -37,7 +37,7 @@ momentum.lr = 1e-3 2e-3
 nesterov.lr = auto
 sgd.lr = 1e-2 2e-2
 sgd.batch_size = 16
-adam.lr = 1e-2 1e-3
+adam.lr = 3e-3 1e-3
 adagrad.lr = 0.1
 max_iterations = 60 300
 zip = max_iterations,precision
@@ -47,7 +47,10 @@ grad_tol = 1e-12
 # adam and adagrad run 60 updates: these methods divide each gradient component by its own
 # history, so once a component is at its rounding floor their steps follow the rounding noise,
 # and grouped and single sums differ there (docs/study.md). With max_iterations zipped with the
-# precision, the float problem runs 60 updates too.
+# precision, the float problem runs 60 updates too. adam's steps are lr-sized whatever the
+# gradient, so its lr bounds how soon a float component sits at the floor: at lr = 1e-2 the float
+# runs of this problem got there within 60 updates (weights 5e-3 apart, the documented
+# exception, not a defect), at 3e-3 and below they agree to float rounding (8e-8).
 
 LOCKSTEP = {"gd", "momentum", "nesterov", "sgd", "adam", "adagrad"}
 FLOAT_COLUMNS = ["final_loss", "loss_gap", "grad_norm", "relative_weight_error", "relative_weight_error_range", "weight_norm",

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <set>
 #include <string>
@@ -53,14 +54,14 @@ class RowRecordingProblem final : public Problem {
   LinearModelProblem inner_;
 };
 
-Dataset well_conditioned_data() {
+Dataset well_conditioned_data(std::uint64_t seed = 11) {
   SpectrumSpec spec;
   spec.n = 200;
   spec.d = 20;
   spec.n_test = 50;
   spec.condition = std::sqrt(10.0);  // kappa of the Hessian (2/n) X^T X = 10
   spec.noise = 0.05;
-  spec.seed = 11;
+  spec.seed = seed;
   return generate(spec);
 }
 
@@ -254,20 +255,24 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // Stochastic methods: a constant step leaves a noise floor (the residual at w* is not zero, so
 // the batch gradients at w* are not), which a decaying schedule or variance reduction remove.
-// On a kappa(H) = 10 problem with noisy targets, within 1000 epochs (measured figures in
-// docs/optimizers.md):
+// On kappa(H) = 10 problems with noisy targets, three data seeds, within 1000 epochs (measured
+// ranges over the seeds in docs/optimizers.md; the tolerances hold each with a margin of 2 or more):
 //   svrg (constant step, b = 1 or 2)                  converges linearly: <= 1e-6
-//   sgd, momentum, nesterov (inverse-time, b = 10)    ~2e-4 -> <= 1e-3 (momentum 0.5: beta = 0.9
-//                                                     multiplies the noise by 1/(1-beta) = 10)
-//   adam, amsgrad, adamw(wd=0), rmsprop (inverse-time) ~4e-4 to 7e-4 -> <= 1e-3
-//   adagrad (its own 1/sqrt(sum g^2) decay, lr=0.1)    ~7e-4 -> <= 1e-3
+//   sgd (inverse-time T = 40, b = 10)                 <= 1e-3
+//   momentum, nesterov (momentum 0.5, T = 20)          <= 1e-3 (the default 0.9 would multiply
+//                                                     the noise by 1/(1-beta) = 10)
+//   adam, amsgrad, adamw(wd=0) (inverse-time T = 100)  <= 3e-3
+//   rmsprop (the same)                                  <= 5e-3: its steps do not shrink with
+//                                                     the gradient, so the floor is lr_t itself
+//   adagrad (its own 1/sqrt(sum g^2) decay, lr=0.1)    <= 3e-3
+// A single seed is not enough: with T = 20, sgd reached 1.9e-4 on one draw and 1.4e-3 to 2.5e-3
+// on others (the steps shrink before the slow directions converge).
 // Polyak averaging with a constant step is tested below: it removes most of the floor but,
 // with batches drawn without replacement (random reshuffling), keeps a small bias of the
 // order of the step, ~6e-3 here, so it is not held to 1e-3.
 BOOST_FIXTURE_TEST_SUITE(stochastic_methods_reach_the_direct_solution, Plugins)
 
 BOOST_AUTO_TEST_CASE(with_a_decaying_schedule_or_variance_reduction) {
-  const Experiment experiment(well_conditioned_data(), ExperimentSetup{});
   RunControls controls;
   controls.max_iterations = 100000000;
   controls.max_epochs = 1000;
@@ -277,7 +282,7 @@ BOOST_AUTO_TEST_CASE(with_a_decaying_schedule_or_variance_reduction) {
     RawParams params;
     real tolerance;
   };
-  const RawParams decaying{{"batch_size", "10"}, {"schedule", "inverse-time"}, {"decay", "1"}, {"decay_steps", "20"}};
+  const RawParams decaying{{"batch_size", "10"}, {"schedule", "inverse-time"}, {"decay", "1"}, {"decay_steps", "40"}};
   auto with = [](RawParams params, const RawParams& more) {
     for (const auto& [key, value] : more) params[key] = value;
     return params;
@@ -288,20 +293,25 @@ BOOST_AUTO_TEST_CASE(with_a_decaying_schedule_or_variance_reduction) {
       {"svrg", {{"batch_size", "2"}}, 1e-6},
       {"sgd", decaying, 1e-3},
       {"gd", decaying, 1e-3},
-      {"momentum", with(decaying, {{"momentum", "0.5"}}), 1e-3},
-      {"nesterov", with(decaying, {{"momentum", "0.5"}}), 1e-3},
-      {"adam", adaptive, 1e-3},
-      {"amsgrad", adaptive, 1e-3},
-      {"adamw", with(adaptive, {{"weight_decay", "0"}}), 1e-3},
-      {"rmsprop", adaptive, 1e-3},
-      {"adagrad", {{"batch_size", "10"}, {"lr", "0.1"}}, 1e-3},
+      {"momentum", with(decaying, {{"momentum", "0.5"}, {"decay_steps", "20"}}), 1e-3},
+      {"nesterov", with(decaying, {{"momentum", "0.5"}, {"decay_steps", "20"}}), 1e-3},
+      {"adam", adaptive, 3e-3},
+      {"amsgrad", adaptive, 3e-3},
+      {"adamw", with(adaptive, {{"weight_decay", "0"}}), 3e-3},
+      {"rmsprop", adaptive, 5e-3},
+      {"adagrad", {{"batch_size", "10"}, {"lr", "0.1"}}, 3e-3},
   };
-  for (const Case& c : cases) {
-    const RunResult result = experiment.run(c.optimizer, *registry.create(c.optimizer, c.params), controls);
-    BOOST_TEST_CONTEXT(c.optimizer << ": " << to_string(result.status) << " " << result.message << ", error "
-                                   << result.evaluation.relative_weight_error << " after " << result.data_passes << " epochs") {
-      BOOST_TEST(result.evaluation.relative_weight_error <= c.tolerance);
-      BOOST_TEST((result.status == Status::max_epochs || result.status == Status::converged_gradient));
+  for (const std::uint64_t seed : {11, 1, 2}) {
+    const Experiment experiment(well_conditioned_data(seed), ExperimentSetup{});
+    for (const Case& c : cases) {
+      const RunResult result = experiment.run(c.optimizer, *registry.create(c.optimizer, c.params), controls);
+      BOOST_TEST_MESSAGE("data seed " << seed << ", " << c.optimizer << ": " << result.evaluation.relative_weight_error);
+      BOOST_TEST_CONTEXT("data seed " << seed << ", " << c.optimizer << ": " << to_string(result.status) << " "
+                                      << result.message << ", error " << result.evaluation.relative_weight_error << " after "
+                                      << result.data_passes << " epochs") {
+        BOOST_TEST(result.evaluation.relative_weight_error <= c.tolerance);
+        BOOST_TEST((result.status == Status::max_epochs || result.status == Status::converged_gradient));
+      }
     }
   }
 }

@@ -9,14 +9,22 @@
 //   seedlike                      (shorthand for the built-in seed-shaped kernel problem)
 //
 // The same specification and seed give the same data bit for bit on the same build.
+//
+// kSyntheticGeneratorVersion numbers the generators' algorithms: it goes up when a specification
+// starts giving other data (2: Stewart's construction of the Haar factors), and is part of a
+// study's fingerprint of synthetic data (study/fingerprint.cpp), so that --resume notices rows
+// computed on the data of an earlier generator.
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <variant>
 
 #include "core/data/dataset.hpp"
 
 namespace kappa {
+
+constexpr int kSyntheticGeneratorVersion = 2;
 
 // How the singular values sigma_1 >= ... >= sigma_k (k = min(n, d)) of a spectrum problem fall
 // from 1 to 1/cond:
@@ -25,7 +33,7 @@ namespace kappa {
 //   clustered: the first ceil(k/2) spread evenly over [0.9, 1], the rest over [1/cond, 1.1/cond]
 enum class SpectrumProfile { geometric, linear, clustered };
 
-// X = U diag(sigma) V^T with U, V Haar-random orthonormal (QR of Gaussian matrices), so that
+// X = U diag(sigma) V^T with U, V Haar-random orthonormal (Stewart's method, synthetic.cpp), so that
 // cond(X) = `condition` exactly up to rounding. Targets y = X w_true + noise * N(0, 1) with
 // w_true ~ N(0, I/d). The test part (n_test rows) is drawn from the same model with fresh
 // Gaussian rows mapped through the same V and sigma. (Those rows are scaled by 1/sqrt(n), the
@@ -62,6 +70,13 @@ struct KernelSpec {
 
 Dataset generate(const SpectrumSpec& spec);
 Dataset generate(const KernelSpec& spec);
+
+namespace detail {
+// The Haar-random orthonormal factors of a spectrum problem (rows x cols, rows >= cols: the first
+// cols columns of a Haar-distributed orthogonal matrix), drawn from `rng`; declared here for
+// its test (tests/unit/test_synthetic.cpp).
+Mat haar_orthonormal(Index rows, Index cols, std::mt19937_64& rng);
+}  // namespace detail
 
 // The points a kernel problem is built from, one per row: train (n x input_dim) and test
 // (n_test x input_dim). The same points generate(spec) uses, for plots and for checks.
