@@ -6,8 +6,9 @@
 #   sgdm16-600  16 momentum settings of minibatch SGD with momentum (batch 32, one shared run
 #               seed), 3000 updates, on 600 x 600
 # then the multi-point kernel itself against the single pass and the dgemm roofline
-# (lockstep_kernel_bench). Two times per study, each the least of 5 studies for the 600 x 600
-# cases (KAPPA_BENCH_REPEATS) and of one for gd16-big, and the ratio off / auto of each:
+# (lockstep_kernel_bench). Two times per study, each the least of 7 studies for the 600 x 600
+# cases (KAPPA_BENCH_REPEATS; the two modes alternate) and of one for gd16-big, and the ratio
+# off / auto of each:
 #   *_s       kappa's own "... in X s": from the coordinator's start to the results written (the
 #             task process's start, the problem's build and direct reference, the runs)
 #   *_wall_s  the whole command, the rank's start, grid planning and manifest included
@@ -37,25 +38,32 @@ grid() {  # grid CASE: writes $work/CASE.ini
   esac >"$work/$1.ini"
 }
 least() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a < b) ? a : b }'; }
-seconds() {  # seconds CASE MODE: "STUDY WALL", each the least of `repeats CASE` studies
-  local best="" best_wall="" t start wall
-  for _ in $(seq "$(repeats "$1")"); do
-    start=$(date +%s.%N)
-    t=$( (cd "$work" && "$kappa" study "$1.ini" -o "$1-$2.h5" --force --lockstep "$2" 2>&1) | sed -n 's/.* in \([0-9.e+-]*\) s;.*/\1/p')
-    wall=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
-    best=$(least "$t" "$best")
-    best_wall=$(least "$wall" "$best_wall")
-  done
-  echo "$best $best_wall"
+study() {  # study CASE MODE: "STUDY WALL" of one study
+  local start t
+  start=$(date +%s.%N)
+  t=$( (cd "$work" && "$kappa" study "$1.ini" -o "$1-$2.h5" --force --lockstep "$2" 2>&1) | sed -n 's/.* in \([0-9.e+-]*\) s;.*/\1/p')
+  echo "$t $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')"
 }
-repeats() {  # the 600 x 600 studies take under a second and vary by a few percent from run to run
-  case $1 in gd16-big) echo 1 ;; *) echo "${KAPPA_BENCH_REPEATS:-5}" ;; esac
+seconds() {  # seconds CASE: "OFF OFF_WALL AUTO AUTO_WALL", each the least of `repeats CASE`
+  # studies. The modes alternate (off, auto, off, auto, ...) so that both meet the same machine:
+  # on a shared VM the time of one study drifts by 20% over a minute, and a block of one mode's
+  # repeats would catch a slow spell that the other's missed.
+  local off="" off_wall="" auto="" auto_wall="" t wall
+  for _ in $(seq "$(repeats "$1")"); do
+    read -r t wall <<<"$(study "$1" off)"
+    off=$(least "$t" "$off"); off_wall=$(least "$wall" "$off_wall")
+    read -r t wall <<<"$(study "$1" auto)"
+    auto=$(least "$t" "$auto"); auto_wall=$(least "$wall" "$auto_wall")
+  done
+  echo "$off $off_wall $auto $auto_wall"
+}
+repeats() {  # the 600 x 600 studies take under a second and vary by up to 20% from run to run
+  case $1 in gd16-big) echo 1 ;; *) echo "${KAPPA_BENCH_REPEATS:-7}" ;; esac
 }
 printf '%-12s %9s %9s %8s   %11s %11s %8s\n' case off_s auto_s speedup off_wall_s auto_wall_s speedup
 for c in $cases; do
   grid "$c"
-  read -r off off_wall <<<"$(seconds "$c" off)"
-  read -r auto auto_wall <<<"$(seconds "$c" auto)"
+  read -r off off_wall auto auto_wall <<<"$(seconds "$c")"
   printf '%-12s %9s %9s %7.2fx   %11s %11s %7.2fx\n' "$c" "$off" "$auto" "$(awk -v a="$off" -v b="$auto" 'BEGIN { print a / b }')" \
     "$off_wall" "$auto_wall" "$(awk -v a="$off_wall" -v b="$auto_wall" 'BEGIN { print a / b }')"
 done
