@@ -79,7 +79,9 @@ bool solve_svd_without_vectors(const Mat& A, const Vec& b, real rcond, DirectSol
 // At full column rank the row space is all of R^d: the identity is its orthonormal basis (and costs
 // no factorization).
 void solve_svd(const Mat& A, const Vec& b, real rcond, DirectSolution& out, Mat* row_space) {
-  if (solve_svd_without_vectors(A, b, rcond, out, row_space != nullptr)) {
+  // A wide A is rank deficient as a map from R^cols: its row space needs V_r whatever gelsd finds.
+  const bool needs_vectors = row_space != nullptr && A.n_rows < A.n_cols;
+  if (!needs_vectors && solve_svd_without_vectors(A, b, rcond, out, row_space != nullptr)) {
     if (row_space) *row_space = arma::eye<Mat>(A.n_cols, A.n_cols);
     return;
   }
