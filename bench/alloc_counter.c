@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <stddef.h>
+#include <string.h>
 #include <unistd.h>
 
 void* __libc_malloc(size_t size);
@@ -34,11 +35,7 @@ static __thread int inside_trace; /* backtrace() may allocate itself */
  * does not allocate; it takes the loader's recursive lock, so a malloc inside dlopen is safe. */
 static int called_from_blas(void* caller) {
   Dl_info info;
-  if (!caller || !dladdr(caller, &info) || !info.dli_fname) return 0;
-  const char* name = info.dli_fname;
-  for (const char* p = name; *p; ++p)
-    if (p[0] == 'b' && p[1] == 'l' && p[2] == 'a' && p[3] == 's') return 1;
-  return 0;
+  return caller && dladdr(caller, &info) && info.dli_fname && strstr(info.dli_fname, "blas") != NULL;
 }
 
 static void counted(void* caller) {

@@ -809,6 +809,17 @@ BOOST_FIXTURE_TEST_CASE(resume_refuses_changed_fingerprints_or_drops_the_affecte
   data.set_fingerprints(current);
   require_throws_naming<InputError>([&] { data.load(dir.file("r.h5")); }, {"was written with other data: synthetic data '"});
   BOOST_TEST(data.load(dir.file("r.h5"), true).dropped == 3u);
+  // Rows of a kappa whose generator drew other data for the same spec (before
+  // kSyntheticGeneratorVersion 2 the fingerprint was the hash of the spec's text alone): refused
+  // as changed synthetic data, so a resume does not mix the two.
+  std::vector<Fingerprint> earlier_generator = current;
+  for (Fingerprint& fingerprint : earlier_generator)
+    if (fingerprint.kind == FingerprintKind::data) fingerprint.value = stable_hash(plan.problems.at(0).synthetic);
+  BOOST_TEST(earlier_generator != current);
+  written_with(earlier_generator);
+  StudyResults regenerated(plan);
+  regenerated.set_fingerprints(current);
+  require_throws_naming<InputError>([&] { regenerated.load(dir.file("r.h5")); }, {"was written with other data: synthetic data '"});
   written_with(changed(FingerprintKind::format, ""));
   StudyResults format(plan);
   format.set_fingerprints(current);

@@ -42,9 +42,12 @@ void solve_svd_explicit(const Mat& A, const Vec& b, real rcond, DirectSolution& 
 // bidiagonal form without forming U or V, in about half the time of the explicit SVD (600 x 600:
 // 40 ms against 73 ms, docs/performance.md). Returns false, leaving `out` alone, when it cannot
 // serve: the caller wants the row space of a rank-deficient A (V_r is needed, and only the
-// explicit SVD has it), or gelsd's rank (decided on its internally scaled bidiagonal) differs from
-// numerical_rank's on the returned values, a singular value within rounding of the cutoff.
+// explicit SVD has it; a wide A is that case before any work), or gelsd's rank (decided on its
+// internally scaled bidiagonal) differs from numerical_rank's on the returned values, a singular
+// value within rounding of the cutoff. A rank-deficient tall A with the row space wanted is thus
+// factored twice; only the rank tells, and it comes from the factorization.
 bool solve_svd_without_vectors(const Mat& A, const Vec& b, real rcond, DirectSolution& out, bool want_row_space) {
+  if (want_row_space && A.n_rows < A.n_cols) return false;
   if (!A.is_finite() || !b.is_finite()) throw NumericalError("svd: the singular value decomposition did not converge");
   arma::blas_int rows = static_cast<arma::blas_int>(A.n_rows), cols = static_cast<arma::blas_int>(A.n_cols);
   arma::blas_int rhs_count = 1, leading_b = std::max(rows, cols), rank = 0, info = 0, work_size = -1;
@@ -79,9 +82,7 @@ bool solve_svd_without_vectors(const Mat& A, const Vec& b, real rcond, DirectSol
 // At full column rank the row space is all of R^d: the identity is its orthonormal basis (and costs
 // no factorization).
 void solve_svd(const Mat& A, const Vec& b, real rcond, DirectSolution& out, Mat* row_space) {
-  // A wide A is rank deficient as a map from R^cols: its row space needs V_r whatever gelsd finds.
-  const bool needs_vectors = row_space != nullptr && A.n_rows < A.n_cols;
-  if (!needs_vectors && solve_svd_without_vectors(A, b, rcond, out, row_space != nullptr)) {
+  if (solve_svd_without_vectors(A, b, rcond, out, row_space != nullptr)) {
     if (row_space) *row_space = arma::eye<Mat>(A.n_cols, A.n_cols);
     return;
   }

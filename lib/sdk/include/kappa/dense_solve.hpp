@@ -5,8 +5,10 @@
 //   svd       minimum-norm solution through the SVD, singular values at or below
 //             rcond * sigma_max treated as zero (rcond defaults to eps * max(n, d), NumPy's lstsq
 //             default; numerical_rank below). Computed by LAPACK's gelsd (NumPy's lstsq), which
-//             forms no singular vectors; the explicit thin SVD only when the caller asks for the
-//             row space of a rank-deficient A. Works for any shape and rank; reports the
+//             forms no singular vectors; the explicit thin SVD when the caller asks for the
+//             row space of a rank-deficient (or wide) A, or when a singular value within
+//             rounding of the cutoff makes gelsd's rank differ from numerical_rank's. Works for
+//             any shape and rank; reports the
 //             numerical rank. On full-rank data with cond(A) < 1 / (eps max(n, d)) it is the
 //             solution scikit-learn's LinearRegression computes.
 //   qr        Householder QR of A (Golub & Van Loan, Alg. 5.3.2): R w = Q^T b. Needs n >= d and
